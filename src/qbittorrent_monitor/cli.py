@@ -1,0 +1,164 @@
+"""Entry point: flags compatible with the old monitor (--config, --test, --dry-run, --health-check, --verbose).
+
+Exit codes: 0 success/healthy; 1 a cycle could not run or a service is unhealthy; 2 bad configuration or
+unusable state database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from . import __version__, logs
+from .config import DEFAULT_DATA_DIR, Config, ConfigError, load_config, write_example
+from .store import StoreError
+
+log = logging.getLogger("qbittorrent_monitor")
+
+EXIT_OK, EXIT_FAIL, EXIT_CONFIG = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="qbittorrent-monitor",
+        description="Find broken qBittorrent downloads and repair them through Sonarr/Radarr.",
+    )
+    p.add_argument("--config", type=Path, help="YAML configuration (default: $DATA_DIR/config/config.yaml)")
+    p.add_argument("--test", action="store_true", help="run one cycle, then exit (non-zero if it could not run)")
+    p.add_argument("--dry-run", action="store_true", help="decide and report, change nothing anywhere")
+    p.add_argument("--health-check", action="store_true", help="check every service is reachable; print JSON")
+    p.add_argument("--verbose", "-v", action="store_true", help="debug logging")
+    p.add_argument("--interval", type=float, metavar="SECONDS", help="seconds between cycles (overrides config)")
+    p.add_argument("--json", action="store_true", help="with --test: print the cycle report as JSON")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return p
+
+
+def default_config_path() -> Path:
+    return Path(os.environ.get("DATA_DIR") or DEFAULT_DATA_DIR) / "config" / "config.yaml"
+
+
+def _load(args: argparse.Namespace) -> Config:
+    if args.config is not None:
+        if not args.config.exists():
+            raise ConfigError(f"the configuration file {args.config} does not exist: check --config")
+        return load_config(args.config)
+    path = default_config_path()
+    if not path.exists() and write_example(path):
+        print(f"note: wrote an example configuration to {path}; edit it or use environment variables", file=sys.stderr)
+    return load_config(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.interval is not None and args.interval < 1:
+        print("error: --interval must be at least 1 second", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        config = _load(args)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    level = "DEBUG" if args.verbose else config.monitor.log_level
+    log_dir = None if args.health_check else config.monitor.data_dir / "logs"
+    logs.setup(level, config.secrets(), log_dir)
+
+    from .monitor import Monitor  # after logging is set up
+
+    try:
+        monitor = Monitor(config, dry_run=True if args.dry_run else None)
+    except StoreError as exc:
+        log.error("%s", exc)
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        if args.health_check:
+            return _health_check(monitor)
+        if args.test:
+            return _one_cycle(monitor, as_json=args.json)
+        return _forever(monitor, config, args.interval or config.monitor.check_interval)
+    except StoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    finally:
+        monitor.close()
+
+
+def _health_check(monitor: Any) -> int:
+    services = monitor.check_services()
+    healthy = all(h.ok for h in services.values())
+    doc: dict[str, Any] = {
+        "status": "healthy" if healthy else "unhealthy",
+        "services": {name: h.ok for name, h in services.items()},
+    }
+    problems = {name: h.message for name, h in services.items() if not h.ok}
+    if problems:
+        doc["problems"] = problems
+    print(json.dumps(doc))
+    return EXIT_OK if healthy else EXIT_FAIL
+
+
+def _one_cycle(monitor: Any, *, as_json: bool) -> int:
+    report = monitor.run_cycle()
+    doc = report.to_dict()
+    if as_json:
+        print(json.dumps(doc, indent=2, default=str))
+    else:
+        _print_summary(doc)
+    return EXIT_OK if doc["ok"] else EXIT_FAIL
+
+
+def _print_summary(doc: dict[str, Any]) -> None:
+    mode = " (dry run)" if doc["dry_run"] else ""
+    print(f"cycle{mode}: {doc['torrents_checked']} torrent(s) checked, {len(doc['findings'])} finding(s)")
+    for f in doc["findings"]:
+        print(f"  [{f['decision']}] {f['name']} ({f['hash'][:8]}): {f['reason']} -> {f['explanation']}")
+        for a in f["actions"]:
+            print(f"      {a['status']}: {a['description']}" + (f" -> {a['result']}" if a.get("result") else ""))
+    for name, message in doc["service_errors"].items():
+        print(f"  service {name} unavailable: {message}")
+
+
+def _forever(monitor: Any, config: Config, interval: float) -> int:
+    from .web.app import WebServer
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s: finishing the current step, then stopping", signal.Signals(signum).name)
+        monitor.stop_event.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    web = None
+    if config.health.enabled:
+        web = WebServer(monitor, config.health.bind, config.health.port)
+        try:
+            web.start()
+        except OSError as exc:
+            log.error("health server on %s:%d: %s", config.health.bind, config.health.port, exc)
+            return EXIT_FAIL
+        log.info("health endpoint on http://%s:%d/health", config.health.bind, web.port)
+    log.info(
+        "monitoring %d qBittorrent and %d *arr instance(s) every %.0f s%s",
+        len(monitor.qbts),
+        len(monitor.arrs),
+        interval,
+        " (dry run)" if monitor.dry_run else "",
+    )
+    try:
+        monitor.run_forever(interval)
+    finally:
+        if web is not None:
+            web.stop()
+    log.info("stopped")
+    return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

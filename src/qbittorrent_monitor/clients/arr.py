@@ -1,0 +1,180 @@
+"""One *arr instance (Sonarr or Radarr, API v3) over httpx.
+
+The pitfalls of API-NOTES handled here: the queue's default page size (10) and descending default sort, a page
+past the end that repeats the last page (loop on totalRecords), pending items without downloadId, upper-case
+downloadIds, PascalCase statuses on older builds, 201 on commands, 404 when the queue changed underneath us.
+Reads are retried with backoff; writes never are (the journal decides what to redo).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from ..config import ArrInstance
+from ..model import QueueItem
+from . import ServiceError
+
+log = logging.getLogger(__name__)
+logging.getLogger("httpx").setLevel(logging.WARNING)
+logging.getLogger("httpcore").setLevel(logging.WARNING)
+
+PAGE_SIZE = 1000
+MAX_PAGES = 200
+READ_RETRIES = 2
+
+APPS: dict[str, dict[str, str]] = {
+    "sonarr": {"api": "/api/v3", "unknown": "includeUnknownSeriesItems"},
+    "radarr": {"api": "/api/v3", "unknown": "includeUnknownMovieItems"},
+}
+
+
+class ArrClient:
+    def __init__(self, app: str, instance: ArrInstance, transport: httpx.BaseTransport | None = None) -> None:
+        if app not in APPS:
+            raise ValueError(f"unsupported app {app!r}")
+        self.app = app
+        self.name = instance.name
+        self.url = instance.url
+        self._api = APPS[app]["api"]
+        self._http = httpx.Client(
+            base_url=instance.url,
+            headers={"X-Api-Key": instance.api_key.get_secret_value(), "Accept": "application/json"},
+            timeout=httpx.Timeout(instance.timeout, connect=min(5.0, instance.timeout)),
+            transport=transport,
+            follow_redirects=True,  # a URL base the user forgot: the app redirects with 307
+        )
+
+    # -- plumbing ------------------------------------------------------------------------------
+    def _request(self, method: str, path: str, *, read: bool, **kwargs: Any) -> httpx.Response:
+        attempts = 1 + (READ_RETRIES if read else 0)
+        for attempt in range(attempts):
+            try:
+                response = self._http.request(method, self._api + path, **kwargs)
+            except httpx.HTTPError as exc:
+                if attempt + 1 < attempts:
+                    time.sleep(0.5 * 3**attempt)
+                    continue
+                raise ServiceError(self.name, f"{method} {path}: cannot reach {self.url} ({_short(exc)})") from None
+            if response.status_code >= 500 and attempt + 1 < attempts:
+                time.sleep(0.5 * 3**attempt)
+                continue
+            if response.status_code == 401:
+                raise ServiceError(self.name, "401: the API key was refused: check api_key (Settings > General)")
+            return response
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _json(self, response: httpx.Response, what: str) -> Any:
+        if response.status_code >= 400:
+            raise ServiceError(self.name, f"{what}: HTTP {response.status_code} {_body(response)}")
+        try:
+            return response.json()
+        except ValueError:
+            raise ServiceError(self.name, f"{what}: the answer is not JSON ({_body(response)})") from None
+
+    # -- reads ---------------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        data = self._json(self._request("GET", "/system/status", read=True), "system/status")
+        if not isinstance(data, dict) or "version" not in data:
+            raise ServiceError(self.name, "system/status: not an *arr status answer (wrong URL?)")
+        return data
+
+    def queue(self) -> list[QueueItem]:
+        """The whole queue (torrent protocol), every page, pending items skipped."""
+        records: list[dict[str, Any]] = []
+        page, total = 1, None
+        while page <= MAX_PAGES:
+            params = {
+                "page": page,
+                "pageSize": PAGE_SIZE,
+                "sortKey": "timeleft",
+                "sortDirection": "ascending",
+                "protocol": "torrent",
+                APPS[self.app]["unknown"]: "false",
+            }
+            data = self._json(self._request("GET", "/queue", read=True, params=params), "queue")
+            if not isinstance(data, dict) or not isinstance(data.get("records"), list):
+                raise ServiceError(self.name, "queue: not a paging envelope with records")
+            total = int(data.get("totalRecords") or 0)
+            records.extend(r for r in data["records"] if isinstance(r, dict))
+            # A page past the end repeats the last page: stop on the count, never on an empty page.
+            if page * PAGE_SIZE >= total:
+                break
+            page += 1
+        items = []
+        for record in records:
+            if str(record.get("protocol", "torrent")).lower() not in ("torrent", ""):
+                continue
+            item = QueueItem.from_api(self.name, self.app, record)
+            if item is not None:
+                items.append(item)
+        return items
+
+    # -- writes --------------------------------------------------------------------------------
+    def remove(self, queue_id: int, *, remove_from_client: bool, blocklist: bool, skip_redownload: bool) -> str:
+        """DELETE one queue item. Returns "removed", or "gone" when the queue no longer has it (404)."""
+        params = {
+            "removeFromClient": _b(remove_from_client),
+            "blocklist": _b(blocklist),
+            "skipRedownload": _b(skip_redownload),
+        }
+        response = self._request("DELETE", f"/queue/{int(queue_id)}", read=False, params=params)
+        if response.status_code == 404:
+            return "gone"
+        if response.status_code >= 400:
+            raise ServiceError(self.name, f"DELETE queue/{queue_id}: HTTP {response.status_code} {_body(response)}")
+        return "removed"
+
+    def command(self, body: dict[str, Any]) -> dict[str, Any]:
+        """POST a command; the apps answer 201 (their specs say 200): any 2xx is success."""
+        response = self._request("POST", "/command", read=False, json=body)
+        data = self._json(response, f"command {body.get('name')}")
+        if not isinstance(data, dict):
+            raise ServiceError(self.name, "command: unexpected answer")
+        return data
+
+    def has_command_since(self, body: dict[str, Any], since: float) -> bool:
+        """Did a command equal to `body` reach the app at or after `since`? (resuming after a crash)"""
+        data = self._json(self._request("GET", "/command", read=True), "command list")
+        if not isinstance(data, list):
+            return False
+        for cmd in data:
+            if not isinstance(cmd, dict) or str(cmd.get("name", "")).lower() != str(body["name"]).lower():
+                continue
+            queued = _timestamp(cmd.get("queued"))
+            same = all(
+                sorted(cmd.get("body", {}).get(k) or []) == sorted(v) if isinstance(v, list) else True
+                for k, v in body.items()
+            )
+            if same and queued is not None and queued >= since - 2:
+                return True
+        return False
+
+    def close(self) -> None:
+        self._http.close()
+
+
+def _timestamp(value: Any) -> float | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def _b(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _short(exc: BaseException) -> str:
+    return (str(exc) or type(exc).__name__)[:200]
+
+
+def _body(response: httpx.Response) -> str:
+    text = response.text.strip().replace("\n", " ")
+    return text[:200]

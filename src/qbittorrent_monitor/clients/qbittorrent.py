@@ -1,0 +1,124 @@
+"""One qBittorrent instance, through qbittorrent-api (version-aware endpoints and login handled there).
+
+Only cheap, scoped questions: torrents by hash (the ones the *arr queues name), the `errored` state filter,
+trackers for suspects only, and the log tail since the last id we saw. Never the whole library each cycle.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import qbittorrentapi
+
+from ..config import QBittorrentInstance
+from ..model import LogEntry, Torrent, TrackerStatus
+from . import ServiceError
+
+log = logging.getLogger(__name__)
+logging.getLogger("qbittorrentapi").setLevel(logging.WARNING)
+
+HASH_CHUNK = 200
+LOG_WARNING, LOG_CRITICAL = 4, 8
+_TORRENT_IN_LOG = re.compile(r'Torrent: "(?P<name>.*?)"(?:\.|$)')
+
+
+def log_torrent_name(message: str) -> str | None:
+    """The torrent name qBittorrent quotes in its alert lines (`... Torrent: "NAME". ...`)."""
+    m = _TORRENT_IN_LOG.search(message)
+    return m.group("name") if m else None
+
+
+class QBittorrentClient:
+    def __init__(self, instance: QBittorrentInstance) -> None:
+        self.name = instance.name
+        self.url = instance.url
+        self._client = qbittorrentapi.Client(
+            host=instance.url,
+            username=instance.username,
+            password=instance.password.get_secret_value(),
+            VERIFY_WEBUI_CERTIFICATE=instance.verify_ssl,
+            REQUESTS_ARGS={"timeout": (min(5.0, instance.timeout), instance.timeout)},
+            RAISE_NOTIMPLEMENTEDERROR_FOR_UNIMPLEMENTED_API_ENDPOINTS=True,
+            DISABLE_LOGGING_DEBUG_OUTPUT=True,
+        )
+        self.version: str | None = None
+
+    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except qbittorrentapi.LoginFailed:
+            raise ServiceError(self.name, "login refused: check qbittorrent username and password") from None
+        except qbittorrentapi.Forbidden403Error:
+            raise ServiceError(self.name, "403 forbidden: banned IP or no session (check the credentials)") from None
+        except qbittorrentapi.APIConnectionError as exc:
+            raise ServiceError(self.name, f"{what} failed: {_short(exc)}") from None
+        except qbittorrentapi.APIError as exc:
+            raise ServiceError(self.name, f"{what} failed: {_short(exc)}") from None
+        except ValueError as exc:  # a body that is not what the API promises
+            raise ServiceError(self.name, f"{what}: unexpected answer ({exc})") from None
+
+    def check(self) -> str:
+        """Log in and read the version: proves the service is reachable and the credentials work."""
+        self._call("login", self._client.auth_log_in)
+        version = str(self._call("version", self._client.app_version))
+        self.version = version
+        return version
+
+    def torrents(self, hashes: Iterable[str]) -> list[Torrent]:
+        wanted = sorted({h.lower() for h in hashes})
+        out: list[Torrent] = []
+        for i in range(0, len(wanted), HASH_CHUNK):
+            chunk = wanted[i : i + HASH_CHUNK]
+            rows = self._call("torrents/info", self._client.torrents_info, torrent_hashes=chunk)
+            out.extend(self._parse(rows))
+        return out
+
+    def errored(self) -> list[Torrent]:
+        """`filter=errored`: the `error` and `missingFiles` states, a cheap server-side filter."""
+        return self._parse(self._call("torrents/info", self._client.torrents_info, status_filter="errored"))
+
+    def _parse(self, rows: Any) -> list[Torrent]:
+        if not isinstance(rows, list):
+            raise ServiceError(self.name, "torrents/info did not return a list")
+        out = []
+        for row in rows:
+            try:
+                out.append(Torrent.from_api(self.name, dict(row)))
+            except (KeyError, TypeError, ValueError) as exc:
+                log.warning("%s: skipping a malformed torrent entry (%s)", self.name, exc)
+        return out
+
+    def trackers(self, torrent_hash: str) -> tuple[TrackerStatus, ...]:
+        rows = self._call("torrents/trackers", self._client.torrents_trackers, torrent_hash=torrent_hash)
+        return tuple(TrackerStatus.from_api(dict(r)) for r in rows)
+
+    def log_since(self, last_known_id: int) -> list[LogEntry]:
+        """Warnings and critical lines after `last_known_id` (where qBittorrent explains `error` states)."""
+        rows = self._call(
+            "log/main",
+            self._client.log_main,
+            normal=False,
+            info=False,
+            warning=True,
+            critical=True,
+            last_known_id=last_known_id,
+        )
+        return [LogEntry.from_api(dict(r)) for r in rows]
+
+    def connection_status(self) -> str:
+        info = self._call("transfer/info", self._client.transfer_info)
+        return str(info.get("connection_status", "unknown"))
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._client.auth_log_out()
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    text = re.sub(r"\s+", " ", text)
+    return text[:300]

@@ -1,0 +1,384 @@
+"""Configuration: one YAML file, environment overrides, strict validation.
+
+Every mistake is reported once, naming the field and how to fix it (`ConfigError`); the CLI turns it into
+exit code 2. Unknown keys are errors: a typo must never be silently ignored.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from .model import Kind
+
+DEFAULT_DATA_DIR = "/config"
+
+
+class ConfigError(Exception):
+    """A configuration problem the user must fix; the message names the field and the fix."""
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_UNIT = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
+
+
+def parse_duration(value: Any) -> float:
+    """`90`, `"90s"`, `"15m"`, `"6h"`, `"1.5d"` -> seconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 30s, 15m, 6h or a number of seconds")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and (m := _DURATION.match(value)):
+        seconds = float(m.group(1)) * _UNIT[m.group(2)]
+    else:
+        raise ValueError(f"{value!r} is not a duration: use e.g. 30s, 15m, 6h, 2d or a number of seconds")
+    if seconds < 0:
+        raise ValueError("a duration cannot be negative")
+    return seconds
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class MonitorSettings(_Strict):
+    check_interval: Duration = Field(300, description="seconds between two cycles")
+    dry_run: bool = False
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    data_dir: Path = Path(DEFAULT_DATA_DIR)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, v: Any) -> Any:
+        return v.upper() if isinstance(v, str) else v
+
+    @field_validator("check_interval")
+    @classmethod
+    def _positive(cls, v: float) -> float:
+        if v < 1:
+            raise ValueError("must be at least 1 second")
+        return v
+
+
+class HealthSettings(_Strict):
+    enabled: bool = True
+    bind: str = "0.0.0.0"
+    port: int = Field(8080, ge=0, le=65535)
+
+
+def _check_url(v: str) -> str:
+    if not re.match(r"^https?://[^/\s]+", v):
+        raise ValueError(f"{v!r} is not an http(s) URL: write it like http://qbittorrent:8080")
+    return v.rstrip("/")
+
+
+class QBittorrentInstance(_Strict):
+    name: str = "qbittorrent"
+    url: str
+    username: str = "admin"
+    password: SecretStr = SecretStr("")
+    verify_ssl: bool = True
+    timeout: Duration = 15
+
+    _url = field_validator("url")(classmethod(lambda cls, v: _check_url(v)))
+
+
+class ArrInstance(_Strict):
+    name: str = ""
+    url: str
+    api_key: SecretStr
+    timeout: Duration = 30
+
+    _url = field_validator("url")(classmethod(lambda cls, v: _check_url(v)))
+
+    @field_validator("api_key")
+    @classmethod
+    def _key(cls, v: SecretStr) -> SecretStr:
+        if not v.get_secret_value().strip():
+            raise ValueError("is empty: copy the API key from the app's Settings > General (or its config.xml)")
+        return v
+
+
+class ProtectionSettings(_Strict):
+    tags: list[str] = Field(default_factory=lambda: ["keep"])
+    categories: list[str] = Field(default_factory=list)
+
+
+# Defaults: the old monitor's five categories, extended with the usual "unregistered" family (the qbit_manage
+# list) and the common libtorrent/OS network texts. Matching is case-insensitive on word boundaries.
+DEFAULT_PATTERNS: dict[str, list[str]] = {
+    "connection_errors": [
+        "Connection timed out",
+        "timed out",
+        "No such host is known",
+        "Name resolution failed",
+        "Host not found",
+        "Connection refused",
+        "Connection reset by peer",
+        "No route to host",
+        "Network is unreachable",
+        "Operation canceled",
+        "Bad Gateway",
+        "Service Unavailable",
+        "Gateway Timeout",
+        "unreachable",
+    ],
+    "tracker_errors": [
+        "Unregistered torrent",
+        "unregistered",
+        "Torrent not registered with this tracker",
+        "not registered",
+        "torrent not found",
+        "torrent is not found",
+        "infohash not found",
+        "unknown torrent",
+        "not exist",
+        "trump",
+        "trumped",
+        "retitled",
+        "truncated",
+        "torrent has been deleted",
+        "torrent deleted",
+        "torrent banned",
+        "torrent is not authorized for use on this tracker",
+        "Announce failed",
+        "Tracker error",
+    ],
+    "file_errors": [
+        "No space left on device",
+        "Permission denied",
+        "Disk full",
+        "Not a directory",
+        "Read-only file system",
+        "Input/output error",
+        "mismatching file size",
+    ],
+    "ratio_errors": ["Ratio limit reached", "Upload limit", "ratio too low", "hit and run"],
+    "auth_errors": [
+        "Unauthorized",
+        "Invalid passkey",
+        "passkey not found",
+        "Unknown passkey",
+        "Access denied",
+        "account disabled",
+    ],
+    # Messages that look alarming but mean "try again later": never acted on.
+    "ignore": [
+        "stream truncated",
+        "you have reached the client limit for this torrent",
+        "announce is currently unavailable",
+        "torrent has been postponed",
+        "missing info_hash",
+        "could not parse bencoded data",
+    ],
+}
+
+
+class ErrorPatterns(_Strict):
+    connection_errors: list[str] = Field(default_factory=lambda: list(DEFAULT_PATTERNS["connection_errors"]))
+    tracker_errors: list[str] = Field(default_factory=lambda: list(DEFAULT_PATTERNS["tracker_errors"]))
+    file_errors: list[str] = Field(default_factory=lambda: list(DEFAULT_PATTERNS["file_errors"]))
+    ratio_errors: list[str] = Field(default_factory=lambda: list(DEFAULT_PATTERNS["ratio_errors"]))
+    auth_errors: list[str] = Field(default_factory=lambda: list(DEFAULT_PATTERNS["auth_errors"]))
+    ignore: list[str] = Field(default_factory=lambda: list(DEFAULT_PATTERNS["ignore"]))
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _list_of_strings(cls, v: Any) -> Any:
+        # The old monitor turned a grouped dict into its key names. Refuse anything but a list of texts.
+        if not isinstance(v, list) or not all(isinstance(x, str) and x.strip() for x in v):
+            raise ValueError("must be a list of non-empty texts, e.g. ['Unregistered torrent', 'trumped']")
+        return v
+
+
+class RuleAction(_Strict):
+    """What to do for one kind of finding, once it has lasted `after`."""
+
+    enabled: bool = True
+    after: Duration = 0
+    remove: bool = True
+    blocklist: bool = False
+    search: bool = False
+
+
+def _action(after: float | str = 0, *, remove: bool, blocklist: bool, search: bool) -> Any:
+    return Field(default_factory=lambda: RuleAction(after=after, remove=remove, blocklist=blocklist, search=search))
+
+
+class PolicySettings(_Strict):
+    """The old monitor's table, made safe (durations, no blocklist where the release is not at fault)."""
+
+    tracker_errors: RuleAction = _action(0, remove=True, blocklist=True, search=True)
+    connection_errors: RuleAction = _action("6h", remove=True, blocklist=True, search=True)
+    file_errors: RuleAction = _action(0, remove=True, blocklist=False, search=False)
+    missing_files: RuleAction = _action(0, remove=True, blocklist=False, search=True)
+    ratio_errors: RuleAction = _action(0, remove=True, blocklist=False, search=True)
+    auth_errors: RuleAction = _action(0, remove=False, blocklist=True, search=False)
+    stalled: RuleAction = _action("6h", remove=True, blocklist=True, search=True)
+    metadata: RuleAction = _action("1h", remove=True, blocklist=True, search=True)
+
+    def for_kind(self, kind: Kind) -> RuleAction:
+        action: RuleAction = getattr(self, kind.value)
+        return action
+
+
+class StalledSettings(_Strict):
+    min_age: Duration = "1h"  # type: ignore[assignment]
+
+
+class Config(_Strict):
+    monitor: MonitorSettings = Field(default_factory=MonitorSettings)
+    health: HealthSettings = Field(default_factory=HealthSettings)
+    qbittorrent: list[QBittorrentInstance] = Field(default_factory=list)
+    sonarr: list[ArrInstance] = Field(default_factory=list)
+    radarr: list[ArrInstance] = Field(default_factory=list)
+    protection: ProtectionSettings = Field(default_factory=ProtectionSettings)
+    error_patterns: ErrorPatterns = Field(default_factory=ErrorPatterns)
+    policy: PolicySettings = Field(default_factory=PolicySettings)
+    stalled: StalledSettings = Field(default_factory=StalledSettings)
+
+    @model_validator(mode="after")
+    def _names(self) -> Config:
+        for app in ("sonarr", "radarr"):
+            for i, inst in enumerate(getattr(self, app)):
+                if not inst.name:
+                    inst.name = app if i == 0 else f"{app}{i + 1}"
+        seen: set[str] = set()
+        instances: list[QBittorrentInstance | ArrInstance] = [*self.qbittorrent, *self.sonarr, *self.radarr]
+        for inst in instances:
+            if inst.name in seen:
+                raise ValueError(f"the instance name {inst.name!r} is used twice: give each instance its own name")
+            seen.add(inst.name)
+        return self
+
+    def arr_instances(self) -> list[tuple[str, ArrInstance]]:
+        return [("sonarr", a) for a in self.sonarr] + [("radarr", a) for a in self.radarr]
+
+    def secrets(self) -> list[str]:
+        out = [q.password.get_secret_value() for q in self.qbittorrent]
+        out += [a.api_key.get_secret_value() for _, a in self.arr_instances()]
+        return [s for s in out if s]
+
+
+# Environment overrides: variable -> path in the raw document (list items address the first instance).
+ENV_OVERRIDES: dict[str, tuple[str | int, ...]] = {
+    "CHECK_INTERVAL": ("monitor", "check_interval"),
+    "LOG_LEVEL": ("monitor", "log_level"),
+    "DRY_RUN": ("monitor", "dry_run"),
+    "DATA_DIR": ("monitor", "data_dir"),
+    "HEALTH_PORT": ("health", "port"),
+    "QBITTORRENT_URL": ("qbittorrent", 0, "url"),
+    "QBITTORRENT_USERNAME": ("qbittorrent", 0, "username"),
+    "QBITTORRENT_PASSWORD": ("qbittorrent", 0, "password"),
+    "SONARR_URL": ("sonarr", 0, "url"),
+    "SONARR_API_KEY": ("sonarr", 0, "api_key"),
+    "RADARR_URL": ("radarr", 0, "url"),
+    "RADARR_API_KEY": ("radarr", 0, "api_key"),
+}
+
+
+def _apply_env(doc: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
+    for var, path in ENV_OVERRIDES.items():
+        if var not in env or env[var] == "":
+            continue
+        node: Any = doc
+        for key, nxt in itertools.pairwise(path):
+            if isinstance(key, int):
+                while len(node) <= key:
+                    node.append({})
+                node = node[key]
+            else:
+                if not isinstance(node.get(key), dict | list) or node.get(key) is None:
+                    node[key] = [] if isinstance(nxt, int) else {}
+                node = node[key]
+        node[path[-1]] = env[var]
+    return doc
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _explain(err: ValidationError, source: str) -> str:
+    lines = []
+    for e in err.errors():
+        field = _field_path(tuple(x for x in e["loc"] if not str(x).startswith("function-")))
+        kind = e["type"]
+        if kind == "extra_forbidden":
+            msg = "unknown key: remove it or check its spelling (see config.example.yaml)"
+        elif kind == "missing":
+            msg = "is required but missing: add it"
+        else:
+            msg = e["msg"].removeprefix("Value error, ")
+            if "input" in e and kind not in ("value_error",) and not isinstance(e["input"], dict | list):
+                msg += f" (got {e['input']!r})"
+        lines.append(f"{field or '(top level)'}: {msg}")
+    return f"invalid configuration in {source}:\n  " + "\n  ".join(lines)
+
+
+def load_config(path: Path | None, env: dict[str, str] | None = None) -> Config:
+    """Read YAML (if it exists), apply environment overrides, validate. Raises ConfigError."""
+    env = dict(os.environ) if env is None else env
+    doc: dict[str, Any] = {}
+    source = "environment"
+    if path is not None and path.exists():
+        source = str(path)
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+        except OSError as exc:
+            raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping (monitor:, qbittorrent:, sonarr: ...)")
+        doc = loaded
+    doc = _apply_env(doc, env)
+    try:
+        config = Config.model_validate(doc)
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc, source)) from None
+    except ValueError as exc:
+        raise ConfigError(f"invalid configuration in {source}: {exc}") from None
+    if not config.qbittorrent:
+        raise ConfigError(
+            f"invalid configuration in {source}:\n  qbittorrent: no instance configured: add "
+            "`qbittorrent: [{url: http://qbittorrent:8080, username: ..., password: ...}]` or set QBITTORRENT_URL"
+        )
+    return config
+
+
+EXAMPLE = Path(__file__).with_name("config.example.yaml")
+
+
+def write_example(path: Path) -> bool:
+    """First start: leave a commented example where the user expects the config. Returns True if written."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("x", encoding="utf-8") as fh:
+            fh.write(EXAMPLE.read_text(encoding="utf-8"))
+    except OSError:
+        return False
+    return True

@@ -1,0 +1,291 @@
+"""The cycle: observe -> classify -> decide -> act -> record, and the loop around it.
+
+This module only wires the rooms together; each room is tested on its own. Time comes from an injected
+clock so durations are tested without sleeping.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .actions import Executor, Outcome
+from .clients import ServiceError
+from .clients.arr import ArrClient
+from .clients.qbittorrent import QBittorrentClient, log_torrent_name
+from .config import Config
+from .model import (
+    DOWNLOADING_STATES,
+    METADATA_STATES,
+    ArrDownload,
+    Decision,
+    Download,
+    LogEntry,
+    Snapshot,
+    Torrent,
+    Verdict,
+    group_queue,
+)
+from .policy import PolicyInput, decide
+from .rules import Patterns, RuleContext, classify
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+LOG_MEMORY = 2000  # qBittorrent warning lines kept per instance to explain `error` states
+
+
+@dataclass
+class ServiceHealth:
+    ok: bool
+    message: str
+    checked_at: float
+
+
+@dataclass
+class CycleReport:
+    started_at: float
+    finished_at: float = 0.0
+    dry_run: bool = False
+    ran: bool = True
+    decisions: list[Decision] = field(default_factory=list)
+    outcomes: dict[int, list[Outcome]] = field(default_factory=dict)  # index in decisions -> outcomes
+    resumed: list[Outcome] = field(default_factory=list)
+    unmatched_queue: list[ArrDownload] = field(default_factory=list)
+    service_errors: dict[str, str] = field(default_factory=dict)
+    torrents_checked: int = 0
+    interrupted: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        findings = []
+        actions: list[dict[str, Any]] = []
+        for i, decision in enumerate(self.decisions):
+            d = decision.to_dict()
+            if i in self.outcomes:
+                d["actions"] = [o.to_dict() for o in self.outcomes[i]]
+            else:
+                status = "planned" if decision.verdict is Verdict.DRY_RUN else "not taken"
+                d["actions"] = [{**a.to_dict(), "status": status} for a in decision.actions]
+            findings.append(d)
+            actions += [{**a, "hash": d["hash"], "name": d["name"]} for a in d["actions"]]
+        actions += [{**o.to_dict(), "resumed": True} for o in self.resumed]
+        return {
+            "started_at": self.started_at,
+            "duration_s": round(self.finished_at - self.started_at, 3),
+            "dry_run": self.dry_run,
+            "ok": self.ran and not self.service_errors,
+            "interrupted": self.interrupted,
+            "torrents_checked": self.torrents_checked,
+            "service_errors": self.service_errors,
+            "findings": findings,
+            "actions": actions,
+            "unmatched_queue": [
+                {"arr": a.arr, "download_id": a.download_id, "title": a.title, "queue_ids": list(a.queue_ids)}
+                for a in self.unmatched_queue
+            ],
+        }
+
+
+class Monitor:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        clock: Callable[[], float] = time.time,
+        store: Store | None = None,
+        dry_run: bool | None = None,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.dry_run = config.monitor.dry_run if dry_run is None else dry_run
+        self.qbts = [QBittorrentClient(q) for q in config.qbittorrent]
+        self.arrs = {inst.name: ArrClient(app, inst) for app, inst in config.arr_instances()}
+        self.store = store or Store(config.monitor.data_dir / "state.db")
+        self.patterns = Patterns.from_config(config.error_patterns)
+        self.executor = Executor(self.arrs, self.store, clock)
+        self.stop_event = threading.Event()
+        self.health: dict[str, ServiceHealth] = {}
+        self.last_report: CycleReport | None = None
+        self._logs: dict[str, deque[LogEntry]] = {q.name: deque(maxlen=LOG_MEMORY) for q in self.qbts}
+        self._log_cursor: dict[str, int] = {q.name: -1 for q in self.qbts}
+        self._resumed = False
+
+    # -- services ------------------------------------------------------------------------------
+    def check_services(self) -> dict[str, ServiceHealth]:
+        """Reachable and authenticated? (`--health-check`, and the first thing each cycle learns)"""
+        now = self.clock()
+        for q in self.qbts:
+            try:
+                self._mark(q.name, True, f"qBittorrent {q.check()}", now)
+            except ServiceError as exc:
+                self._mark(q.name, False, exc.message, now)
+        for arr in self.arrs.values():
+            try:
+                st = arr.status()
+                self._mark(arr.name, True, f"{st.get('appName', arr.app)} {st.get('version', '?')}", now)
+            except ServiceError as exc:
+                self._mark(arr.name, False, exc.message, now)
+        return dict(self.health)
+
+    def _mark(self, name: str, ok: bool, message: str, now: float) -> None:
+        before = self.health.get(name)
+        self.health[name] = ServiceHealth(ok, message, now)
+        if not ok and (before is None or before.ok or before.message != message):
+            log.error("service %s unavailable: %s", name, message)
+        elif ok and before is not None and not before.ok:
+            log.info("service %s is back: %s", name, message)
+
+    # -- one cycle -----------------------------------------------------------------------------
+    def run_cycle(self) -> CycleReport:
+        report = CycleReport(started_at=self.clock(), dry_run=self.dry_run)
+        if not self.dry_run and not self._resumed:
+            report.resumed = self.executor.resume()
+            self._resumed = True
+        snapshot = self.observe()
+        report.service_errors = dict(snapshot.service_errors)
+        report.unmatched_queue = snapshot.unmatched_queue
+        report.torrents_checked = len(snapshot.downloads)
+        if not any(self.health.get(q.name, ServiceHealth(False, "", 0)).ok for q in self.qbts):
+            report.ran = False
+        now = snapshot.taken_at
+        ctx = RuleContext(self.patterns, now, self.config.stalled.min_age)
+        policy_in = PolicyInput(self.config, now, self.dry_run)
+        findings_by_key = {d.key: classify(d, ctx) for d in snapshot.downloads}
+        since_by_key = self.store.note_findings(
+            {k: [f.kind.value for f in fs] for k, fs in findings_by_key.items()}, now
+        )
+        for download in snapshot.downloads:
+            if self.stop_event.is_set():
+                report.interrupted = True
+                log.info("stop requested: the remaining downloads are left for the next start")
+                break
+            decision = decide(download, findings_by_key[download.key], since_by_key.get(download.key, {}), policy_in)
+            if decision is None:
+                continue
+            index = len(report.decisions)
+            report.decisions.append(decision)
+            _log_decision(decision)
+            if decision.verdict is Verdict.ACT:
+                report.outcomes[index] = self.executor.run(decision)
+            if not self.dry_run:
+                self.store.set_decision(download.key, {**decision.to_dict(), "time": now})
+        report.finished_at = self.clock()
+        self.last_report = report
+        return report
+
+    # -- observe -------------------------------------------------------------------------------
+    def observe(self) -> Snapshot:
+        now = self.clock()
+        snap = Snapshot(taken_at=now)
+        by_hash: dict[str, list[ArrDownload]] = {}
+        for arr in self.arrs.values():
+            try:
+                items = arr.queue()
+                self._mark(arr.name, True, f"queue: {len(items)} torrent record(s)", now)
+            except ServiceError as exc:
+                self._mark(arr.name, False, exc.message, now)
+                snap.service_errors[arr.name] = exc.message
+                continue
+            for group in group_queue(items):
+                by_hash.setdefault(group.download_id, []).append(group)
+
+        found: set[str] = set()
+        torrents: list[Torrent] = []
+        for q in self.qbts:
+            try:
+                snap.connection_status[q.name] = q.connection_status()
+                mine = {t.hash: t for t in q.torrents(by_hash)}
+                for t in q.errored():
+                    mine.setdefault(t.hash, t)
+                self._tail_log(q, list(mine.values()))
+                self._mark(q.name, True, f"connection {snap.connection_status[q.name]}", now)
+            except ServiceError as exc:
+                self._mark(q.name, False, exc.message, now)
+                snap.service_errors[q.name] = exc.message
+                continue
+            torrents += mine.values()
+            found |= set(mine)
+
+        memory = self.store.observe(torrents, now)
+        for t in torrents:
+            key = f"{t.client}:{t.hash}"
+            refs = tuple(by_hash.get(t.hash, ()))
+            trackers = None
+            if refs and _is_suspect(t):
+                try:
+                    trackers = self._qbt(t.client).trackers(t.hash)
+                except ServiceError as exc:
+                    log.warning("%s: trackers of %s unavailable: %s", t.client, t.name, exc.message)
+            entries = tuple(e for e in self._logs.get(t.client, ()) if log_torrent_name(e.message) == t.name)
+            snap.downloads.append(Download(t, refs, trackers, entries, memory.get(key)))
+        if len(snap.service_errors) < len(self.qbts) or not self.qbts:
+            snap.unmatched_queue = [g for h, gs in by_hash.items() if h not in found for g in gs]
+        return snap
+
+    def _qbt(self, name: str) -> QBittorrentClient:
+        return next(q for q in self.qbts if q.name == name)
+
+    def _tail_log(self, q: QBittorrentClient, torrents: list[Torrent]) -> None:
+        """Follow qBittorrent's warning log; re-read it whole if an errored torrent has no line (a restart
+        of qBittorrent resets the ids)."""
+        buf = self._logs[q.name]
+        entries = q.log_since(self._log_cursor[q.name])
+        explained = {log_torrent_name(e.message) for e in (*buf, *entries)}
+        unexplained = any(t.state in ("error", "missingFiles") and t.name not in explained for t in torrents)
+        if unexplained and self._log_cursor[q.name] != -1:
+            buf.clear()
+            entries = q.log_since(-1)
+        buf.extend(entries)
+        if entries:
+            self._log_cursor[q.name] = max(e.id for e in entries)
+
+    # -- the loop ------------------------------------------------------------------------------
+    def run_forever(self, interval: float) -> None:
+        while not self.stop_event.is_set():
+            try:
+                self.run_cycle()
+            except Exception:
+                log.exception("cycle failed; the next one runs in %.0f s", interval)
+            self.stop_event.wait(interval)
+
+    def close(self) -> None:
+        for q in self.qbts:
+            q.close()
+        for a in self.arrs.values():
+            a.close()
+        self.store.close()
+
+
+def _is_suspect(t: Torrent) -> bool:
+    """Torrents whose trackers are worth reading: running, incomplete, and not receiving data now."""
+    if t.is_paused or t.is_complete:
+        return False
+    return t.state in METADATA_STATES or (t.state in DOWNLOADING_STATES and t.dlspeed == 0)
+
+
+def _log_decision(d: Decision) -> None:
+    t = d.download.torrent
+    arr = ",".join(f"{a.arr}#{'/'.join(map(str, a.queue_ids))}" for a in d.download.arr) or "-"
+    level = logging.WARNING if d.verdict in (Verdict.ACT, Verdict.REPORT) else logging.INFO
+    log.log(
+        level,
+        "decision=%s rule=%s kind=%s torrent=%r hash=%s client=%s category=%s arr=%s reason=%r why=%r "
+        "evidence=%s actions=[%s]",
+        d.verdict.value,
+        d.finding.rule,
+        d.finding.kind.value,
+        t.name,
+        t.hash,
+        t.client,
+        t.category or "-",
+        arr,
+        d.finding.reason,
+        d.explanation,
+        d.finding.evidence,
+        "; ".join(a.description for a in d.actions),
+    )

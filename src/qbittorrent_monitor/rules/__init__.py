@@ -1,0 +1,29 @@
+"""classify: pure rules turning one observed Download into Findings (highest priority first)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..model import Download, Finding
+from . import client_state, metadata, stalled, tracker
+from .patterns import Patterns
+
+__all__ = ["Patterns", "RuleContext", "classify"]
+
+
+@dataclass(frozen=True)
+class RuleContext:
+    patterns: Patterns
+    now: float
+    stalled_min_age: float = 3600.0
+
+
+def classify(download: Download, ctx: RuleContext) -> list[Finding]:
+    """Every rule that fires, in priority order: qBittorrent's state, trackers, metadata, stall."""
+    found = [
+        client_state.check(download, ctx.patterns),
+        tracker.check(download, ctx.patterns),
+        metadata.check(download, ctx.now),
+        stalled.check(download, ctx.now, ctx.stalled_min_age),
+    ]
+    return [f for f in found if f is not None]

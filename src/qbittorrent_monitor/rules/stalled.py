@@ -1,0 +1,40 @@
+"""Stalled downloads, judged by progress over wall-clock time, never by cycle counts.
+
+A download is a stall candidate while it is running, incomplete and its downloaded bytes have not grown
+(the store remembers when they last did). The policy waits `policy.stalled.after` from that moment; any
+progress moves the moment forward, so a slow but moving download is never stalled.
+"""
+
+from __future__ import annotations
+
+from ..model import DOWNLOADING_STATES, Download, Finding, Kind
+
+RULE = "stalled"
+
+
+def check(download: Download, now: float, min_age: float) -> Finding | None:
+    t = download.torrent
+    memory = download.memory
+    if memory is None or t.is_paused or t.is_complete or t.state not in DOWNLOADING_STATES:
+        return None
+    if t.dlspeed > 0 or t.downloaded > memory.last_downloaded:
+        return None  # moving right now
+    if t.added_on > 0 and now - t.added_on < min_age:
+        return None  # too young to judge
+    since = memory.last_progress_at
+    evidence = {
+        **t.as_evidence(),
+        "no_progress_since": since,
+        "no_progress_for_s": round(now - since),
+        "added_on": t.added_on,
+    }
+    return Finding(Kind.STALLED, RULE, f"no progress for {_human(now - since)}", evidence, since=since)
+
+
+def _human(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"

@@ -1,0 +1,348 @@
+"""record: the monitor's memory in one embedded SQLite file under data_dir.
+
+- `torrents`: first seen, last progress (bytes and time), the last decision, per client:hash.
+- `findings`: since when each kind of finding has been seen on a torrent (durations survive restarts).
+- `actions`: the journal and history. A repair's steps are written as `pending` before the first runs and
+  marked `done`/`failed`/`skipped` after each, so a crash between "removed" and "searched" is finished on
+  the next start, never redone.
+- `cursors`: qBittorrent log positions.
+Schema versioned (`PRAGMA user_version`), WAL journal. A file that is not a readable database is moved aside
+with a clear message, never silently emptied.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .model import Action, Decision, Memory, Torrent
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+
+_SCHEMA_V1 = """
+CREATE TABLE torrents (
+    key TEXT PRIMARY KEY,
+    client TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    name TEXT NOT NULL,
+    first_seen REAL NOT NULL,
+    last_seen REAL NOT NULL,
+    last_progress_at REAL NOT NULL,
+    last_downloaded INTEGER NOT NULL,
+    last_decision TEXT
+);
+CREATE INDEX torrents_hash ON torrents(hash);
+CREATE TABLE findings (
+    key TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    first_seen REAL NOT NULL,
+    last_seen REAL NOT NULL,
+    PRIMARY KEY (key, kind)
+);
+CREATE TABLE actions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    repair TEXT NOT NULL,
+    step INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    client TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    name TEXT NOT NULL,
+    type TEXT NOT NULL,
+    target TEXT NOT NULL,
+    params TEXT NOT NULL,
+    description TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    evidence TEXT NOT NULL,
+    status TEXT NOT NULL,
+    result TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX actions_hash ON actions(hash);
+CREATE INDEX actions_status ON actions(status);
+CREATE TABLE cursors (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1}
+
+
+class StoreError(Exception):
+    """The state database cannot be used; the message says what happened and what was done."""
+
+
+@dataclass(frozen=True)
+class JournalRow:
+    id: int
+    repair: str
+    step: int
+    created_at: float
+    updated_at: float
+    client: str
+    hash: str
+    name: str
+    type: str
+    target: str
+    params: dict[str, Any]
+    description: str
+    kind: str
+    reason: str
+    evidence: dict[str, Any]
+    status: str
+    result: str
+
+    @property
+    def action(self) -> Action:
+        return Action(self.type, self.target, self.params, self.description)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "repair": self.repair,
+            "step": self.step,
+            "time": self.created_at,
+            "updated": self.updated_at,
+            "client": self.client,
+            "hash": self.hash,
+            "name": self.name,
+            "type": self.type,
+            "target": self.target,
+            "params": self.params,
+            "description": self.description,
+            "kind": self.kind,
+            "reason": self.reason,
+            "evidence": self.evidence,
+            "status": self.status,
+            "result": self.result,
+        }
+
+
+class Store:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.RLock()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = self._open()
+
+    # -- opening, migrating, corruption -------------------------------------------------------------
+    def _open(self) -> sqlite3.Connection:
+        try:
+            db = self._connect()
+            self._migrate(db)
+            return db
+        except sqlite3.DatabaseError as exc:
+            aside = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+            try:
+                self.path.rename(aside)
+                for suffix in ("-wal", "-shm"):
+                    extra = self.path.with_name(self.path.name + suffix)
+                    if extra.exists():
+                        extra.rename(aside.with_name(aside.name + suffix))
+            except OSError as move_exc:
+                raise StoreError(
+                    f"the state database {self.path} is unreadable ({exc}) and could not be moved aside "
+                    f"({move_exc.strerror}): move or delete it by hand, then restart"
+                ) from None
+            raise StoreError(
+                f"the state database {self.path} is unreadable ({exc}); it was moved aside to {aside} "
+                "(nothing deleted). Restart to begin with a new database, or restore a backup in its place."
+            ) from None
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA foreign_keys=ON")
+        check = db.execute("PRAGMA quick_check").fetchone()[0]
+        if check != "ok":
+            db.close()
+            raise sqlite3.DatabaseError(f"integrity check failed: {check}")
+        return db
+
+    def _migrate(self, db: sqlite3.Connection) -> None:
+        version = int(db.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"the state database {self.path} has schema version {version}, newer than this monitor "
+                f"understands ({SCHEMA_VERSION}): upgrade qbittorrent-monitor or restore an older database"
+            )
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            db.execute("BEGIN")
+            for statement in MIGRATIONS[target].split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            db.execute(f"PRAGMA user_version={target}")
+            db.execute("COMMIT")
+            log.info("state database %s migrated to schema version %d", self.path, target)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    # -- torrent memory ---------------------------------------------------------------------------
+    def observe(self, torrents: Iterable[Torrent], now: float) -> dict[str, Memory]:
+        """Update progress memory for the torrents seen this cycle and return it (key client:hash)."""
+        out: dict[str, Memory] = {}
+        with self._tx() as db:
+            for t in torrents:
+                key = f"{t.client}:{t.hash}"
+                row = db.execute("SELECT * FROM torrents WHERE key=?", (key,)).fetchone()
+                if row is None:
+                    # First sight: the last moment of activity qBittorrent knows is the best guess of progress.
+                    start = float(t.last_activity or t.added_on or now)
+                    first, last_at, last_dl = now, min(start, now), t.downloaded
+                    db.execute(
+                        "INSERT INTO torrents VALUES (?,?,?,?,?,?,?,?,NULL)",
+                        (key, t.client, t.hash, t.name, now, now, last_at, last_dl),
+                    )
+                else:
+                    first, last_at, last_dl = row["first_seen"], row["last_progress_at"], row["last_downloaded"]
+                    if t.downloaded > last_dl:
+                        last_at, last_dl = now, t.downloaded
+                    elif t.downloaded < last_dl:  # rechecked or reset: a new baseline, not progress
+                        last_dl = t.downloaded
+                    db.execute(
+                        "UPDATE torrents SET name=?, last_seen=?, last_progress_at=?, last_downloaded=? WHERE key=?",
+                        (t.name, now, last_at, last_dl, key),
+                    )
+                since = {
+                    r["kind"]: r["first_seen"]
+                    for r in db.execute("SELECT kind, first_seen FROM findings WHERE key=?", (key,))
+                }
+                out[key] = Memory(first, last_at, last_dl, since)
+        return out
+
+    def note_findings(self, kinds_by_key: dict[str, list[str]], now: float) -> dict[str, dict[str, float]]:
+        """Record the finding kinds seen now on each observed torrent and return since when each has lasted.
+        A kind no longer seen is forgotten: a condition must be continuous to count."""
+        out: dict[str, dict[str, float]] = {}
+        with self._tx() as db:
+            for key, kinds in kinds_by_key.items():
+                existing = {
+                    r["kind"]: r["first_seen"]
+                    for r in db.execute("SELECT kind, first_seen FROM findings WHERE key=?", (key,))
+                }
+                for gone in set(existing) - set(kinds):
+                    db.execute("DELETE FROM findings WHERE key=? AND kind=?", (key, gone))
+                for kind in kinds:
+                    if kind in existing:
+                        db.execute("UPDATE findings SET last_seen=? WHERE key=? AND kind=?", (now, key, kind))
+                    else:
+                        db.execute("INSERT INTO findings VALUES (?,?,?,?)", (key, kind, now, now))
+                        existing[kind] = now
+                out[key] = {k: existing[k] for k in kinds}
+        return out
+
+    def set_decision(self, key: str, decision: dict[str, Any]) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE torrents SET last_decision=? WHERE key=?", (json.dumps(decision), key))
+
+    def torrent(self, hash_: str) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM torrents WHERE hash=?", (hash_.lower(),)).fetchall()
+            result = []
+            for r in rows:
+                d = dict(r)
+                d["last_decision"] = json.loads(r["last_decision"]) if r["last_decision"] else None
+                d["findings"] = {
+                    f["kind"]: {"first_seen": f["first_seen"], "last_seen": f["last_seen"]}
+                    for f in self._db.execute("SELECT * FROM findings WHERE key=?", (r["key"],))
+                }
+                result.append(d)
+            return result
+
+    # -- cursors ----------------------------------------------------------------------------------
+    def cursor(self, name: str, default: int = -1) -> int:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM cursors WHERE name=?", (name,)).fetchone()
+            return int(row[0]) if row else default
+
+    def set_cursor(self, name: str, value: int) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO cursors VALUES (?,?) ON CONFLICT(name) DO UPDATE SET value=excluded.value", (name, value)
+            )
+
+    # -- the action journal -----------------------------------------------------------------------
+    def plan(self, decision: Decision, now: float, status: str = "pending") -> list[JournalRow]:
+        """Write every step of a repair before the first one runs."""
+        repair = uuid.uuid4().hex[:12]
+        t = decision.download.torrent
+        f = decision.finding
+        with self._tx() as db:
+            for step, action in enumerate(decision.actions):
+                db.execute(
+                    "INSERT INTO actions (repair, step, created_at, updated_at, client, hash, name, type, target,"
+                    " params, description, kind, reason, evidence, status) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        repair,
+                        step,
+                        now,
+                        now,
+                        t.client,
+                        t.hash,
+                        t.name,
+                        action.type,
+                        action.target,
+                        json.dumps(action.params),
+                        action.description,
+                        f.kind.value,
+                        f.reason,
+                        json.dumps(f.evidence, default=str),
+                        status,
+                    ),
+                )
+        return self.repair(repair)
+
+    def finish(self, action_id: int, status: str, result: str, now: float) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE actions SET status=?, result=?, updated_at=? WHERE id=?", (status, result, now, action_id)
+            )
+
+    def repair(self, repair: str) -> list[JournalRow]:
+        return self._rows("SELECT * FROM actions WHERE repair=? ORDER BY step", (repair,))
+
+    def unfinished(self) -> list[JournalRow]:
+        return self._rows("SELECT * FROM actions WHERE status IN ('pending','running') ORDER BY id", ())
+
+    def history(self, since: float = 0.0, hash_: str | None = None) -> list[JournalRow]:
+        if hash_:
+            return self._rows(
+                "SELECT * FROM actions WHERE hash=? AND created_at>=? ORDER BY id", (hash_.lower(), since)
+            )
+        return self._rows("SELECT * FROM actions WHERE created_at>=? ORDER BY id", (since,))
+
+    def action(self, action_id: int) -> JournalRow | None:
+        rows = self._rows("SELECT * FROM actions WHERE id=?", (action_id,))
+        return rows[0] if rows else None
+
+    def _rows(self, sql: str, args: tuple[Any, ...]) -> list[JournalRow]:
+        with self._lock:
+            rows = self._db.execute(sql, args).fetchall()
+        return [
+            JournalRow(**{**dict(r), "params": json.loads(r["params"]), "evidence": json.loads(r["evidence"])})
+            for r in rows
+        ]

@@ -1,0 +1,1 @@
+"""The HTTP side: /health (Docker health check) served by uvicorn in the monitor's process."""
