@@ -25,6 +25,12 @@ def trackers(state: str, file: str = "torrents_trackers.json") -> tuple[TrackerS
     return tuple(TrackerStatus.from_api(r) for r in raw(f"states/{state}/{file}"))
 
 
+def stale(state: str, hours: float = 10) -> tuple[Memory, float]:
+    """Memory of a torrent whose bytes have not moved since it was added, and a time `hours` later."""
+    t = torrent(state)
+    return Memory(t.added_on, t.added_on, t.downloaded), t.added_on + hours * 3600
+
+
 def log_entries() -> list[LogEntry]:
     return [LogEntry.from_api(e) for e in raw("log_main.json")]
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from captured import STATES, download, log_entries, torrent, trackers
 from qbittorrent_monitor.config import ErrorPatterns
 from qbittorrent_monitor.model import Kind, Memory
 from qbittorrent_monitor.rules import Patterns, RuleContext, classify, client_state, metadata, stalled, tracker
-
-from captured import STATES, download, log_entries, torrent, trackers
 
 PATTERNS = Patterns.from_config(ErrorPatterns())
 HOUR = 3600.0

@@ -1,0 +1,143 @@
+"""Configuration: the documented YAML shape loads, env overrides apply, every mistake names its field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from qbittorrent_monitor.config import EXAMPLE, ConfigError, load_config, parse_duration
+
+FULL = """
+monitor: {check_interval: 300, dry_run: false, log_level: INFO, data_dir: /config}
+health: {bind: 0.0.0.0, port: 8080}
+qbittorrent: [{name: qbittorrent, url: "http://127.0.0.1:8080", username: admin, password: adminadmin}]
+sonarr: [{name: sonarr, url: "http://127.0.0.1:8989", api_key: "abc123abc123"}]
+radarr: [{name: radarr, url: "http://127.0.0.1:7878", api_key: "def456def456"}]
+protection: {tags: [keep]}
+error_patterns:
+  connection_errors: ["Connection timed out", "No such host is known", "Name resolution failed"]
+  tracker_errors: ["Unregistered torrent", "Torrent not registered with this tracker", "Announce failed"]
+  file_errors: ["No space left on device", "Permission denied", "Disk full"]
+  ratio_errors: ["Ratio limit reached", "Upload limit"]
+  auth_errors: ["Unauthorized", "Invalid passkey"]
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "config.yaml"
+    p.write_text(text)
+    return p
+
+
+def test_the_documented_shape_loads(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, FULL), env={})
+    assert cfg.monitor.check_interval == 300
+    assert cfg.qbittorrent[0].password.get_secret_value() == "adminadmin"
+    assert [a.name for _, a in cfg.arr_instances()] == ["sonarr", "radarr"]
+    assert cfg.error_patterns.auth_errors == ["Unauthorized", "Invalid passkey"]
+    assert "adminadmin" not in repr(cfg) and "abc123abc123" not in repr(cfg)  # secrets never printed
+
+
+def test_several_instances_each_get_a_name(tmp_path: Path) -> None:
+    text = FULL.replace(
+        'sonarr: [{name: sonarr, url: "http://127.0.0.1:8989", api_key: "abc123abc123"}]',
+        'sonarr: [{url: "http://a:8989", api_key: "k1k1k1"}, {url: "http://b:8989", api_key: "k2k2k2"}]',
+    )
+    cfg = load_config(write(tmp_path, text), env={})
+    assert [a.name for a in cfg.sonarr] == ["sonarr", "sonarr2"]
+
+
+def test_environment_overrides(tmp_path: Path) -> None:
+    env = {
+        "CHECK_INTERVAL": "60",
+        "LOG_LEVEL": "debug",
+        "DRY_RUN": "true",
+        "DATA_DIR": str(tmp_path / "data"),
+        "HEALTH_PORT": "9090",
+        "QBITTORRENT_URL": "http://qbt:8080",
+        "QBITTORRENT_USERNAME": "me",
+        "QBITTORRENT_PASSWORD": "pw-env",
+        "SONARR_URL": "http://sonarr:8989/",
+        "SONARR_API_KEY": "envkey",
+        "RADARR_URL": "http://radarr:7878",
+        "RADARR_API_KEY": "envkey2",
+    }
+    cfg = load_config(write(tmp_path, FULL), env=env)
+    assert cfg.monitor.check_interval == 60 and cfg.monitor.log_level == "DEBUG" and cfg.monitor.dry_run
+    assert cfg.monitor.data_dir == tmp_path / "data" and cfg.health.port == 9090
+    assert cfg.qbittorrent[0].url == "http://qbt:8080" and cfg.qbittorrent[0].username == "me"
+    assert cfg.sonarr[0].url == "http://sonarr:8989" and cfg.sonarr[0].api_key.get_secret_value() == "envkey"
+    assert cfg.radarr[0].api_key.get_secret_value() == "envkey2"
+
+
+def test_environment_alone_is_enough(tmp_path: Path) -> None:
+    cfg = load_config(
+        tmp_path / "absent.yaml",
+        env={"QBITTORRENT_URL": "http://q:8080", "SONARR_URL": "http://s:1", "SONARR_API_KEY": "kkkk"},
+    )
+    assert cfg.qbittorrent[0].url == "http://q:8080" and cfg.sonarr[0].name == "sonarr"
+
+
+def test_the_shipped_example_is_valid(tmp_path: Path) -> None:
+    cfg = load_config(EXAMPLE, env={"QBITTORRENT_URL": "http://q:8080"})
+    assert cfg.protection.tags == ["keep"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # missing field
+        (FULL.replace('url: "http://127.0.0.1:8989", ', ""), "sonarr[0].url: is required but missing"),
+        (FULL.replace(', api_key: "def456def456"', ""), "radarr[0].api_key: is required but missing"),
+        # wrong type
+        (
+            FULL.replace("check_interval: 300", "check_interval: soon"),
+            "monitor.check_interval: 'soon' is not a duration",
+        ),
+        (FULL.replace("port: 8080", "port: eighty"), "health.port: Input should be a valid integer"),
+        (FULL.replace("dry_run: false", "dry_run: perhaps"), "monitor.dry_run: Input should be a valid boolean"),
+        (
+            FULL.replace('url: "http://127.0.0.1:8080"', 'url: "127.0.0.1:8080"'),
+            "qbittorrent[0].url: '127.0.0.1:8080' is not",
+        ),
+        # unknown key
+        (FULL.replace("check_interval: 300", "check_intervall: 300"), "monitor.check_intervall: unknown key"),
+        (FULL + "extra_section: {}\n", "extra_section: unknown key"),
+        # the old monitor's silent failure: a grouped dict where a list belongs
+        (
+            FULL.replace('auth_errors: ["Unauthorized", "Invalid passkey"]', "auth_errors: {a: [x]}"),
+            "error_patterns.auth_errors: must be a list of non-empty texts",
+        ),
+        # two instances with the same name
+        (FULL.replace("name: radarr", "name: sonarr"), "the instance name 'sonarr' is used twice"),
+        (FULL.replace('api_key: "abc123abc123"', 'api_key: ""'), "sonarr[0].api_key: is empty"),
+    ],
+)
+def test_each_mistake_names_the_field(tmp_path: Path, text: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, text), env={})
+    assert expected in str(err.value)
+
+
+def test_no_qbittorrent_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="qbittorrent: no instance configured"):
+        load_config(write(tmp_path, "monitor: {check_interval: 60}\n"), env={})
+
+
+def test_invalid_yaml_and_non_mapping(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(write(tmp_path, "monitor: [unclosed\n"), env={})
+    with pytest.raises(ConfigError, match="top level must be a mapping"):
+        load_config(write(tmp_path, "- a\n- b\n"), env={})
+
+
+@pytest.mark.parametrize(("value", "seconds"), [(90, 90), ("90", 90), ("15m", 900), ("6h", 21600), ("1.5d", 129600)])
+def test_durations(value: object, seconds: float) -> None:
+    assert parse_duration(value) == seconds
+
+
+@pytest.mark.parametrize("value", ["soon", "-5", True, None, "5y"])
+def test_bad_durations(value: object) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(value)
