@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+from collections import UserList
 from collections.abc import Iterable
 from typing import Any
 
@@ -82,7 +83,7 @@ class QBittorrentClient:
         return self._parse(self._call("torrents/info", self._client.torrents_info, status_filter="errored"))
 
     def _parse(self, rows: Any) -> list[Torrent]:
-        if not isinstance(rows, list):
+        if not isinstance(rows, list | UserList):
             raise ServiceError(self.name, "torrents/info did not return a list")
         out = []
         for row in rows:

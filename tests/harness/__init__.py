@@ -1,0 +1,1 @@
+"""Test harness that runs a real qbittorrent-nox, a loopback BitTorrent tracker and real torrents."""

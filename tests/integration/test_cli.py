@@ -1,0 +1,187 @@
+"""The command line as users run it: a real process, real exit codes, real output."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from e2e import SONARR_CATEGORY
+from harness.qbt import QBittorrent
+from harness.states import StateFactory
+from sim.arr import ArrSimulator
+
+pytestmark = pytest.mark.integration
+
+WriteConfig = Callable[..., tuple[Path, Any]]
+
+
+def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("QBITTORRENT_", "SONARR_", "RADARR_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "qbittorrent_monitor", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**base, **(env or {})},
+        check=False,
+    )
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def edit(path: Path, change: Callable[[dict[str, Any]], None]) -> Path:
+    doc = yaml.safe_load(path.read_text())
+    change(doc)
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def test_health_check_healthy(write_config: WriteConfig) -> None:
+    path, _ = write_config()
+    result = cli("--config", str(path), "--health-check")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "status": "healthy",
+        "services": {"qbittorrent": True, "sonarr": True, "radarr": True},
+    }
+
+
+def test_health_check_unreachable_wrong_key_wrong_password(
+    write_config: WriteConfig, sonarr: ArrSimulator, radarr: ArrSimulator
+) -> None:
+    path, _ = write_config()
+
+    def break_things(doc: dict[str, Any]) -> None:
+        doc["radarr"][0]["url"] = f"http://127.0.0.1:{closed_port()}"
+        doc["sonarr"][0]["api_key"] = "0" * 32
+        doc["qbittorrent"][0]["password"] = "not-the-password"
+
+    result = cli("--config", str(edit(path, break_things)), "--health-check")
+    assert result.returncode == 1
+    doc = json.loads(result.stdout)
+    assert doc["status"] == "unhealthy"
+    assert doc["services"] == {"qbittorrent": False, "sonarr": False, "radarr": False}
+    assert "cannot reach" in doc["problems"]["radarr"]
+    assert "API key was refused" in doc["problems"]["sonarr"]
+    assert "login refused" in doc["problems"]["qbittorrent"]
+    assert "not-the-password" not in result.stdout + result.stderr and "0" * 32 not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d["sonarr"][0].pop("api_key"), "sonarr[0].api_key: is required but missing"),
+        (lambda d: d["monitor"].update(check_interval="often"), "monitor.check_interval: 'often' is not a duration"),
+        (lambda d: d["health"].update(port="http"), "health.port: Input should be a valid integer"),
+        (lambda d: d["qbittorrent"][0].update(pasword="x"), "qbittorrent[0].pasword: unknown key"),
+        (lambda d: d.update(error_patterns={"tracker_errors": {"x": ["y"]}}), "error_patterns.tracker_errors: must be"),
+    ],
+    ids=["missing-field", "wrong-type-duration", "wrong-type-int", "unknown-key", "grouped-patterns"],
+)
+def test_bad_config_exits_2_naming_the_field(write_config: WriteConfig, change: Any, message: str) -> None:
+    path, _ = write_config()
+    result = cli("--config", str(edit(path, change)), "--test")
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert result.stdout == ""
+
+
+def test_missing_config_file_and_bad_env(tmp_path: Path) -> None:
+    result = cli("--config", str(tmp_path / "nope.yaml"), "--test")
+    assert result.returncode == 2 and "does not exist" in result.stderr
+    result = cli("--test", env={"DATA_DIR": str(tmp_path), "QBITTORRENT_URL": "qbt:8080"})
+    assert result.returncode == 2 and "qbittorrent[0].url" in result.stderr
+    assert (tmp_path / "config" / "config.yaml").exists()  # the first start left an example to edit
+
+
+def test_test_json_report_and_no_secret_anywhere(
+    states: StateFactory, qbt: QBittorrent, sonarr: ArrSimulator, write_config: WriteConfig, tmp_path: Path
+) -> None:
+    dead = states.unregistered("Json.Show.S01E01", category=SONARR_CATEGORY)
+    sonarr.grab_episodes(dead, "Json.Show.S01E01", series_id=2, season=1, episode_ids=[21])
+    path, config = write_config()
+
+    result = cli("--config", str(path), "--test", "--json", "--verbose")
+
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    [finding] = report["findings"]
+    for key in ("client", "hash", "name", "category", "reason", "evidence", "arr", "decision", "actions"):
+        assert key in finding
+    assert finding["hash"] == dead and finding["category"] == SONARR_CATEGORY and finding["decision"] == "act"
+    assert finding["arr"][0]["instance"] == "sonarr" and finding["arr"][0]["queue_ids"]
+    assert [a["type"] for a in report["actions"]] == ["arr_remove", "arr_search"]
+    assert all(a["status"] == "done" for a in report["actions"])
+    assert dead not in {t["hash"] for t in qbt.info()}
+    # One log line per decision, carrying its evidence.
+    decision_lines = [line for line in result.stderr.splitlines() if "decision=act" in line]
+    assert len(decision_lines) == 1 and "Unregistered torrent" in decision_lines[0]
+    log_file = config.monitor.data_dir / "logs" / "qbittorrent-monitor.log"
+    everything = result.stdout + result.stderr + log_file.read_text()
+    for secret in config.secrets():
+        assert secret not in everything
+
+
+def test_test_exits_non_zero_when_qbittorrent_is_down(write_config: WriteConfig) -> None:
+    path, _ = write_config()
+    path = edit(path, lambda d: d["qbittorrent"][0].update(url=f"http://127.0.0.1:{closed_port()}"))
+    result = cli("--config", str(path), "--test", "--json")
+    assert result.returncode == 1
+    report = json.loads(result.stdout)
+    assert report["ok"] is False and "qbittorrent" in report["service_errors"]
+
+
+def test_runs_forever_serves_health_and_stops_on_sigterm(write_config: WriteConfig) -> None:
+    port = closed_port()
+    path, _ = write_config(health={"bind": "127.0.0.1", "port": port})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "qbittorrent_monitor", "--config", str(path), "--interval", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        doc: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
+                doc = response.json()
+                if doc.get("last_cycle"):
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        assert doc.get("status") == "healthy", doc
+        assert doc["services"] == {"qbittorrent": True, "sonarr": True, "radarr": True}
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert "received SIGTERM" in err and "stopped" in err
+
+
+def test_version_and_console_script() -> None:
+    result = cli("--version")
+    assert result.returncode == 0 and result.stdout.startswith("qbittorrent-monitor ")
+    script = Path(sys.executable).with_name("qbittorrent-monitor")
+    assert subprocess.run([str(script), "--help"], capture_output=True, check=False).returncode == 0
