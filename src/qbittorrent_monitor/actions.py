@@ -1,8 +1,10 @@
 """act: carry out a Decision's steps, journaled in the store before and after each one.
 
-A repair's steps (queue removal, then the targeted search) are all written as `pending` first. Each step is
-marked `running` just before its request and `done`/`failed`/`skipped` right after, so after a crash the
-next start knows exactly what is left and finishes it (`resume`) without redoing what was done.
+A repair's steps (queue removal, the targeted search, client-side tagging) are all written as `pending` first.
+Each step is marked `running` just before its request and `done`/`failed`/`skipped`/`deferred` right after, so
+after a crash the next start knows exactly what is left and finishes it (`resume`) without redoing what was
+done: a removal that was in flight is checked against the queue, a search in flight against the app's commands.
+Searches obey the budget (per *arr per hour) and are de-duplicated; an over-budget search is deferred, not lost.
 """
 
 from __future__ import annotations
@@ -14,17 +16,22 @@ from typing import Any
 
 from .clients import ServiceError
 from .clients.arr import ArrClient
-from .model import Action, Decision
+from .clients.qbittorrent import QBittorrentClient
+from .config import Config
+from .model import Action, Decision, Verdict, human_duration
+from .policy import search_items
 from .store import JournalRow, Store
 
 log = logging.getLogger(__name__)
+
+HOUR = 3600.0
 
 
 @dataclass(frozen=True)
 class Outcome:
     action_id: int
     action: Action
-    status: str  # done | failed | skipped
+    status: str  # done | failed | skipped | deferred
     result: str
 
     def to_dict(self) -> dict[str, Any]:
@@ -32,30 +39,47 @@ class Outcome:
 
 
 class Executor:
-    def __init__(self, arrs: dict[str, ArrClient], store: Store, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        config: Config,
+        arrs: dict[str, ArrClient],
+        qbts: dict[str, QBittorrentClient],
+        store: Store,
+        clock: Callable[[], float],
+    ) -> None:
+        self.config = config
         self.arrs = arrs
+        self.qbts = qbts
         self.store = store
         self.clock = clock
 
     def run(self, decision: Decision) -> list[Outcome]:
-        rows = self.store.plan(decision, self.clock())
+        assert decision.verdict is Verdict.ACT
+        now = self.clock()
+        rows = self.store.plan(decision, now)
+        if any(a.type == "arr_remove" for a in decision.actions):
+            for arr in decision.download.arr:
+                self.store.record_failure(arr.arr, search_items(arr), decision.download.torrent.hash, now)
         return self._run(rows, resuming=False)
 
     def resume(self) -> list[Outcome]:
         """Finish the repairs a previous run left half-way (crash, kill -9, power cut)."""
         outcomes: list[Outcome] = []
-        repairs: dict[str, list[JournalRow]] = {}
-        for row in self.store.unfinished():
-            repairs.setdefault(row.repair, [])
-        for repair in repairs:
+        for repair in dict.fromkeys(row.repair for row in self.store.unfinished()):
             rows = self.store.repair(repair)
-            log.warning(
-                "resuming an interrupted repair of %s (%s): %d step(s) left",
-                rows[0].name,
-                rows[0].hash,
-                sum(r.status in ("pending", "running") for r in rows),
-            )
+            left = sum(r.status in ("pending", "running") for r in rows)
+            log.warning("resuming an interrupted repair of %s (%s): %d step(s) left", rows[0].name, rows[0].hash, left)
             outcomes += self._run(rows, resuming=True)
+        return outcomes
+
+    def retry_deferred(self) -> list[Outcome]:
+        """Searches held back by the budget run as soon as it allows."""
+        outcomes: list[Outcome] = []
+        for row in self.store.deferred():
+            status, result = self._search(row)
+            if status == "deferred":
+                break  # still over budget: keep the order, try again next cycle
+            outcomes.append(self._finish(row, status, result))
         return outcomes
 
     def _run(self, rows: list[JournalRow], *, resuming: bool) -> list[Outcome]:
@@ -66,13 +90,13 @@ class Executor:
                 if row.type == "arr_remove" and row.status == "failed":
                     stop_reason = "the queue removal failed"
                 continue
-            if stop_reason and row.type == "arr_search":
+            if stop_reason and row.type in ("arr_search", "qbt_tag"):
                 outcomes.append(self._finish(row, "skipped", stop_reason))
                 continue
             was_running = row.status == "running"
             self.store.finish(row.id, "running", "", self.clock())
             try:
-                result = self._execute(row, resuming=resuming, was_running=was_running)
+                status, result = self._execute(row, resuming=resuming, was_running=was_running)
             except ServiceError as exc:
                 outcomes.append(self._finish(row, "failed", exc.message))
                 if row.type == "arr_remove":
@@ -81,7 +105,7 @@ class Executor:
             if row.type == "arr_remove" and result == "gone" and not resuming:
                 # The queue changed underneath us (imported, or removed by someone): no search for it.
                 stop_reason = "the download had already left the queue"
-            outcomes.append(self._finish(row, "done", result))
+            outcomes.append(self._finish(row, status, result))
         return outcomes
 
     def _finish(self, row: JournalRow, status: str, result: str) -> Outcome:
@@ -90,24 +114,59 @@ class Executor:
         log.log(level, "action %d %s: %s -> %s", row.id, status, row.description, result)
         return Outcome(row.id, row.action, status, result)
 
-    def _execute(self, row: JournalRow, *, resuming: bool, was_running: bool) -> str:
+    def _execute(self, row: JournalRow, *, resuming: bool, was_running: bool) -> tuple[str, str]:
         p = row.params
         if row.type == "alert":
             log.warning("ALERT %s (evidence: %s)", row.description, row.evidence)
-            return "logged"
-        arr = self.arrs.get(row.target)
-        if arr is None:
-            raise ServiceError(row.target, "this *arr instance is no longer configured")
+            return "done", "logged"
+        if row.type == "qbt_tag":
+            self._qbt(row.target).add_tags(str(p["hash"]), list(p["tags"]))
+            return "done", f"tagged {', '.join(p['tags'])}"
+        arr = self._arr(row.target)
         if row.type == "arr_remove":
-            return arr.remove(
+            if resuming and was_running and not any(i.download_id == p["download_id"] for i in arr.queue()):
+                return "done", "already removed before the interruption"
+            result = arr.remove(
                 int(p["queue_id"]),
                 remove_from_client=bool(p["removeFromClient"]),
                 blocklist=bool(p["blocklist"]),
                 skip_redownload=bool(p["skipRedownload"]),
             )
+            return "done", result
         if row.type == "arr_search":
             if resuming and was_running and arr.has_command_since(p["command"], row.updated_at):
-                return "already searched before the interruption"
-            data = arr.command(p["command"])
-            return f"command {data.get('id')} {data.get('status', '')}".strip()
+                return "done", "already searched before the interruption"
+            return self._search(row)
         raise ServiceError(row.target, f"unknown action type {row.type}")
+
+    def _search(self, row: JournalRow) -> tuple[str, str]:
+        """One targeted search, unless an identical one ran recently or the hour's budget is spent."""
+        cfg = self.config.search
+        now = self.clock()
+        command = row.params["command"]
+        for done in reversed(self.store.searches_since(row.target, now - cfg.dedupe_window)):
+            if done.id != row.id and _same_command(done.params["command"], command):
+                ago = human_duration(now - done.updated_at)
+                return "skipped", f"an identical search ran {ago} ago (action {done.id})"
+        used = len(self.store.searches_since(row.target, now - HOUR))
+        if used >= cfg.max_per_hour:
+            return "deferred", f"search budget of {cfg.max_per_hour}/h for {row.target} is used; runs when it allows"
+        data = self._arr(row.target).command(command)
+        return "done", f"command {data.get('id')} {data.get('status', '')}".strip()
+
+    def _arr(self, name: str) -> ArrClient:
+        arr = self.arrs.get(name)
+        if arr is None:
+            raise ServiceError(name, "this *arr instance is no longer configured")
+        return arr
+
+    def _qbt(self, name: str) -> QBittorrentClient:
+        qbt = self.qbts.get(name)
+        if qbt is None:
+            raise ServiceError(name, "this qBittorrent instance is no longer configured")
+        return qbt
+
+
+def _same_command(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    norm = {k: sorted(v) if isinstance(v, list) else v for k, v in a.items()}
+    return norm == {k: sorted(v) if isinstance(v, list) else v for k, v in b.items()}

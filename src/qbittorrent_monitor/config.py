@@ -120,6 +120,22 @@ class ArrInstance(_Strict):
 class ProtectionSettings(_Strict):
     tags: list[str] = Field(default_factory=lambda: ["keep"])
     categories: list[str] = Field(default_factory=list)
+    trackers: list[str] = Field(default_factory=list, description="tracker hosts (a domain covers its subdomains)")
+    hashes: list[str] = Field(default_factory=list)
+    max_removals_per_tracker: int = Field(3, ge=0, description="per cycle; 0 = no cap")
+
+    @field_validator("hashes")
+    @classmethod
+    def _lower(cls, v: list[str]) -> list[str]:
+        return [h.strip().lower() for h in v]
+
+    def tracker_protected(self, host: str) -> str | None:
+        host = host.lower()
+        for t in self.trackers:
+            t = t.lower().strip(".")
+            if host == t or host.endswith("." + t):
+                return t
+        return None
 
 
 # Defaults: the old monitor's five categories, extended with the usual "unregistered" family (the qbit_manage
@@ -213,13 +229,14 @@ class RuleAction(_Strict):
     """What to do for one kind of finding, once it has lasted `after`."""
 
     enabled: bool = True
-    after: Duration = 0
+    after: Duration | None = None  # stalled/metadata/slow take theirs from stalled.* and metadata.*
+    strikes: int = Field(1, ge=1, description="consecutive cycles the finding must be seen before acting")
     remove: bool = True
     blocklist: bool = False
     search: bool = False
 
 
-def _action(after: float | str = 0, *, remove: bool, blocklist: bool, search: bool) -> Any:
+def _action(after: float | str | None = 0, *, remove: bool, blocklist: bool, search: bool) -> Any:
     return Field(default_factory=lambda: RuleAction(after=after, remove=remove, blocklist=blocklist, search=search))
 
 
@@ -232,16 +249,75 @@ class PolicySettings(_Strict):
     missing_files: RuleAction = _action(0, remove=True, blocklist=False, search=True)
     ratio_errors: RuleAction = _action(0, remove=True, blocklist=False, search=True)
     auth_errors: RuleAction = _action(0, remove=False, blocklist=True, search=False)
-    stalled: RuleAction = _action("6h", remove=True, blocklist=True, search=True)
-    metadata: RuleAction = _action("1h", remove=True, blocklist=True, search=True)
+    stalled: RuleAction = _action(None, remove=True, blocklist=True, search=True)
+    metadata: RuleAction = _action(None, remove=True, blocklist=True, search=True)
+    slow: RuleAction = _action(None, remove=True, blocklist=True, search=True)
+
+    @model_validator(mode="after")
+    def _durations_live_elsewhere(self) -> PolicySettings:
+        for kind, where in (
+            ("stalled", "stalled.no_progress_for"),
+            ("metadata", "metadata.max_wait"),
+            ("slow", "stalled.slow.window"),
+        ):
+            if getattr(self, kind).after is not None:
+                raise ValueError(f"policy.{kind}.after is not used: set {where} instead")
+        return self
 
     def for_kind(self, kind: Kind) -> RuleAction:
         action: RuleAction = getattr(self, kind.value)
         return action
 
 
+class SlowSettings(_Strict):
+    """Optional: a download whose average speed over `window` stays under `min_speed` (off by default)."""
+
+    enabled: bool = False
+    min_speed_kib: float = Field(20, gt=0, description="KiB/s averaged over the window")
+    window: Duration = "2h"  # type: ignore[assignment]
+
+
 class StalledSettings(_Strict):
+    no_progress_for: Duration = "6h"  # type: ignore[assignment]
     min_age: Duration = "1h"  # type: ignore[assignment]
+    slow: SlowSettings = Field(default_factory=SlowSettings)
+
+
+class MetadataSettings(_Strict):
+    max_wait: Duration = "1h"  # type: ignore[assignment]
+
+
+class OutageSettings(_Strict):
+    """Many torrents failing the same way at once is an outage: alert, don't delete."""
+
+    enabled: bool = True
+    max_torrents: int = Field(5, ge=1, description="more than this many in one group is an outage")
+    max_fraction: float = Field(0.5, gt=0, le=1, description="or at least this share of the group's torrents")
+    min_torrents_for_fraction: int = Field(3, ge=1)
+    window: Duration = "6h"  # type: ignore[assignment]
+
+
+class PrivateSettings(_Strict):
+    """Private-tracker torrents are kept in the client while they owe seeding (no hit-and-run)."""
+
+    min_seeding_time: Duration = "72h"  # type: ignore[assignment]
+    min_ratio: float = Field(1.0, ge=0)
+    blocklist: bool = True
+    tag: str = "qbm-failed"
+
+
+class SearchSettings(_Strict):
+    max_per_hour: int = Field(10, ge=1, description="searches per *arr instance per hour")
+    dedupe_window: Duration = "6h"  # type: ignore[assignment]
+    give_up_after: int = Field(3, ge=1, description="failures of the same episode/movie before we stop searching")
+    failure_window: Duration = "30d"  # type: ignore[assignment]
+
+
+class CleanupSettings(_Strict):
+    """Unregistered seeding torrents no queue refers to: remove them from qBittorrent (off by default)."""
+
+    unregistered_seeds: bool = False
+    interval: Duration = "6h"  # type: ignore[assignment]
 
 
 class Config(_Strict):
@@ -254,6 +330,11 @@ class Config(_Strict):
     error_patterns: ErrorPatterns = Field(default_factory=ErrorPatterns)
     policy: PolicySettings = Field(default_factory=PolicySettings)
     stalled: StalledSettings = Field(default_factory=StalledSettings)
+    metadata: MetadataSettings = Field(default_factory=MetadataSettings)
+    outage: OutageSettings = Field(default_factory=OutageSettings)
+    private: PrivateSettings = Field(default_factory=PrivateSettings)
+    search: SearchSettings = Field(default_factory=SearchSettings)
+    cleanup: CleanupSettings = Field(default_factory=CleanupSettings)
 
     @model_validator(mode="after")
     def _names(self) -> Config:
@@ -268,6 +349,16 @@ class Config(_Strict):
                 raise ValueError(f"the instance name {inst.name!r} is used twice: give each instance its own name")
             seen.add(inst.name)
         return self
+
+    def after(self, kind: Kind) -> float:
+        """How long a finding of this kind must last before the policy acts."""
+        if kind is Kind.STALLED:
+            return self.stalled.no_progress_for
+        if kind is Kind.METADATA:
+            return self.metadata.max_wait
+        if kind is Kind.SLOW:
+            return 0.0  # the window is the duration
+        return self.policy.for_kind(kind).after or 0.0
 
     def arr_instances(self) -> list[tuple[str, ArrInstance]]:
         return [("sonarr", a) for a in self.sonarr] + [("radarr", a) for a in self.radarr]

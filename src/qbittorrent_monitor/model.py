@@ -23,6 +23,7 @@ class Kind(StrEnum):
     MISSING_FILES = "missing_files"
     STALLED = "stalled"
     METADATA = "metadata"
+    SLOW = "slow"
 
 
 PATTERN_KINDS = (Kind.AUTH, Kind.RATIO, Kind.FILE, Kind.TRACKER, Kind.CONNECTION)
@@ -35,6 +36,8 @@ class Verdict(StrEnum):
     PROTECTED = "protected"
     REPORT = "report"  # nothing we may do (no *arr knows it, or the policy says only alert)
     DRY_RUN = "dry_run"
+    OUTAGE = "outage"  # many torrents failing the same way at once: alert, don't delete
+    HELD = "held"  # the cycle's actions are held back (client disconnected, per-tracker cap, budget)
 
 
 # qBittorrent torrent states (4.x and 5.x names).
@@ -103,6 +106,8 @@ class Torrent:
     private: bool | None = None
     seeding_time: int = 0
     ratio: float = 0.0
+    content_path: str = ""
+    save_path: str = ""
 
     @classmethod
     def from_api(cls, client: str, d: dict[str, Any]) -> Torrent:
@@ -126,6 +131,8 @@ class Torrent:
             private=private if isinstance(private, bool) else None,
             seeding_time=_int(d, "seeding_time"),
             ratio=_float(d, "ratio"),
+            content_path=str(d.get("content_path") or ""),
+            save_path=str(d.get("save_path") or ""),
         )
 
     @property
@@ -245,6 +252,17 @@ class ArrDownload:
         return out
 
 
+def human_duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    if seconds < 172800:
+        return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
+    return f"{seconds // 86400}d{(seconds % 86400) // 3600:02d}h"
+
+
 def group_queue(items: list[QueueItem]) -> list[ArrDownload]:
     """Group the records of one *arr queue by downloadId (case-insensitive)."""
     groups: dict[str, list[QueueItem]] = {}
@@ -260,7 +278,8 @@ class Memory:
     first_seen: float
     last_progress_at: float
     last_downloaded: int
-    finding_since: dict[str, float] = field(default_factory=dict)
+    window_at: float = 0.0  # start of the current speed window (slow rule)
+    last_rate: float | None = None  # bytes/s averaged over the last complete window
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,6 +295,14 @@ class Download:
     @property
     def key(self) -> str:
         return f"{self.torrent.client}:{self.torrent.hash}"
+
+    @property
+    def tracker_host(self) -> str:
+        """From the tracker rows when read, else from qBittorrent's working-tracker field."""
+        for row in self.trackers or ():
+            if row.is_real and row.host:
+                return row.host
+        return (urlsplit(self.torrent.tracker).hostname or "") if self.torrent.tracker else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -339,4 +366,4 @@ class Snapshot:
     unmatched_queue: list[ArrDownload] = field(default_factory=list)  # queue items whose torrent we did not find
     service_errors: dict[str, str] = field(default_factory=dict)
     connection_status: dict[str, str] = field(default_factory=dict)
-    torrents_seen: int = 0
+    held_arrs: dict[str, str] = field(default_factory=dict)  # *arr instance -> why its actions are held

@@ -11,10 +11,11 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .actions import Executor, Outcome
+from .breaker import Outage, find_outages
 from .clients import ServiceError
 from .clients.arr import ArrClient
 from .clients.qbittorrent import QBittorrentClient, log_torrent_name
@@ -25,13 +26,14 @@ from .model import (
     ArrDownload,
     Decision,
     Download,
+    Finding,
     LogEntry,
     Snapshot,
     Torrent,
     Verdict,
     group_queue,
 )
-from .policy import PolicyInput, decide
+from .policy import CycleFacts, PolicyInput, decide_cycle
 from .rules import Patterns, RuleContext, classify
 from .store import Store
 
@@ -60,6 +62,7 @@ class CycleReport:
     service_errors: dict[str, str] = field(default_factory=dict)
     torrents_checked: int = 0
     interrupted: bool = False
+    alerts: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         findings = []
@@ -82,6 +85,7 @@ class CycleReport:
             "interrupted": self.interrupted,
             "torrents_checked": self.torrents_checked,
             "service_errors": self.service_errors,
+            "alerts": self.alerts,
             "findings": findings,
             "actions": actions,
             "unmatched_queue": [
@@ -107,7 +111,7 @@ class Monitor:
         self.arrs = {inst.name: ArrClient(app, inst) for app, inst in config.arr_instances()}
         self.store = store or Store(config.monitor.data_dir / "state.db")
         self.patterns = Patterns.from_config(config.error_patterns)
-        self.executor = Executor(self.arrs, self.store, clock)
+        self.executor = Executor(config, self.arrs, {q.name: q for q in self.qbts}, self.store, clock)
         self.stop_event = threading.Event()
         self.health: dict[str, ServiceHealth] = {}
         self.last_report: CycleReport | None = None
@@ -143,40 +147,88 @@ class Monitor:
     # -- one cycle -----------------------------------------------------------------------------
     def run_cycle(self) -> CycleReport:
         report = CycleReport(started_at=self.clock(), dry_run=self.dry_run)
-        if not self.dry_run and not self._resumed:
-            report.resumed = self.executor.resume()
-            self._resumed = True
+        if not self.dry_run:
+            if not self._resumed:
+                report.resumed = self.executor.resume()
+                self._resumed = True
+            report.resumed += self.executor.retry_deferred()
         snapshot = self.observe()
         report.service_errors = dict(snapshot.service_errors)
         report.unmatched_queue = snapshot.unmatched_queue
         report.torrents_checked = len(snapshot.downloads)
         if not any(self.health.get(q.name, ServiceHealth(False, "", 0)).ok for q in self.qbts):
             report.ran = False
+        cfg = self.config
         now = snapshot.taken_at
-        ctx = RuleContext(self.patterns, now, self.config.stalled.min_age)
-        policy_in = PolicyInput(self.config, now, self.dry_run)
-        findings_by_key = {d.key: classify(d, ctx) for d in snapshot.downloads}
-        since_by_key = self.store.note_findings(
-            {k: [f.kind.value for f in fs] for k, fs in findings_by_key.items()}, now
+        ctx = RuleContext(self.patterns, now, cfg.stalled.min_age, cfg.stalled.slow)
+        findings = {d.key: classify(d, ctx) for d in snapshot.downloads}
+        downloads = [self._with_private_flag(d) if findings[d.key] and d.arr else d for d in snapshot.downloads]
+        since, strikes = self.store.note_findings({k: [f.kind.value for f in fs] for k, fs in findings.items()}, now)
+        facts = CycleFacts(
+            now=now,
+            dry_run=self.dry_run,
+            since=since,
+            strikes=strikes,
+            outages=self._outages(downloads, findings, now, report),
+            held_clients={
+                name: f"qBittorrent {name} reports connection status disconnected"
+                for name, status in snapshot.connection_status.items()
+                if status == "disconnected"
+            },
+            held_arrs=snapshot.held_arrs,
+            failures=self.store.failures(now - cfg.search.failure_window),
         )
-        for download in snapshot.downloads:
+        decisions = decide_cycle(((d, findings[d.key]) for d in downloads), PolicyInput(cfg, facts))
+        for decision in decisions:
             if self.stop_event.is_set():
                 report.interrupted = True
                 log.info("stop requested: the remaining downloads are left for the next start")
                 break
-            decision = decide(download, findings_by_key[download.key], since_by_key.get(download.key, {}), policy_in)
-            if decision is None:
-                continue
             index = len(report.decisions)
             report.decisions.append(decision)
             _log_decision(decision)
             if decision.verdict is Verdict.ACT:
                 report.outcomes[index] = self.executor.run(decision)
             if not self.dry_run:
-                self.store.set_decision(download.key, {**decision.to_dict(), "time": now})
+                self.store.set_decision(decision.download.key, {**decision.to_dict(), "time": now})
         report.finished_at = self.clock()
         self.last_report = report
         return report
+
+    def _with_private_flag(self, download: Download) -> Download:
+        """qBittorrent 4.x says whether a torrent is private only in its properties: ask for candidates only."""
+        t = download.torrent
+        if t.private is not None:
+            return download
+        try:
+            private = self._qbt(t.client).is_private(t.hash)
+        except ServiceError as exc:
+            log.warning("%s: cannot tell whether %s is private (%s): treated as private", t.client, t.name, exc.message)
+            private = True  # unknown: the safe assumption keeps the torrent in the client
+        return replace(download, torrent=replace(t, private=private))
+
+    def _outages(
+        self, downloads: list[Download], findings: dict[str, list[Finding]], now: float, report: CycleReport
+    ) -> dict[str, Outage]:
+        failing = [
+            (d, findings[d.key][0])
+            for d in downloads
+            if findings[d.key] and not d.torrent.is_paused and not d.torrent.is_complete
+        ]
+        groups = find_outages(failing, downloads, self.config.outage)
+        seen = self.store.note_outages({g: (size, total) for g, (_, size, total) in groups.items()}, now)
+        by_key: dict[str, Outage] = {}
+        for group, (keys, size, total) in groups.items():
+            first_seen, new = seen[group]
+            outage = Outage(group, size, total, first_seen)
+            if new:
+                message = f"OUTAGE: {outage.describe()}; no removal or blocklist for them while it lasts"
+                log.warning("%s (torrents: %s)", message, ", ".join(sorted(keys)))
+                report.alerts.append(message)
+            for key in keys:
+                if key not in by_key or by_key[key].size < size:
+                    by_key[key] = outage
+        return by_key
 
     # -- observe -------------------------------------------------------------------------------
     def observe(self) -> Snapshot:
@@ -186,6 +238,8 @@ class Monitor:
         for arr in self.arrs.values():
             try:
                 items = arr.queue()
+                if problem := arr.download_client_problem():
+                    snap.held_arrs[arr.name] = problem
                 self._mark(arr.name, True, f"queue: {len(items)} torrent record(s)", now)
             except ServiceError as exc:
                 self._mark(arr.name, False, exc.message, now)
@@ -211,7 +265,7 @@ class Monitor:
             torrents += mine.values()
             found |= set(mine)
 
-        memory = self.store.observe(torrents, now)
+        memory = self.store.observe(torrents, now, self.config.stalled.slow.window)
         for t in torrents:
             key = f"{t.client}:{t.hash}"
             refs = tuple(by_hash.get(t.hash, ()))

@@ -28,7 +28,7 @@ from .model import Action, Decision, Memory, Torrent
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA_V1 = """
 CREATE TABLE torrents (
@@ -74,7 +74,30 @@ CREATE INDEX actions_status ON actions(status);
 CREATE TABLE cursors (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 
-MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1}
+# v2: strikes, the slow rule's speed window, outages, per-item failure counts.
+_SCHEMA_V2 = """
+ALTER TABLE findings ADD COLUMN strikes INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE torrents ADD COLUMN window_at REAL NOT NULL DEFAULT 0;
+ALTER TABLE torrents ADD COLUMN window_bytes INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE torrents ADD COLUMN last_rate REAL;
+CREATE TABLE outages (
+    grp TEXT PRIMARY KEY,
+    first_seen REAL NOT NULL,
+    last_seen REAL NOT NULL,
+    size INTEGER NOT NULL,
+    total INTEGER NOT NULL
+);
+CREATE TABLE failures (
+    arr TEXT NOT NULL,
+    item TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    at REAL NOT NULL,
+    PRIMARY KEY (arr, item, hash)
+);
+CREATE INDEX actions_type_target ON actions(type, target, status, updated_at);
+"""
+
+MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2}
 
 
 class StoreError(Exception):
@@ -202,58 +225,109 @@ class Store:
             self._db.execute("COMMIT")
 
     # -- torrent memory ---------------------------------------------------------------------------
-    def observe(self, torrents: Iterable[Torrent], now: float) -> dict[str, Memory]:
+    def observe(self, torrents: Iterable[Torrent], now: float, speed_window: float = 7200.0) -> dict[str, Memory]:
         """Update progress memory for the torrents seen this cycle and return it (key client:hash)."""
         out: dict[str, Memory] = {}
         with self._tx() as db:
             for t in torrents:
                 key = f"{t.client}:{t.hash}"
                 row = db.execute("SELECT * FROM torrents WHERE key=?", (key,)).fetchone()
+                rate = None
                 if row is None:
                     # First sight: the last moment of activity qBittorrent knows is the best guess of progress.
                     start = float(t.last_activity or t.added_on or now)
                     first, last_at, last_dl = now, min(start, now), t.downloaded
+                    window_at, window_bytes = now, t.downloaded
                     db.execute(
-                        "INSERT INTO torrents VALUES (?,?,?,?,?,?,?,?,NULL)",
-                        (key, t.client, t.hash, t.name, now, now, last_at, last_dl),
+                        "INSERT INTO torrents (key, client, hash, name, first_seen, last_seen, last_progress_at,"
+                        " last_downloaded, window_at, window_bytes) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                        (key, t.client, t.hash, t.name, now, now, last_at, last_dl, window_at, window_bytes),
                     )
                 else:
                     first, last_at, last_dl = row["first_seen"], row["last_progress_at"], row["last_downloaded"]
+                    window_at, window_bytes, rate = row["window_at"], row["window_bytes"], row["last_rate"]
                     if t.downloaded > last_dl:
                         last_at, last_dl = now, t.downloaded
                     elif t.downloaded < last_dl:  # rechecked or reset: a new baseline, not progress
                         last_dl = t.downloaded
+                        window_at, window_bytes, rate = now, t.downloaded, None
+                    if now - window_at >= speed_window:
+                        rate = max(0.0, (t.downloaded - window_bytes) / (now - window_at))
+                        window_at, window_bytes = now, t.downloaded
                     db.execute(
-                        "UPDATE torrents SET name=?, last_seen=?, last_progress_at=?, last_downloaded=? WHERE key=?",
-                        (t.name, now, last_at, last_dl, key),
+                        "UPDATE torrents SET name=?, last_seen=?, last_progress_at=?, last_downloaded=?,"
+                        " window_at=?, window_bytes=?, last_rate=? WHERE key=?",
+                        (t.name, now, last_at, last_dl, window_at, window_bytes, rate, key),
                     )
-                since = {
-                    r["kind"]: r["first_seen"]
-                    for r in db.execute("SELECT kind, first_seen FROM findings WHERE key=?", (key,))
-                }
-                out[key] = Memory(first, last_at, last_dl, since)
+                out[key] = Memory(first, last_at, last_dl, window_at, rate)
         return out
 
-    def note_findings(self, kinds_by_key: dict[str, list[str]], now: float) -> dict[str, dict[str, float]]:
-        """Record the finding kinds seen now on each observed torrent and return since when each has lasted.
-        A kind no longer seen is forgotten: a condition must be continuous to count."""
-        out: dict[str, dict[str, float]] = {}
+    def note_findings(
+        self, kinds_by_key: dict[str, list[str]], now: float
+    ) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, int]]]:
+        """Record the finding kinds seen now on each observed torrent. Returns since when each has lasted and its
+        strikes (consecutive cycles seen). A kind no longer seen is forgotten: a condition must be continuous."""
+        since: dict[str, dict[str, float]] = {}
+        strikes: dict[str, dict[str, int]] = {}
         with self._tx() as db:
             for key, kinds in kinds_by_key.items():
                 existing = {
-                    r["kind"]: r["first_seen"]
-                    for r in db.execute("SELECT kind, first_seen FROM findings WHERE key=?", (key,))
+                    r["kind"]: (r["first_seen"], r["strikes"])
+                    for r in db.execute("SELECT kind, first_seen, strikes FROM findings WHERE key=?", (key,))
                 }
                 for gone in set(existing) - set(kinds):
                     db.execute("DELETE FROM findings WHERE key=? AND kind=?", (key, gone))
+                since[key], strikes[key] = {}, {}
                 for kind in kinds:
+                    first, count = existing.get(kind, (now, 0))
+                    count += 1
                     if kind in existing:
-                        db.execute("UPDATE findings SET last_seen=? WHERE key=? AND kind=?", (now, key, kind))
+                        db.execute(
+                            "UPDATE findings SET last_seen=?, strikes=? WHERE key=? AND kind=?", (now, count, key, kind)
+                        )
                     else:
-                        db.execute("INSERT INTO findings VALUES (?,?,?,?)", (key, kind, now, now))
-                        existing[kind] = now
-                out[key] = {k: existing[k] for k in kinds}
+                        db.execute(
+                            "INSERT INTO findings (key, kind, first_seen, last_seen, strikes) VALUES (?,?,?,?,?)",
+                            (key, kind, now, now, count),
+                        )
+                    since[key][kind], strikes[key][kind] = first, count
+        return since, strikes
+
+    def note_outages(self, groups: dict[str, tuple[int, int]], now: float) -> dict[str, tuple[float, bool]]:
+        """Outage groups seen now (size, total) -> (first seen, new this cycle). Groups gone are forgotten."""
+        out: dict[str, tuple[float, bool]] = {}
+        with self._tx() as db:
+            existing = {r["grp"]: r["first_seen"] for r in db.execute("SELECT grp, first_seen FROM outages")}
+            for gone in set(existing) - set(groups):
+                db.execute("DELETE FROM outages WHERE grp=?", (gone,))
+            for group, (size, total) in groups.items():
+                if group in existing:
+                    db.execute("UPDATE outages SET last_seen=?, size=?, total=? WHERE grp=?", (now, size, total, group))
+                    out[group] = (existing[group], False)
+                else:
+                    db.execute("INSERT INTO outages VALUES (?,?,?,?,?)", (group, now, now, size, total))
+                    out[group] = (now, True)
         return out
+
+    def record_failure(self, arr: str, items: Iterable[str], hash_: str, now: float) -> None:
+        with self._tx() as db:
+            for item in items:
+                db.execute("INSERT OR IGNORE INTO failures VALUES (?,?,?,?)", (arr, item, hash_, now))
+
+    def failures(self, since: float) -> dict[tuple[str, str], int]:
+        """(arr, item) -> how many different downloads of it failed since `since`."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT arr, item, COUNT(DISTINCT hash) FROM failures WHERE at>=? GROUP BY arr, item", (since,)
+            ).fetchall()
+        return {(r[0], r[1]): int(r[2]) for r in rows}
+
+    def searches_since(self, arr: str, since: float) -> list[JournalRow]:
+        return self._rows(
+            "SELECT * FROM actions WHERE type='arr_search' AND target=? AND status='done' AND updated_at>=?"
+            " ORDER BY id",
+            (arr, since),
+        )
 
     def set_decision(self, key: str, decision: dict[str, Any]) -> None:
         with self._tx() as db:
@@ -327,6 +401,9 @@ class Store:
 
     def unfinished(self) -> list[JournalRow]:
         return self._rows("SELECT * FROM actions WHERE status IN ('pending','running') ORDER BY id", ())
+
+    def deferred(self) -> list[JournalRow]:
+        return self._rows("SELECT * FROM actions WHERE status='deferred' ORDER BY id", ())
 
     def history(self, since: float = 0.0, hash_: str | None = None) -> list[JournalRow]:
         if hash_:

@@ -113,7 +113,7 @@ def test_missing_config_file_and_bad_env(tmp_path: Path) -> None:
 def test_test_json_report_and_no_secret_anywhere(
     states: StateFactory, qbt: QBittorrent, sonarr: ArrSimulator, write_config: WriteConfig, tmp_path: Path
 ) -> None:
-    dead = states.unregistered("Json.Show.S01E01", category=SONARR_CATEGORY)
+    dead = states.unregistered("Json.Show.S01E01", category=SONARR_CATEGORY, private=False)
     sonarr.grab_episodes(dead, "Json.Show.S01E01", series_id=2, season=1, episode_ids=[21])
     path, config = write_config()
 

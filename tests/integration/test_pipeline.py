@@ -70,7 +70,7 @@ def run_once(config: Config, clock: Clock | None = None, dry_run: bool | None = 
 def test_unregistered_season_pack_removed_blocklisted_and_searched_once(
     states: StateFactory, qbt: QBittorrent, sonarr: ArrSimulator, radarr: ArrSimulator, write_config: WriteConfig
 ) -> None:
-    pack = states.unregistered("Show.S01.1080p-GRP", category=SONARR_CATEGORY)
+    pack = states.unregistered("Show.S01.1080p-GRP", category=SONARR_CATEGORY, private=False)
     healthy = states.stalled("Other.Show.S02E01", category=SONARR_CATEGORY)  # young: not judged yet
     sonarr.grab_episodes(pack, "Show.S01.1080p-GRP", series_id=5, season=1, episode_ids=[101, 102, 103])
     sonarr.grab_episodes(healthy, "Other.Show.S02E01", series_id=6, season=2, episode_ids=[201])
@@ -101,7 +101,7 @@ def test_unregistered_season_pack_removed_blocklisted_and_searched_once(
 def test_movie_not_found_on_tracker(
     states: StateFactory, qbt: QBittorrent, sonarr: ArrSimulator, radarr: ArrSimulator, write_config: WriteConfig
 ) -> None:
-    movie = states.unregistered("Movie.2020.1080p", category=RADARR_CATEGORY, reason="torrent not found")
+    movie = states.unregistered("Movie.2020.1080p", category=RADARR_CATEGORY, reason="torrent not found", private=False)
     radarr.grab_movie(movie, "Movie.2020.1080p", movie_id=42)
     [qid] = queue_ids(radarr, movie)
     _, config = write_config()
@@ -230,10 +230,10 @@ def test_tracker_down_waits_before_acting(
 def test_what_must_never_be_touched(
     states: StateFactory, qbt: QBittorrent, sonarr: ArrSimulator, radarr: ArrSimulator, write_config: WriteConfig
 ) -> None:
-    kept = states.unregistered("Kept.Show.S01E01", category=SONARR_CATEGORY, tags=["keep"])
+    kept = states.unregistered("Kept.Show.S01E01", category=SONARR_CATEGORY, tags=["keep"], private=False)
     paused = states.paused("Paused.Show.S01E02", category=SONARR_CATEGORY)
-    seeding = states.unregistered("Seeding.Show.S01E03", category=SONARR_CATEGORY, complete=True)
-    stranger = states.unregistered("Not.Managed.By.Any.Arr", category="other")
+    seeding = states.unregistered("Seeding.Show.S01E03", category=SONARR_CATEGORY, complete=True, private=False)
+    stranger = states.unregistered("Not.Managed.By.Any.Arr", category="other", private=False)
     orphan_error = states.error_notadir("Orphan.Error", category="other")
     for i, h in enumerate((kept, paused, seeding)):
         sonarr.grab_episodes(h, f"release-{i}", series_id=20 + i, season=1, episode_ids=[500 + i])
@@ -256,7 +256,7 @@ def test_what_must_never_be_touched(
 def test_dry_run_changes_nothing_anywhere(
     states: StateFactory, qbt: QBittorrent, sonarr: ArrSimulator, radarr: ArrSimulator, write_config: WriteConfig
 ) -> None:
-    pack = states.unregistered("Dry.Show.S01", category=SONARR_CATEGORY)
+    pack = states.unregistered("Dry.Show.S01", category=SONARR_CATEGORY, private=False)
     broken = states.error_notadir("Dry.Movie.2001", category=RADARR_CATEGORY)
     sonarr.grab_episodes(pack, "Dry.Show.S01", series_id=1, season=1, episode_ids=[1, 2])
     radarr.grab_movie(broken, "Dry.Movie.2001", movie_id=2001)
@@ -280,7 +280,7 @@ def test_a_queue_that_changed_underneath_is_not_searched(
     states: StateFactory, qbt: QBittorrent, sonarr: ArrSimulator, radarr: ArrSimulator, write_config: WriteConfig
 ) -> None:
     """Removed from the queue between our read and our DELETE (imported, or removed by the user): 404, no search."""
-    pack = states.unregistered("Race.Show.S01E01", category=SONARR_CATEGORY)
+    pack = states.unregistered("Race.Show.S01E01", category=SONARR_CATEGORY, private=False)
     sonarr.grab_episodes(pack, "Race.Show.S01E01", series_id=1, season=1, episode_ids=[11])
     _, config = write_config()
     [qid] = queue_ids(sonarr, pack)

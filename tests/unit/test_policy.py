@@ -3,25 +3,28 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import pytest
 
 from captured import download, radarr_ref, sonarr_ref, stale, torrent
+from qbittorrent_monitor.breaker import Outage
 from qbittorrent_monitor.config import Config, ErrorPatterns
 from qbittorrent_monitor.model import Download, Kind, Verdict
-from qbittorrent_monitor.policy import PolicyInput, decide
+from qbittorrent_monitor.policy import CycleFacts, PolicyInput, decide, decide_cycle
 from qbittorrent_monitor.rules import Patterns, RuleContext, classify
 
 PATTERNS = Patterns.from_config(ErrorPatterns())
 
 
-def config(**policy: dict[str, object]) -> Config:
-    return Config.model_validate({"qbittorrent": [{"url": "http://127.0.0.1:1"}], "policy": policy})
+def config(sections: dict[str, Any] | None = None, **policy: dict[str, object]) -> Config:
+    doc = {"qbittorrent": [{"url": "http://127.0.0.1:1"}], "policy": policy, **(sections or {})}
+    return Config.model_validate(doc)
 
 
-def run(d: Download, cfg: Config, now: float, *, since: dict[str, float] | None = None, dry_run: bool = False):
+def run(d: Download, cfg: Config, now: float, *, since: dict[str, float] | None = None, **facts: Any) -> Any:
     findings = classify(d, RuleContext(PATTERNS, now, cfg.stalled.min_age))
-    return decide(d, findings, since or {}, PolicyInput(cfg, now, dry_run))
+    return decide(d, findings, PolicyInput(cfg, CycleFacts(now, since={d.key: since or {}}, **facts)))
 
 
 def with_sonarr(state: str, episodes: tuple[int, ...] = (11,), **kw: object) -> Download:
@@ -44,14 +47,17 @@ def test_tracker_error_removes_blocklists_and_searches_the_episodes_once() -> No
         "skipRedownload": True,
     }
     assert search.type == "arr_search"
-    assert search.params == {"command": {"name": "EpisodeSearch", "episodeIds": [11, 12, 13]}}
+    assert search.params == {
+        "command": {"name": "EpisodeSearch", "episodeIds": [11, 12, 13]},
+        "items": ["episode:11", "episode:12", "episode:13"],
+    }
 
 
 def test_radarr_search_is_movies_search_with_the_movie_id() -> None:
     t = torrent("fx-radarr-not-found")
     decision = run(download("fx-radarr-not-found", arr=(radarr_ref(t.hash, 42),)), config(), now=t.added_on + 60)
     assert decision is not None and decision.verdict is Verdict.ACT
-    assert decision.actions[-1].params == {"command": {"name": "MoviesSearch", "movieIds": [42]}}
+    assert decision.actions[-1].params == {"command": {"name": "MoviesSearch", "movieIds": [42]}, "items": ["movie:42"]}
 
 
 def test_connection_errors_wait_until_they_have_lasted() -> None:
@@ -144,7 +150,7 @@ def test_dry_run_plans_but_does_not_act() -> None:
 def test_stalled_waits_for_no_progress_duration() -> None:
     memory, now = stale("fx-sonarr-stalled", hours=2)
     d = with_sonarr("fx-sonarr-stalled", memory=memory)
-    cfg = config(stalled={"after": "6h"})
+    cfg = config({"stalled": {"no_progress_for": "6h", "min_age": 0}})
     first = run(d, cfg, now=now)
     assert first is not None and first.verdict is Verdict.WAIT
     memory, now = stale("fx-sonarr-stalled", hours=7)
@@ -172,3 +178,111 @@ def test_torrent_in_two_arrs_is_deleted_once() -> None:
     assert decision is not None
     removes = [a for a in decision.actions if a.type == "arr_remove"]
     assert [a.params["removeFromClient"] for a in removes] == [True, False]
+
+
+# -- issue 3: strikes, outages, holds, private trackers, give-up, caps, more protections ------------------------
+
+
+def test_strikes_must_accumulate() -> None:
+    d = with_sonarr("fx-sonarr-unregistered")
+    cfg = config(tracker_errors={"strikes": 3})
+    now = d.torrent.added_on + 10
+    second = run(d, cfg, now, strikes={d.key: {"tracker_errors": 2}})
+    assert second.verdict is Verdict.WAIT and "strike 2 of the 3" in second.explanation
+    third = run(d, cfg, now, strikes={d.key: {"tracker_errors": 3}})
+    assert third.verdict is Verdict.ACT and "strike 3" in third.explanation
+
+
+def test_outage_alerts_instead_of_removing_until_it_outlives_the_window() -> None:
+    d = with_sonarr("fx-sonarr-unregistered")
+    now = d.torrent.added_on + 10
+    outage = Outage("tracker:127.0.0.1", 8, 10, first_seen=now - 600)
+    decision = run(d, config(), now, outages={d.key: outage})
+    assert decision.verdict is Verdict.OUTAGE and decision.actions == ()
+    assert "8 of 10 watched torrents failing at once on tracker 127.0.0.1" in decision.explanation
+    later = run(d, config(), now + 7 * 3600, outages={d.key: outage})
+    assert later.verdict is Verdict.ACT and "outlived" in later.explanation
+
+
+def test_disconnected_client_or_unavailable_arr_holds_everything() -> None:
+    d = with_sonarr("fx-sonarr-unregistered")
+    now = d.torrent.added_on + 10
+    held = run(d, config(), now, held_clients={"qbittorrent": "qBittorrent reports connection status disconnected"})
+    assert held.verdict is Verdict.HELD and held.actions == ()
+    held = run(d, config(), now, held_arrs={"sonarr": "sonarr reports its download client unavailable"})
+    assert held.verdict is Verdict.HELD
+
+
+def private(d: Download, seeding_time: int = 0, ratio: float = 0.0) -> Download:
+    return dataclasses.replace(
+        d, torrent=dataclasses.replace(d.torrent, private=True, seeding_time=seeding_time, ratio=ratio)
+    )
+
+
+def test_private_torrent_owing_seed_time_is_kept_blocklisted_and_tagged() -> None:
+    d = private(with_sonarr("fx-sonarr-unregistered"))
+    decision = run(d, config(), d.torrent.added_on + 10)
+    assert decision.verdict is Verdict.ACT
+    assert [a.type for a in decision.actions] == ["arr_remove", "arr_search", "qbt_tag"]
+    assert decision.actions[0].params["removeFromClient"] is False
+    assert decision.actions[0].params["blocklist"] is True
+    assert decision.actions[2].params == {"hash": d.torrent.hash, "tags": ["qbm-failed"]}
+    assert "owes seeding" in decision.explanation
+
+
+def test_private_missing_files_kept_and_blocklisted_by_default() -> None:
+    d = private(with_sonarr("fx-missingfiles-skipcheck"))
+    decision = run(d, config(), d.torrent.added_on + 10)
+    assert decision.actions[0].params["removeFromClient"] is False and decision.actions[0].params["blocklist"]
+
+
+def test_private_torrent_that_seeded_enough_may_be_deleted() -> None:
+    d = private(with_sonarr("fx-sonarr-unregistered"), seeding_time=80 * 3600)
+    assert run(d, config(), d.torrent.added_on + 10).actions[0].params["removeFromClient"] is True
+    d = private(with_sonarr("fx-sonarr-unregistered"), ratio=1.2)
+    assert run(d, config(), d.torrent.added_on + 10).actions[0].params["removeFromClient"] is True
+
+
+def test_an_item_that_failed_again_and_again_is_not_searched_any_more() -> None:
+    d = with_sonarr("fx-sonarr-unregistered", (11, 12))
+    decision = run(d, config(), d.torrent.added_on + 10, failures={("sonarr", "episode:12"): 3})
+    assert [a.type for a in decision.actions] == ["arr_remove"]
+    assert "episode:12 failed 3 or more times: not searched again" in decision.explanation
+    decision = run(d, config(), d.torrent.added_on + 10, failures={("sonarr", "episode:12"): 2})
+    assert [a.type for a in decision.actions] == ["arr_remove", "arr_search"]
+
+
+def test_protected_trackers_and_hashes() -> None:
+    d = with_sonarr("fx-sonarr-unregistered")  # tracker 127.0.0.1
+    cfg = config({"protection": {"trackers": ["127.0.0.1"]}})
+    assert run(d, cfg, d.torrent.added_on + 10).verdict is Verdict.PROTECTED
+    cfg = config({"protection": {"hashes": [d.torrent.hash.upper()]}})
+    assert run(d, cfg, d.torrent.added_on + 10).verdict is Verdict.PROTECTED
+
+
+def test_tracker_domain_protection_covers_subdomains() -> None:
+    cfg = config({"protection": {"trackers": ["example.org"]}})
+    assert cfg.protection.tracker_protected("tracker.example.org") == "example.org"
+    assert cfg.protection.tracker_protected("badexample.org") is None
+
+
+def test_removals_per_tracker_are_capped_per_cycle() -> None:
+    cfg = config({"protection": {"max_removals_per_tracker": 2}})
+    items = []
+    for state in ("fx-unregistered-dl", "fx-not-registered", "fx-torrent-not-found"):
+        t = torrent(state)
+        d = download(state, arr=(sonarr_ref(t.hash, [1]),))
+        items.append((d, classify(d, RuleContext(PATTERNS, t.added_on + 10, 3600))))
+    decisions = decide_cycle(items, PolicyInput(cfg, CycleFacts(torrent("fx-unregistered-dl").added_on + 10)))
+    assert [d.verdict for d in decisions] == [Verdict.ACT, Verdict.ACT, Verdict.HELD]
+    assert "cap of 2 removal(s) per cycle for tracker 127.0.0.1" in decisions[2].explanation
+
+
+def test_stalled_and_metadata_durations_come_from_their_sections() -> None:
+    with pytest.raises(ValueError, match=r"set stalled\.no_progress_for instead"):
+        config(stalled={"after": "1h"})
+    cfg = config({"metadata": {"max_wait": "10m"}})
+    t = torrent("fx-metadl")
+    d = download("fx-metadl", arr=(sonarr_ref(t.hash, [1]),))
+    assert run(d, cfg, t.added_on + 300).verdict is Verdict.WAIT
+    assert run(d, cfg, t.added_on + 700).verdict is Verdict.ACT

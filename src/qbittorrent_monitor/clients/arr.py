@@ -27,6 +27,8 @@ PAGE_SIZE = 1000
 MAX_PAGES = 200
 READ_RETRIES = 2
 
+DOWNLOAD_CLIENT_CHECKS = frozenset({"DownloadClientCheck", "DownloadClientStatusCheck"})
+
 APPS: dict[str, dict[str, str]] = {
     "sonarr": {"api": "/api/v3", "unknown": "includeUnknownSeriesItems"},
     "radarr": {"api": "/api/v3", "unknown": "includeUnknownMovieItems"},
@@ -113,6 +115,39 @@ class ArrClient:
             if item is not None:
                 items.append(item)
         return items
+
+    def download_client_problem(self) -> str | None:
+        """The app's own health checks saying it cannot reach its download client (then we hold our hands)."""
+        data = self._json(self._request("GET", "/health", read=True), "health")
+        for check in data if isinstance(data, list) else []:
+            if not isinstance(check, dict):
+                continue
+            if check.get("source") in DOWNLOAD_CLIENT_CHECKS and str(check.get("type", "")).lower() == "error":
+                return f"{self.name} reports its download client unavailable ({check.get('message', '')})"
+        return None
+
+    def blocklist(self) -> list[dict[str, Any]]:
+        """Every blocklist entry (paged like the queue)."""
+        out: list[dict[str, Any]] = []
+        page = 1
+        while page <= MAX_PAGES:
+            params = {"page": page, "pageSize": PAGE_SIZE, "sortKey": "date", "sortDirection": "descending"}
+            data = self._json(self._request("GET", "/blocklist", read=True, params=params), "blocklist")
+            if not isinstance(data, dict) or not isinstance(data.get("records"), list):
+                raise ServiceError(self.name, "blocklist: not a paging envelope with records")
+            out += [r for r in data["records"] if isinstance(r, dict)]
+            if page * PAGE_SIZE >= int(data.get("totalRecords") or 0):
+                break
+            page += 1
+        return out
+
+    def delete_blocklist(self, blocklist_id: int) -> str:
+        response = self._request("DELETE", f"/blocklist/{int(blocklist_id)}", read=False)
+        if response.status_code == 404:
+            return "gone"
+        if response.status_code >= 400:
+            raise ServiceError(self.name, f"DELETE blocklist/{blocklist_id}: HTTP {response.status_code}")
+        return "deleted"
 
     # -- writes --------------------------------------------------------------------------------
     def remove(self, queue_id: int, *, remove_from_client: bool, blocklist: bool, skip_redownload: bool) -> str:

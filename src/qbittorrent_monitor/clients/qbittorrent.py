@@ -97,6 +97,20 @@ class QBittorrentClient:
         rows = self._call("torrents/trackers", self._client.torrents_trackers, torrent_hash=torrent_hash)
         return tuple(TrackerStatus.from_api(dict(r)) for r in rows)
 
+    def is_private(self, torrent_hash: str) -> bool | None:
+        """4.x has no `private` in torrents/info: ask the properties of this one torrent."""
+        props = self._call("torrents/properties", self._client.torrents_properties, torrent_hash=torrent_hash)
+        value = props.get("is_private", props.get("private"))
+        return value if isinstance(value, bool) else None
+
+    def add_tags(self, torrent_hash: str, tags: list[str]) -> None:
+        self._call("torrents/addTags", self._client.torrents_add_tags, tags=tags, torrent_hashes=[torrent_hash])
+
+    def delete(self, torrent_hash: str, *, delete_files: bool) -> None:
+        self._call(
+            "torrents/delete", self._client.torrents_delete, delete_files=delete_files, torrent_hashes=[torrent_hash]
+        )
+
     def log_since(self, last_known_id: int) -> list[LogEntry]:
         """Warnings and critical lines after `last_known_id` (where qBittorrent explains `error` states)."""
         rows = self._call(

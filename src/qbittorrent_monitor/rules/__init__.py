@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from ..config import SlowSettings
 from ..model import Download, Finding
-from . import client_state, metadata, stalled, tracker
+from . import client_state, metadata, slow, stalled, tracker
 from .patterns import Patterns
 
 __all__ = ["Patterns", "RuleContext", "classify"]
@@ -16,14 +17,16 @@ class RuleContext:
     patterns: Patterns
     now: float
     stalled_min_age: float = 3600.0
+    slow: SlowSettings = field(default_factory=SlowSettings)
 
 
 def classify(download: Download, ctx: RuleContext) -> list[Finding]:
-    """Every rule that fires, in priority order: qBittorrent's state, trackers, metadata, stall."""
+    """Every rule that fires, in priority order: qBittorrent's state, trackers, metadata, stall, slow."""
     found = [
         client_state.check(download, ctx.patterns),
         tracker.check(download, ctx.patterns),
         metadata.check(download, ctx.now),
         stalled.check(download, ctx.now, ctx.stalled_min_age),
+        slow.check(download, ctx.slow),
     ]
     return [f for f in found if f is not None]

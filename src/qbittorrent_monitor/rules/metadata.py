@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from ..model import METADATA_STATES, Download, Finding, Kind
-from .stalled import _human
+from ..model import METADATA_STATES, Download, Finding, Kind, human_duration
 
 RULE = "metadata"
 
@@ -14,4 +13,6 @@ def check(download: Download, now: float) -> Finding | None:
         return None
     since = float(t.added_on) if t.added_on > 0 else (download.memory.first_seen if download.memory else now)
     evidence = {**t.as_evidence(), "waiting_since": since, "waiting_for_s": round(now - since)}
-    return Finding(Kind.METADATA, RULE, f"metadata not received after {_human(now - since)}", evidence, since=since)
+    return Finding(
+        Kind.METADATA, RULE, f"metadata not received after {human_duration(now - since)}", evidence, since=since
+    )

@@ -7,7 +7,7 @@ progress moves the moment forward, so a slow but moving download is never stalle
 
 from __future__ import annotations
 
-from ..model import DOWNLOADING_STATES, Download, Finding, Kind
+from ..model import DOWNLOADING_STATES, Download, Finding, Kind, human_duration
 
 RULE = "stalled"
 
@@ -28,13 +28,4 @@ def check(download: Download, now: float, min_age: float) -> Finding | None:
         "no_progress_for_s": round(now - since),
         "added_on": t.added_on,
     }
-    return Finding(Kind.STALLED, RULE, f"no progress for {_human(now - since)}", evidence, since=since)
-
-
-def _human(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds < 120:
-        return f"{seconds}s"
-    if seconds < 7200:
-        return f"{seconds // 60}m"
-    return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
+    return Finding(Kind.STALLED, RULE, f"no progress for {human_duration(now - since)}", evidence, since=since)

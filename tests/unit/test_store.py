@@ -1,0 +1,109 @@
+"""The SQLite memory: survives restarts, migrates old files, refuses to silently empty a corrupt one."""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from captured import download, sonarr_ref, torrent
+from qbittorrent_monitor.model import Action, Decision, Finding, Kind, Verdict
+from qbittorrent_monitor.store import _SCHEMA_V1, SCHEMA_VERSION, Store, StoreError
+
+
+def test_memory_strikes_and_durations_survive_a_restart(tmp_path: Path) -> None:
+    t = torrent("fx-stalled-dl")
+    store = Store(tmp_path / "state.db")
+    store.observe([t], now=1000.0)
+    since, strikes = store.note_findings({"qbittorrent:" + t.hash: ["stalled"]}, now=1000.0)
+    store.note_findings({"qbittorrent:" + t.hash: ["stalled"]}, now=1300.0)
+    store.close()
+
+    store = Store(tmp_path / "state.db")
+    memory = store.observe([t], now=1600.0)["qbittorrent:" + t.hash]
+    assert memory.first_seen == 1000.0
+    since, strikes = store.note_findings({"qbittorrent:" + t.hash: ["stalled"]}, now=1600.0)
+    assert since["qbittorrent:" + t.hash]["stalled"] == 1000.0
+    assert strikes["qbittorrent:" + t.hash]["stalled"] == 3
+    # A finding that is no longer seen is forgotten: its clock and strikes restart.
+    store.note_findings({"qbittorrent:" + t.hash: []}, now=1900.0)
+    since, strikes = store.note_findings({"qbittorrent:" + t.hash: ["stalled"]}, now=2200.0)
+    assert since["qbittorrent:" + t.hash]["stalled"] == 2200.0 and strikes["qbittorrent:" + t.hash]["stalled"] == 1
+    store.close()
+
+
+def test_progress_resets_the_stall_clock_and_the_speed_window(tmp_path: Path) -> None:
+    t = torrent("fx-stalled-dl")
+    store = Store(tmp_path / "state.db")
+    first = store.observe([t], now=t.added_on + 10.0)[f"qbittorrent:{t.hash}"]
+    assert first.last_progress_at == t.last_activity
+    grown = dataclasses.replace(t, downloaded=t.downloaded + 16384)
+    later = store.observe([grown], now=t.added_on + 7300.0, speed_window=7200.0)[f"qbittorrent:{t.hash}"]
+    assert later.last_progress_at == t.added_on + 7300.0 and later.last_downloaded == t.downloaded + 16384
+    assert later.last_rate is not None and later.last_rate == pytest.approx(16384 / 7290.0)
+    store.close()
+
+
+def test_a_version_1_file_is_migrated_without_losing_anything(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    db = sqlite3.connect(path)
+    for statement in _SCHEMA_V1.split(";"):
+        if statement.strip():
+            db.execute(statement)
+    db.execute("INSERT INTO torrents VALUES ('q:abc','q','abc','old',1,2,3,4,NULL)")
+    db.execute("INSERT INTO findings VALUES ('q:abc','stalled',5,6)")
+    db.execute("PRAGMA user_version=1")
+    db.commit()
+    db.close()
+
+    store = Store(path)
+    assert store.torrent("abc")[0]["first_seen"] == 1
+    assert store.torrent("abc")[0]["findings"]["stalled"]["first_seen"] == 5
+    check = sqlite3.connect(path)
+    assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert check.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    check.close()
+    store.close()
+
+
+def test_a_corrupt_file_is_moved_aside_with_a_clear_message(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    path.write_bytes(b"this is not a database, it is a shopping list\n" * 200)
+    with pytest.raises(StoreError) as err:
+        Store(path)
+    message = str(err.value)
+    assert "unreadable" in message and "moved aside" in message and "nothing deleted" in message
+    aside = [p for p in tmp_path.iterdir() if p.name.startswith("state.db.corrupt-")]
+    assert len(aside) == 1 and aside[0].read_bytes().startswith(b"this is not a database")
+    assert not path.exists()
+    Store(path).close()  # the next start begins with a new database
+
+
+def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    db.close()
+    with pytest.raises(StoreError, match="newer than this monitor understands"):
+        Store(path)
+    assert path.exists()  # left in place
+
+
+def test_the_journal_keeps_every_step_in_order(tmp_path: Path) -> None:
+    t = torrent("fx-sonarr-unregistered")
+    d = download("fx-sonarr-unregistered", arr=(sonarr_ref(t.hash, [1, 2]),))
+    finding = Finding(Kind.TRACKER, "tracker", "dead", {"tracker_msg": "Unregistered torrent"})
+    actions = (Action("arr_remove", "sonarr", {"queue_id": 1}, "rm"), Action("arr_search", "sonarr", {}, "search"))
+    store = Store(tmp_path / "state.db")
+    rows = store.plan(Decision(d, finding, Verdict.ACT, "why", actions), now=100.0)
+    assert [(r.step, r.type, r.status) for r in rows] == [(0, "arr_remove", "pending"), (1, "arr_search", "pending")]
+    store.finish(rows[0].id, "done", "removed", 101.0)
+    store.close()
+    store = Store(tmp_path / "state.db")
+    assert [r.type for r in store.unfinished()] == ["arr_search"]
+    history = store.history(since=0)
+    assert [r.status for r in history] == ["done", "pending"]
+    assert history[0].evidence == {"tracker_msg": "Unregistered torrent"} and history[0].result == "removed"
+    store.close()
