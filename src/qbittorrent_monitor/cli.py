@@ -38,6 +38,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--interval", type=float, metavar="SECONDS", help="seconds between cycles (overrides config)")
     p.add_argument("--json", action="store_true", help="with --test: print the cycle report as JSON")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="as above")
+    h = sub.add_parser("history", parents=[common], help="list every action with its evidence")
+    h.add_argument("--since", default="24h", help="how far back (e.g. 90m, 24h, 7d; default 24h)")
+    h.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+    e = sub.add_parser("explain", parents=[common], help="everything known about a torrent, and why")
+    e.add_argument("hash")
+    e.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+    u = sub.add_parser("undo", parents=[common], help="reverse what can be reversed of an action's repair")
+    u.add_argument("action_id", type=int)
     return p
 
 
@@ -66,9 +77,13 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    args.json = getattr(args, "json", False)
     level = "DEBUG" if args.verbose else config.monitor.log_level
-    log_dir = None if args.health_check else config.monitor.data_dir / "logs"
+    log_dir = None if args.health_check or args.command else config.monitor.data_dir / "logs"
     logs.setup(level, config.secrets(), log_dir)
+
+    if args.command:
+        return _subcommand(args, config)
 
     from .monitor import Monitor  # after logging is set up
 
@@ -89,6 +104,37 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     finally:
         monitor.close()
+
+
+def _subcommand(args: argparse.Namespace, config: Config) -> int:
+    from . import history
+    from .clients.arr import ArrClient
+    from .config import parse_duration
+    from .store import Store
+
+    try:
+        store = Store(config.monitor.data_dir / "state.db")
+    except StoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        if args.command == "history":
+            try:
+                since = parse_duration(args.since)
+            except ValueError as exc:
+                print(f"error: --since: {exc}", file=sys.stderr)
+                return EXIT_CONFIG
+            return history.history(store, since, as_json=args.json, out=print)
+        if args.command == "explain":
+            return history.explain(store, args.hash, as_json=args.json, out=print)
+        arrs = {inst.name: ArrClient(app, inst) for app, inst in config.arr_instances()}
+        try:
+            return history.undo(store, arrs, args.action_id, out=print)
+        finally:
+            for arr in arrs.values():
+                arr.close()
+    finally:
+        store.close()
 
 
 def _health_check(monitor: Any) -> int:

@@ -218,16 +218,21 @@ class Monitor:
         groups = find_outages(failing, downloads, self.config.outage)
         seen = self.store.note_outages({g: (size, total) for g, (_, size, total) in groups.items()}, now)
         by_key: dict[str, Outage] = {}
-        for group, (keys, size, total) in groups.items():
+        alerted: set[frozenset[str]] = set()
+        # Most specific first: one tracker, then one client, then one kind of error. A group holding the same
+        # torrents as a more specific one is the same outage: one alert, not three.
+        for group in sorted(groups, key=lambda g: ("tracker:", "client:", "kind:").index(g.split(":")[0] + ":")):
+            keys, size, total = groups[group]
             first_seen, new = seen[group]
             outage = Outage(group, size, total, first_seen)
-            if new:
+            members = frozenset(keys)
+            if new and members not in alerted:
                 message = f"OUTAGE: {outage.describe()}; no removal or blocklist for them while it lasts"
                 log.warning("%s (torrents: %s)", message, ", ".join(sorted(keys)))
                 report.alerts.append(message)
+            alerted.add(members)
             for key in keys:
-                if key not in by_key or by_key[key].size < size:
-                    by_key[key] = outage
+                by_key.setdefault(key, outage)
         return by_key
 
     # -- observe -------------------------------------------------------------------------------

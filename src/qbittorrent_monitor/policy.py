@@ -178,6 +178,8 @@ def plan_actions(
                         "download_id": arr.download_id,
                         "removeFromClient": remove_from_client,
                         "blocklist": blocklist,
+                        "title": arr.title,
+                        "items": search_items(arr),
                         # Our own targeted search (or none): the app must not search as well.
                         "skipRedownload": True,
                     },

@@ -341,7 +341,7 @@ class Store:
                 d = dict(r)
                 d["last_decision"] = json.loads(r["last_decision"]) if r["last_decision"] else None
                 d["findings"] = {
-                    f["kind"]: {"first_seen": f["first_seen"], "last_seen": f["last_seen"]}
+                    f["kind"]: {"first_seen": f["first_seen"], "last_seen": f["last_seen"], "strikes": f["strikes"]}
                     for f in self._db.execute("SELECT * FROM findings WHERE key=?", (r["key"],))
                 }
                 result.append(d)
@@ -389,6 +389,32 @@ class Store:
                     ),
                 )
         return self.repair(repair)
+
+    def record_undo(self, step: JournalRow, result: str, now: float) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO actions (repair, step, created_at, updated_at, client, hash, name, type, target,"
+                " params, description, kind, reason, evidence, status, result)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    step.repair,
+                    1000 + step.step,
+                    now,
+                    now,
+                    step.client,
+                    step.hash,
+                    step.name,
+                    "undo",
+                    step.target,
+                    json.dumps({"undoes": step.id}),
+                    f"{step.target}: undo of action {step.id}",
+                    step.kind,
+                    step.reason,
+                    json.dumps(step.evidence),
+                    "done",
+                    result,
+                ),
+            )
 
     def finish(self, action_id: int, status: str, result: str, now: float) -> None:
         with self._tx() as db:

@@ -263,6 +263,8 @@ class ArrSimulator:
         self._qbt_username = qbt_username
         self._lock = threading.RLock()
         self.requests: list[Recorded] = []
+        self._holds: list[tuple[str, str, float]] = []
+        self.held = threading.Event()
         self.violations: list[str] = []
         self._grabs: dict[str, Grab] = {}
         self._download_events: dict[str, str] = {}  # latest download-history event per downloadId
@@ -471,6 +473,16 @@ class ArrSimulator:
         with self._lock:
             return [r for r in self.requests if r.method not in ("GET", "HEAD")]
 
+    def hold_response(self, method: str, path_prefix: str, seconds: float) -> threading.Event:
+        """Process matching requests at once but answer only after `seconds` (a client killed in between
+        has had its change made without learning it). The returned event is set when one was processed."""
+        self._holds.append((method.upper(), path_prefix, seconds))
+        self.held.clear()
+        return self.held
+
+    def clear_holds(self) -> None:
+        self._holds.clear()
+
     def clear_log(self) -> None:
         """Forget recorded requests, violations and qBittorrent calls (the world state stays)."""
         with self._lock:
@@ -543,6 +555,10 @@ class ArrSimulator:
             rec.status = status
             self.requests.append(rec)
             self.violations.extend(rec.violations)
+        hold = next((h for h in self._holds if h[0] == method.upper() and path.startswith(h[1])), None)
+        if hold is not None:
+            self.held.set()  # processed: the change is made, the answer is not sent yet
+            time.sleep(hold[2])
         if method.upper() == "HEAD":
             data = b""
         return Response(data, status_code=status, headers=extra_headers, media_type=content_type or None)

@@ -44,6 +44,8 @@ def test_tracker_error_removes_blocklists_and_searches_the_episodes_once() -> No
         "download_id": torrent("fx-sonarr-unregistered").hash,
         "removeFromClient": True,
         "blocklist": True,
+        "title": "Show.S01.1080p",
+        "items": ["episode:11", "episode:12", "episode:13"],
         "skipRedownload": True,
     }
     assert search.type == "arr_search"

@@ -1,0 +1,267 @@
+"""Issue 3 against the real qBittorrent: outages, slow-but-moving downloads, private torrents, crash safety,
+restarts, and history / explain / undo end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from e2e import RADARR_CATEGORY, SONARR_CATEGORY, Clock
+from harness.qbt import QBittorrent
+from harness.states import StateFactory
+from qbittorrent_monitor.config import Config
+from qbittorrent_monitor.monitor import Monitor
+from sim.arr import ArrSimulator
+
+pytestmark = pytest.mark.integration
+
+WriteConfig = Callable[..., tuple[Path, Config]]
+
+
+def mutating(sim: ArrSimulator) -> list[tuple[str, str]]:
+    return [(r.method, r.path) for r in sim.mutating_calls()]
+
+
+def hashes(qbt: QBittorrent) -> set[str]:
+    return {t["hash"] for t in qbt.info()}
+
+
+def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("QBITTORRENT_", "SONARR_", "RADARR_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "qbittorrent_monitor", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        check=False,
+    )
+
+
+def test_tracker_outage_across_many_torrents_alerts_once_and_removes_nothing(
+    states: StateFactory,
+    qbt: QBittorrent,
+    sonarr: ArrSimulator,
+    radarr: ArrSimulator,
+    write_config: WriteConfig,
+    clock: Clock,
+) -> None:
+    victims = [
+        states.unregistered(f"Outage.Show.S01E{i:02d}", category=SONARR_CATEGORY, private=False) for i in range(1, 8)
+    ]
+    for i, h in enumerate(victims, start=1):
+        sonarr.grab_episodes(h, f"Outage.Show.S01E{i:02d}", series_id=70, season=1, episode_ids=[700 + i])
+    _, config = write_config()
+    monitor = Monitor(config, clock=clock)
+    try:
+        first = monitor.run_cycle().to_dict()
+        assert {f["decision"] for f in first["findings"]} == {"outage"}
+        assert len(first["findings"]) == 7
+        assert len(first["alerts"]) == 1
+        assert "7 of 7 watched torrents failing at once on tracker 127.0.0.1" in first["alerts"][0]
+        clock.advance(600)
+        second = monitor.run_cycle().to_dict()
+        assert {f["decision"] for f in second["findings"]} == {"outage"} and second["alerts"] == []
+        assert mutating(sonarr) == [] and mutating(radarr) == []
+        assert set(victims) <= hashes(qbt)
+
+        clock.advance(7 * 3600)  # the failure outlived the outage window: now it is acted on (within the cap)
+        third = monitor.run_cycle().to_dict()
+        decisions = [f["decision"] for f in third["findings"]]
+        assert decisions.count("act") == config.protection.max_removals_per_tracker
+        assert decisions.count("held") == 7 - config.protection.max_removals_per_tracker
+    finally:
+        monitor.close()
+    assert sonarr.violations == [] and radarr.violations == []
+
+
+def test_a_slow_but_moving_download_is_never_stalled(
+    states: StateFactory,
+    qbt: QBittorrent,
+    seeder_qbt: QBittorrent,
+    sonarr: ArrSimulator,
+    radarr: ArrSimulator,
+    write_config: WriteConfig,
+    clock: Clock,
+) -> None:
+    moving = states.downloading_from_seeder(
+        "Slow.Movie.2021", seeder_qbt, category=RADARR_CATEGORY, upload_limit_bytes_per_s=20 * 1024
+    )
+    stuck = states.stalled("Stuck.Movie.2022", category=RADARR_CATEGORY)
+    radarr.grab_movie(moving, "Slow.Movie.2021", movie_id=2021)
+    radarr.grab_movie(stuck, "Stuck.Movie.2022", movie_id=2022)
+    _, config = write_config(stalled={"no_progress_for": "1h", "min_age": 0})
+    monitor = Monitor(config, clock=clock)
+    try:
+        monitor.run_cycle()
+        before = qbt.torrent(moving)["downloaded"]
+        qbt.wait_info(moving, lambda t: t["downloaded"] > before, "more bytes", timeout=20)
+        clock.advance(2 * 3600)  # two hours later for the monitor; a few seconds of real, slow progress
+        report = monitor.run_cycle().to_dict()
+    finally:
+        monitor.close()
+    decisions = {f["hash"]: (f["kind"], f["decision"]) for f in report["findings"]}
+    assert decisions == {stuck: ("stalled", "act")}  # the slow one is not even a finding
+    assert moving in hashes(qbt) and stuck not in hashes(qbt)
+    assert qbt.torrent(moving)["progress"] < 1
+    assert radarr.violations == []
+
+
+def test_a_private_torrent_owing_seed_time_is_never_deleted(
+    states: StateFactory, qbt: QBittorrent, sonarr: ArrSimulator, radarr: ArrSimulator, write_config: WriteConfig
+) -> None:
+    private = states.unregistered("Private.Show.S02E01", category=SONARR_CATEGORY, private=True)
+    sonarr.grab_episodes(private, "Private.Show.S02E01", series_id=8, season=2, episode_ids=[801])
+    [qid] = [sonarr.queue_id(private, 801)]
+    _, config = write_config()
+    monitor = Monitor(config)
+    try:
+        report = monitor.run_cycle().to_dict()
+    finally:
+        monitor.close()
+    [finding] = report["findings"]
+    assert finding["decision"] == "act" and "owes seeding" in finding["explanation"]
+    assert [
+        (r.method, r.path, r.query.get("removeFromClient"), r.query.get("blocklist")) for r in sonarr.mutating_calls()
+    ] == [
+        ("DELETE", f"/api/v3/queue/{qid}", ["false"], ["true"]),
+        ("POST", "/api/v3/command", None, None),
+    ]
+    assert private in hashes(qbt)  # kept in qBittorrent: no hit-and-run
+    assert "qbm-failed" in qbt.torrent(private)["tags"]  # tagged so the user sees why
+    assert len(sonarr.blocklist) == 1
+    assert sonarr.violations == []
+
+
+@pytest.mark.parametrize("killed_during", ["DELETE", "POST"])
+def test_sigkill_between_two_steps_is_finished_on_restart_without_repeating(
+    states: StateFactory,
+    qbt: QBittorrent,
+    sonarr: ArrSimulator,
+    radarr: ArrSimulator,
+    write_config: WriteConfig,
+    killed_during: str,
+) -> None:
+    dead = states.unregistered("Crash.Show.S01E01", category=SONARR_CATEGORY, private=False)
+    sonarr.grab_episodes(dead, "Crash.Show.S01E01", series_id=1, season=1, episode_ids=[111])
+    path, config = write_config()
+    prefix = "/api/v3/queue/" if killed_during == "DELETE" else "/api/v3/command"
+    processed = sonarr.hold_response(killed_during, prefix, seconds=5)
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "qbittorrent_monitor", "--config", str(path), "--test"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert processed.wait(timeout=30), "the monitor never reached the held step"
+        os.kill(proc.pid, signal.SIGKILL)  # the change is made, the monitor never learns it
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    sonarr.clear_holds()
+    assert dead not in hashes(qbt)
+
+    result = cli("--config", str(path), "--test", "--json")
+
+    assert result.returncode == 0, result.stderr
+    assert mutating(sonarr) == [("DELETE", mutating(sonarr)[0][1]), ("POST", "/api/v3/command")]
+    assert [c["name"] for c in sonarr.commands] == ["EpisodeSearch"]  # one search, never two
+    resumed = [a for a in json.loads(result.stdout)["actions"] if a.get("resumed")]
+    assert resumed and all(a["status"] == "done" for a in resumed)
+    expected = "already removed" if killed_during == "DELETE" else "already searched"
+    assert any(expected in a["result"] for a in resumed)
+    history = json.loads(cli("--config", str(path), "history", "--json").stdout)
+    assert [(h["type"], h["status"]) for h in history] == [("arr_remove", "done"), ("arr_search", "done")]
+    assert config.monitor.data_dir.exists()
+    assert sonarr.violations == []
+
+
+def test_restart_keeps_strikes_durations_and_history(
+    states: StateFactory, qbt: QBittorrent, sonarr: ArrSimulator, radarr: ArrSimulator, write_config: WriteConfig
+) -> None:
+    dead = states.unregistered("Restart.Show.S01E01", category=SONARR_CATEGORY, private=False)
+    down = states.tracker_down("Restart.Movie.2020", category=RADARR_CATEGORY)
+    sonarr.grab_episodes(dead, "Restart.Show.S01E01", series_id=1, season=1, episode_ids=[5])
+    radarr.grab_movie(down, "Restart.Movie.2020", movie_id=5)
+    path, _ = write_config(
+        policy={"tracker_errors": {"strikes": 3, "blocklist": True}, "connection_errors": {"after": "4s"}},
+        stalled={"min_age": "1d"},
+    )
+
+    def cycle() -> dict[str, Any]:
+        result = cli("--config", str(path), "--test", "--json")  # a new process each time: a restart
+        assert result.returncode == 0, result.stderr
+        return {f["hash"]: f for f in json.loads(result.stdout)["findings"]}
+
+    first = cycle()
+    assert first[dead]["decision"] == "wait" and "strike 1 of the 3" in first[dead]["explanation"]
+    assert first[down]["decision"] == "wait"
+    second = cycle()
+    assert "strike 2 of the 3" in second[dead]["explanation"]
+    time.sleep(4.5)
+    third = cycle()
+    assert third[dead]["decision"] == "act"
+    assert third[down]["decision"] == "act"  # it has lasted 4 s across three processes
+    history = json.loads(cli("--config", str(path), "history", "--json").stdout)
+    assert {h["hash"] for h in history} == {dead, down}
+    assert {h["status"] for h in history} == {"done"}
+    assert history == json.loads(cli("--config", str(path), "history", "--json").stdout)  # read-only, intact
+
+
+def test_corrupt_database_gives_a_clear_message(write_config: WriteConfig) -> None:
+    path, config = write_config()
+    config.monitor.data_dir.mkdir(parents=True)
+    (config.monitor.data_dir / "state.db").write_bytes(b"garbage" * 1000)
+    result = cli("--config", str(path), "--test")
+    assert result.returncode == 2
+    assert "state.db is unreadable" in result.stderr and "moved aside" in result.stderr
+    assert any(p.name.startswith("state.db.corrupt-") for p in config.monitor.data_dir.iterdir())
+    assert cli("--config", str(path), "--test").returncode == 0  # the next start works with a new database
+
+
+def test_history_explain_and_undo_end_to_end(
+    states: StateFactory, qbt: QBittorrent, sonarr: ArrSimulator, radarr: ArrSimulator, write_config: WriteConfig
+) -> None:
+    dead = states.unregistered("Undo.Movie.2019", category=RADARR_CATEGORY, private=False)
+    radarr.grab_movie(dead, "Undo.Movie.2019", movie_id=19)
+    path, _ = write_config()
+    assert cli("--config", str(path), "--test").returncode == 0
+    assert len(radarr.blocklist) == 1
+
+    history = cli("--config", str(path), "history", "--since", "1h")
+    assert history.returncode == 0
+    assert "remove from queue, delete torrent and data, blocklist release" in history.stdout
+    assert "tracker_msg=Unregistered torrent" in history.stdout
+    rows = json.loads(cli("--config", str(path), "history", "--json").stdout)
+    remove = next(r for r in rows if r["type"] == "arr_remove")
+    assert remove["evidence"]["tracker_status"] == 4 and remove["kind"] == "tracker_errors"
+
+    explained = cli("--config", str(path), "explain", dead.upper())
+    assert explained.returncode == 0
+    assert "Undo.Movie.2019" in explained.stdout and "last decision" in explained.stdout
+    assert 'tracker 127.0.0.1 says "Unregistered torrent"' in explained.stdout
+    assert f"action #{remove['id']}" in explained.stdout
+    assert cli("--config", str(path), "explain", "0" * 40).returncode == 1
+
+    radarr.clear_log()
+    undone = cli("--config", str(path), "undo", str(remove["id"]))
+    assert undone.returncode == 0, undone.stdout + undone.stderr
+    [call] = radarr.mutating_calls()
+    assert call.method == "DELETE" and call.path.startswith("/api/v3/blocklist/") and call.status == 200
+    assert radarr.blocklist == []
+    assert "cannot be undone" in undone.stdout  # the deleted data
+    assert radarr.violations == []
+    rows = json.loads(cli("--config", str(path), "history", "--json").stdout)
+    assert rows[-1]["type"] == "undo" and rows[-1]["params"] == {"undoes": remove["id"]}
+    assert cli("--config", str(path), "undo", "99999").returncode == 1
