@@ -76,10 +76,13 @@ class Executor:
         """Searches held back by the budget run as soon as it allows."""
         outcomes: list[Outcome] = []
         for row in self.store.deferred():
-            status, result = self._search(row)
-            if status == "deferred":
-                break  # still over budget: keep the order, try again next cycle
-            outcomes.append(self._finish(row, status, result))
+            try:
+                status, result = self._search(row)
+            except ServiceError as exc:
+                log.warning("deferred search %d still waiting: %s", row.id, exc.message)
+                continue
+            if status != "deferred":  # else: still over budget or too soon; try again next cycle
+                outcomes.append(self._finish(row, status, result))
         return outcomes
 
     def _run(self, rows: list[JournalRow], *, resuming: bool) -> list[Outcome]:
@@ -119,6 +122,9 @@ class Executor:
         if row.type == "alert":
             log.warning("ALERT %s (evidence: %s)", row.description, row.evidence)
             return "done", "logged"
+        if row.type == "qbt_delete":
+            self._qbt(row.target).delete(str(p["hash"]), delete_files=bool(p["deleteFiles"]))
+            return "done", "deleted torrent and data" if p["deleteFiles"] else "deleted torrent, data kept"
         if row.type == "qbt_tag":
             self._qbt(row.target).add_tags(str(p["hash"]), list(p["tags"]))
             return "done", f"tagged {', '.join(p['tags'])}"
@@ -140,14 +146,15 @@ class Executor:
         raise ServiceError(row.target, f"unknown action type {row.type}")
 
     def _search(self, row: JournalRow) -> tuple[str, str]:
-        """One targeted search, unless an identical one ran recently or the hour's budget is spent."""
+        """One targeted search, deferred (never dropped) while an identical one ran moments ago or the hour's
+        budget is spent."""
         cfg = self.config.search
         now = self.clock()
         command = row.params["command"]
         for done in reversed(self.store.searches_since(row.target, now - cfg.dedupe_window)):
             if done.id != row.id and _same_command(done.params["command"], command):
                 ago = human_duration(now - done.updated_at)
-                return "skipped", f"an identical search ran {ago} ago (action {done.id})"
+                return "deferred", f"an identical search ran {ago} ago (action {done.id}); runs again later"
         used = len(self.store.searches_since(row.target, now - HOUR))
         if used >= cfg.max_per_hour:
             return "deferred", f"search budget of {cfg.max_per_hour}/h for {row.target} is used; runs when it allows"

@@ -308,7 +308,7 @@ class PrivateSettings(_Strict):
 
 class SearchSettings(_Strict):
     max_per_hour: int = Field(10, ge=1, description="searches per *arr instance per hour")
-    dedupe_window: Duration = "6h"  # type: ignore[assignment]
+    dedupe_window: Duration = "15m"  # type: ignore[assignment]
     give_up_after: int = Field(3, ge=1, description="failures of the same episode/movie before we stop searching")
     failure_window: Duration = "30d"  # type: ignore[assignment]
 

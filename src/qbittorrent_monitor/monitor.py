@@ -27,14 +27,16 @@ from .model import (
     Decision,
     Download,
     Finding,
+    Kind,
     LogEntry,
     Snapshot,
     Torrent,
     Verdict,
     group_queue,
 )
-from .policy import CycleFacts, PolicyInput, decide_cycle
+from .policy import CycleFacts, PolicyInput, cap_removals, decide_cycle, decide_seed_cleanup
 from .rules import Patterns, RuleContext, classify
+from .rules import tracker as tracker_rule
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -178,7 +180,10 @@ class Monitor:
             held_arrs=snapshot.held_arrs,
             failures=self.store.failures(now - cfg.search.failure_window),
         )
-        decisions = decide_cycle(((d, findings[d.key]) for d in downloads), PolicyInput(cfg, facts))
+        policy_in = PolicyInput(cfg, facts)
+        decisions = decide_cycle(((d, findings[d.key]) for d in downloads), policy_in)
+        queued = {d.torrent.hash for d in downloads if d.arr} | {a.download_id for a in snapshot.unmatched_queue}
+        decisions += self._cleanup_seeds(queued, policy_in, report)
         for decision in decisions:
             if self.stop_event.is_set():
                 report.interrupted = True
@@ -194,6 +199,48 @@ class Monitor:
         report.finished_at = self.clock()
         self.last_report = report
         return report
+
+    def _cleanup_seeds(self, queued: set[str], inp: PolicyInput, report: CycleReport) -> list[Decision]:
+        """Opt-in: unregistered seeding torrents no queue refers to, at most once per `cleanup.interval`."""
+        cfg = self.config
+        now = inp.facts.now
+        if not cfg.cleanup.unregistered_seeds or now - self.store.cursor("cleanup_at", 0) < cfg.cleanup.interval:
+            return []
+        decisions: list[Decision] = []
+        for q in self.qbts:
+            try:
+                if q.version is None:
+                    q.check()
+                complete = q.completed()
+                suspects = [
+                    t
+                    for t in complete
+                    if t.hash not in queued and not t.is_paused and (t.tracker == "" or not q.tracker_field_reliable)
+                ]
+                read = {t.hash: Download(t, (), q.trackers(t.hash)) for t in suspects}
+            except ServiceError as exc:
+                log.warning("cleanup of unregistered seeds on %s skipped: %s", q.name, exc.message)
+                continue
+            unregistered = [
+                (d, f) for d in read.values() if (f := tracker_rule.check(d, self.patterns)) and f.kind is Kind.TRACKER
+            ]
+            unregistered = [(self._with_private_flag(d), f) for d, f in unregistered]
+            users: dict[str, int] = {}
+            for t in complete:
+                users[t.content_path.rstrip("/")] = users.get(t.content_path.rstrip("/"), 0) + 1
+            watched = [read.get(t.hash) or Download(t) for t in complete]
+            groups = find_outages(unregistered, watched, cfg.outage)
+            in_outage = {key: Outage(g, size, total, now) for g, (keys, size, total) in groups.items() for key in keys}
+            for message in {o.describe() for o in in_outage.values()}:
+                alert = f"OUTAGE among seeds: {message}; no cleanup while it lasts"
+                log.warning("%s", alert)
+                report.alerts.append(alert)
+            for d, f in unregistered:
+                shares = bool(d.torrent.content_path) and users.get(d.torrent.content_path.rstrip("/"), 0) > 1
+                decisions.append(decide_seed_cleanup(d, f, shares_data=shares, outage=in_outage.get(d.key), inp=inp))
+        if not inp.facts.dry_run:
+            self.store.set_cursor("cleanup_at", int(now))
+        return cap_removals(decisions, cfg.protection.max_removals_per_tracker)
 
     def _with_private_flag(self, download: Download) -> Download:
         """qBittorrent 4.x says whether a torrent is private only in its properties: ask for candidates only."""

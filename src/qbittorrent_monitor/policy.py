@@ -37,15 +37,21 @@ class PolicyInput:
 
 
 def decide_cycle(items: Iterable[tuple[Download, list[Finding]]], inp: PolicyInput) -> list[Decision]:
-    """Decide every download of a cycle, then apply the cycle-wide caps (removals per tracker)."""
+    """Decide every download of a cycle, then apply the cycle-wide cap on removals per tracker."""
     decisions = [d for download, findings in items if (d := decide(download, findings, inp)) is not None]
-    cap = inp.config.protection.max_removals_per_tracker
+    return cap_removals(decisions, inp.config.protection.max_removals_per_tracker)
+
+
+def cap_removals(decisions: list[Decision], cap: int) -> list[Decision]:
+    """At most `cap` torrents deleted per tracker per cycle; the rest are held for the next cycle."""
     if not cap:
         return decisions
     removals: dict[str, int] = {}
     out = []
     for d in decisions:
-        removes = any(a.type == "arr_remove" and a.params.get("removeFromClient") for a in d.actions)
+        removes = any(
+            (a.type == "arr_remove" and a.params.get("removeFromClient")) or a.type == "qbt_delete" for a in d.actions
+        )
         host = str(d.finding.evidence.get("tracker") or d.download.tracker_host or "")
         if d.verdict in (Verdict.ACT, Verdict.DRY_RUN) and removes and host:
             removals[host] = removals.get(host, 0) + 1
@@ -58,6 +64,53 @@ def decide_cycle(items: Iterable[tuple[Download, list[Finding]]], inp: PolicyInp
                 )
         out.append(d)
     return out
+
+
+def _protection(download: Download, finding: Finding, cfg: Config) -> str | None:
+    t = download.torrent
+    protected_tags = sorted(set(t.tags) & set(cfg.protection.tags))
+    if protected_tags:
+        return f"carries the protected tag {', '.join(protected_tags)}"
+    if t.category and t.category in cfg.protection.categories:
+        return f"is in the protected category {t.category}"
+    if t.hash in cfg.protection.hashes:
+        return "its hash is in protection.hashes"
+    host = str(finding.evidence.get("tracker") or download.tracker_host or "")
+    if host and (covered := cfg.protection.tracker_protected(host)):
+        return f"its tracker {host} is protected ({covered})"
+    if t.is_paused:
+        return "is paused: the user stopped it, so it is left alone"
+    return None
+
+
+def decide_seed_cleanup(
+    download: Download, finding: Finding, *, shares_data: bool, outage: Outage | None, inp: PolicyInput
+) -> Decision:
+    """An unregistered, complete torrent no *arr queue refers to (opt-in cleanup). Cross-seed aware: when another
+    torrent uses the same content, only the torrent goes, never the data."""
+    cfg = inp.config
+    t = download.torrent
+
+    def verdict(v: Verdict, why: str, actions: tuple[Action, ...] = ()) -> Decision:
+        return Decision(download, finding, v, why, actions)
+
+    if (why := _protection(download, finding, cfg)) is not None:
+        return verdict(Verdict.PROTECTED, why)
+    if owes_seeding(download, cfg):
+        return verdict(Verdict.PROTECTED, "private torrent still owes seeding time/ratio: kept")
+    if outage is not None:
+        return verdict(Verdict.OUTAGE, f"part of an outage: {outage.describe()}; alert only")
+    note = "another torrent uses the same data: the torrent goes, the data stays" if shares_data else "data deleted"
+    action = Action(
+        "qbt_delete",
+        t.client,
+        {"hash": t.hash, "deleteFiles": not shares_data, "content_path": t.content_path},
+        f"{t.client}: delete unregistered seed {t.name} ({note})",
+    )
+    why = f"unregistered seeding torrent, no *arr queue refers to it ({note})"
+    if inp.facts.dry_run:
+        return verdict(Verdict.DRY_RUN, f"dry run: {why}", (action,))
+    return verdict(Verdict.ACT, why, (action,))
 
 
 def decide(download: Download, findings: list[Finding], inp: PolicyInput) -> Decision | None:
@@ -77,18 +130,8 @@ def decide(download: Download, findings: list[Finding], inp: PolicyInput) -> Dec
         return Decision(download, finding, v, why, actions)
 
     # 1. Never destroy something good.
-    protected_tags = sorted(set(t.tags) & set(cfg.protection.tags))
-    if protected_tags:
-        return verdict(Verdict.PROTECTED, f"carries the protected tag {', '.join(protected_tags)}")
-    if t.category and t.category in cfg.protection.categories:
-        return verdict(Verdict.PROTECTED, f"is in the protected category {t.category}")
-    if t.hash in cfg.protection.hashes:
-        return verdict(Verdict.PROTECTED, "its hash is in protection.hashes")
-    host = str(finding.evidence.get("tracker") or download.tracker_host or "")
-    if host and (covered := cfg.protection.tracker_protected(host)):
-        return verdict(Verdict.PROTECTED, f"its tracker {host} is protected ({covered})")
-    if t.is_paused:
-        return verdict(Verdict.PROTECTED, "is paused: the user stopped it, so it is left alone")
+    if (why := _protection(download, finding, cfg)) is not None:
+        return verdict(Verdict.PROTECTED, why)
     if t.is_complete and rule.remove:
         return verdict(Verdict.PROTECTED, "is complete (seeding): completed torrents are never removed")
 

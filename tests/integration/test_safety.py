@@ -18,6 +18,7 @@ import pytest
 from e2e import RADARR_CATEGORY, SONARR_CATEGORY, Clock
 from harness.qbt import QBittorrent
 from harness.states import StateFactory
+from harness.torrents import make_torrent, write_payload
 from qbittorrent_monitor.config import Config
 from qbittorrent_monitor.monitor import Monitor
 from sim.arr import ArrSimulator
@@ -265,3 +266,140 @@ def test_history_explain_and_undo_end_to_end(
     rows = json.loads(cli("--config", str(path), "history", "--json").stdout)
     assert rows[-1]["type"] == "undo" and rows[-1]["params"] == {"undoes": remove["id"]}
     assert cli("--config", str(path), "undo", "99999").returncode == 1
+
+
+def test_optional_cleanup_of_unregistered_seeds_is_cross_seed_aware(
+    states: StateFactory,
+    qbt: QBittorrent,
+    tracker: Any,
+    sonarr: ArrSimulator,
+    radarr: ArrSimulator,
+    write_config: WriteConfig,
+    tmp_path: Path,
+) -> None:
+    alone = states.unregistered("Seed.Alone.2018", complete=True, private=False)
+    kept = states.unregistered("Seed.Kept.2018", complete=True, private=False, tags=["keep"])
+    # A cross-seed: the same content under two info hashes (one private), in one folder. One tracker forgot it.
+    shared = tmp_path / "cross-seed"
+    shared.mkdir()
+    gone_tf = make_torrent("Seed.Cross.2018", announce=tracker.announce_url("fail", reason="Unregistered torrent"))
+    alive_tf = make_torrent("Seed.Cross.2018", announce=tracker.announce_url("nopeers"), private=True)
+    write_payload(gone_tf, shared)
+    gone = qbt.add(gone_tf, save_path=shared)
+    alive = qbt.add(alive_tf, save_path=shared)
+    qbt.wait_tracker_status(gone, 4, msg="Unregistered torrent")
+    qbt.wait_info(alive, lambda t: t["progress"] == 1, "complete")
+    alone_data = Path(qbt.torrent(alone)["content_path"])
+    assert alone_data.exists()
+
+    path, _ = write_config()
+    assert cli("--config", str(path), "--test").returncode == 0  # off by default: nothing happens
+    assert {alone, kept, gone, alive} <= hashes(qbt)
+
+    # Three of the four seeds of one tracker failing at once: an outage by default, so nothing is deleted.
+    path, _ = write_config(cleanup={"unregistered_seeds": True, "interval": 0})
+    result = cli("--config", str(path), "--test", "--json")
+    report = json.loads(result.stdout)
+    assert {f["decision"] for f in report["findings"]} == {"outage", "protected"}
+    assert len(report["alerts"]) == 1 and "3 of 4 watched torrents" in report["alerts"][0]
+    assert {alone, kept, gone, alive} <= hashes(qbt)
+
+    # In so small a library that is too strict a bar: raise it, and the cleanup goes ahead.
+    path, _ = write_config(
+        cleanup={"unregistered_seeds": True, "interval": 0}, outage={"min_torrents_for_fraction": 10}
+    )
+    result = cli("--config", str(path), "--test", "--json")
+    assert result.returncode == 0, result.stderr
+    decisions = {f["hash"]: f for f in json.loads(result.stdout)["findings"]}
+    assert decisions[alone]["decision"] == "act" and decisions[gone]["decision"] == "act"
+    assert decisions[kept]["decision"] == "protected"
+    assert decisions[gone]["actions"][0]["params"]["deleteFiles"] is False
+    assert decisions[alone]["actions"][0]["params"]["deleteFiles"] is True
+    qbt.wait_info(alive, lambda t: True, "still there")
+    left = hashes(qbt)
+    assert alone not in left and gone not in left and {kept, alive} <= left
+    assert not alone_data.exists()  # nobody else used it: data deleted
+    assert qbt.torrent(alive)["progress"] == 1 and (shared / "Seed.Cross.2018").exists()  # cross-seed intact
+    assert mutating(sonarr) == [] and mutating(radarr) == []  # no *arr knew them: nothing blocklisted
+
+
+def test_search_budget_defers_and_never_drops_a_search(
+    states: StateFactory,
+    qbt: QBittorrent,
+    sonarr: ArrSimulator,
+    radarr: ArrSimulator,
+    write_config: WriteConfig,
+    clock: Clock,
+) -> None:
+    first = states.unregistered("Budget.Show.S01E01", category=SONARR_CATEGORY, private=False)
+    second = states.unregistered("Budget.Other.S01E01", category=SONARR_CATEGORY, private=False)
+    sonarr.grab_episodes(first, "Budget.Show.S01E01", series_id=1, season=1, episode_ids=[1])
+    sonarr.grab_episodes(second, "Budget.Other.S01E01", series_id=2, season=1, episode_ids=[2])
+    _, config = write_config(search={"max_per_hour": 1})
+    monitor = Monitor(config, clock=clock)
+    try:
+        report = monitor.run_cycle().to_dict()
+        statuses = sorted(a["status"] for a in report["actions"] if a["type"] == "arr_search")
+        assert statuses == ["deferred", "done"]
+        assert len(sonarr.commands) == 1
+        clock.advance(1800)
+        assert monitor.run_cycle().to_dict()["actions"] == []  # still within the hour
+        assert len(sonarr.commands) == 1
+        clock.advance(1900)
+        later = monitor.run_cycle().to_dict()
+        assert [(a["type"], a["status"]) for a in later["actions"]] == [("arr_search", "done")]
+        assert sorted(c["body"]["episodeIds"][0] for c in sonarr.commands) == [1, 2]
+    finally:
+        monitor.close()
+    assert {first, second}.isdisjoint(hashes(qbt))
+    assert sonarr.violations == []
+
+
+def test_actions_are_held_while_the_arr_cannot_reach_its_download_client(
+    states: StateFactory, qbt: QBittorrent, sonarr: ArrSimulator, radarr: ArrSimulator, write_config: WriteConfig
+) -> None:
+    from qbittorrent_monitor.clients.arr import ArrClient
+
+    _, config = write_config()
+    client = ArrClient("sonarr", config.sonarr[0])
+    try:
+        assert client.download_client_problem() is None
+        sonarr.set_download_client_unavailable(True)
+        problem = client.download_client_problem()
+        assert problem is not None and "download client unavailable" in problem
+    finally:
+        client.close()
+        sonarr.set_download_client_unavailable(False)
+    assert sonarr.violations == []
+
+
+def test_an_identical_search_moments_later_is_deferred_not_repeated(
+    states: StateFactory,
+    qbt: QBittorrent,
+    sonarr: ArrSimulator,
+    radarr: ArrSimulator,
+    write_config: WriteConfig,
+    clock: Clock,
+) -> None:
+    one = states.unregistered("Twice.Movie.2017.720p", category=RADARR_CATEGORY, private=False)
+    _, config = write_config()
+    monitor = Monitor(config, clock=clock)
+    try:
+        radarr.grab_movie(one, "Twice.Movie.2017.720p", movie_id=17)
+        monitor.run_cycle()
+        # The replacement grabbed for the same movie dies on the tracker too, five minutes later.
+        two = states.unregistered("Twice.Movie.2017.1080p", category=RADARR_CATEGORY, private=False)
+        radarr.grab_movie(two, "Twice.Movie.2017.1080p", movie_id=17)
+        clock.advance(300)
+        report = monitor.run_cycle().to_dict()
+        [search] = [a for a in report["actions"] if a["type"] == "arr_search"]
+        assert search["status"] == "deferred" and "identical search ran 5m ago" in search["result"]
+        assert len(radarr.commands) == 1
+        clock.advance(900)
+        radarr.finish_commands()  # in real time the first search is still running, and the app would merge
+        later = monitor.run_cycle().to_dict()
+        assert [(a["type"], a["status"]) for a in later["actions"]] == [("arr_search", "done")]
+        assert len(radarr.commands) == 2
+    finally:
+        monitor.close()
+    assert radarr.violations == []

@@ -82,6 +82,18 @@ class QBittorrentClient:
         """`filter=errored`: the `error` and `missingFiles` states, a cheap server-side filter."""
         return self._parse(self._call("torrents/info", self._client.torrents_info, status_filter="errored"))
 
+    def completed(self) -> list[Torrent]:
+        """`filter=completed`: every finished torrent (only for the opt-in cleanup of unregistered seeds)."""
+        return self._parse(self._call("torrents/info", self._client.torrents_info, status_filter="completed"))
+
+    @property
+    def tracker_field_reliable(self) -> bool:
+        """Before 5.1 the `tracker` field is empty when no tracker works; from 5.1 it is never empty."""
+        if not self.version:
+            return False
+        parts = [int(p) for p in re.findall(r"\d+", self.version)[:2]] + [0, 0]
+        return (parts[0], parts[1]) < (5, 1)
+
     def _parse(self, rows: Any) -> list[Torrent]:
         if not isinstance(rows, list | UserList):
             raise ServiceError(self.name, "torrents/info did not return a list")
