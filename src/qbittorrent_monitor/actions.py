@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .clients import ServiceError
-from .clients.arr import ArrClient
+from .clients.arr import ArrClient, same_command
 from .clients.qbittorrent import QBittorrentClient
 from .config import Config
 from .model import Action, Decision, Verdict, human_duration
@@ -25,6 +25,7 @@ from .store import JournalRow, Store
 log = logging.getLogger(__name__)
 
 HOUR = 3600.0
+GIVE_UP_RETRYING = 86400.0
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,8 @@ class Executor:
         return self._run(rows, resuming=False)
 
     def resume(self) -> list[Outcome]:
-        """Finish the repairs a previous run left half-way (crash, kill -9, power cut)."""
+        """Finish the repairs a previous run left half-way (crash, kill -9, power cut). Called every cycle: a
+        repair whose service is unreachable stays as it is and is tried again next time."""
         outcomes: list[Outcome] = []
         for repair in dict.fromkeys(row.repair for row in self.store.unfinished()):
             rows = self.store.repair(repair)
@@ -73,15 +75,22 @@ class Executor:
         return outcomes
 
     def retry_deferred(self) -> list[Outcome]:
-        """Searches held back by the budget run as soon as it allows."""
+        """Searches held back (budget, an identical search moments ago, the app unreachable) run as soon as they
+        may; one still failing a day after it was planned is given up, and says so."""
         outcomes: list[Outcome] = []
         for row in self.store.deferred():
+            self.store.finish(row.id, "running", row.result, self.clock())  # a crash now: resume checks the app
             try:
                 status, result = self._search(row)
             except ServiceError as exc:
-                log.warning("deferred search %d still waiting: %s", row.id, exc.message)
+                if self.clock() - row.created_at > GIVE_UP_RETRYING:
+                    outcomes.append(self._finish(row, "failed", f"{exc.message}; given up after a day of retries"))
+                else:
+                    self.store.finish(row.id, "deferred", f"{exc.message}; retried next cycle", self.clock())
                 continue
-            if status != "deferred":  # else: still over budget or too soon; try again next cycle
+            if status == "deferred":  # still over budget or too soon
+                self.store.finish(row.id, "deferred", result, self.clock())
+            else:
                 outcomes.append(self._finish(row, status, result))
         return outcomes
 
@@ -101,11 +110,19 @@ class Executor:
             try:
                 status, result = self._execute(row, resuming=resuming, was_running=was_running)
             except ServiceError as exc:
+                if resuming:  # leave the journal as it was; the next cycle tries again
+                    self.store.finish(row.id, row.status, row.result, row.updated_at)
+                    log.warning("interrupted repair of %s waits: %s", row.name, exc.message)
+                    break
+                if row.type == "arr_search":  # the removal is done: the search must not be lost
+                    self.store.finish(row.id, "deferred", f"{exc.message}; retried next cycle", self.clock())
+                    outcomes.append(Outcome(row.id, row.action, "deferred", f"{exc.message}; retried next cycle"))
+                    continue
                 outcomes.append(self._finish(row, "failed", exc.message))
                 if row.type == "arr_remove":
                     stop_reason = "the queue removal failed"
                 continue
-            if row.type == "arr_remove" and result == "gone" and not resuming:
+            if row.type == "arr_remove" and result == "gone":
                 # The queue changed underneath us (imported, or removed by someone): no search for it.
                 stop_reason = "the download had already left the queue"
             outcomes.append(self._finish(row, status, result))
@@ -152,7 +169,7 @@ class Executor:
         now = self.clock()
         command = row.params["command"]
         for done in reversed(self.store.searches_since(row.target, now - cfg.dedupe_window)):
-            if done.id != row.id and _same_command(done.params["command"], command):
+            if done.id != row.id and same_command(done.params["command"], command):
                 ago = human_duration(now - done.updated_at)
                 return "deferred", f"an identical search ran {ago} ago (action {done.id}); runs again later"
         used = len(self.store.searches_since(row.target, now - HOUR))
@@ -172,8 +189,3 @@ class Executor:
         if qbt is None:
             raise ServiceError(name, "this qBittorrent instance is no longer configured")
         return qbt
-
-
-def _same_command(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    norm = {k: sorted(v) if isinstance(v, list) else v for k, v in a.items()}
-    return norm == {k: sorted(v) if isinstance(v, list) else v for k, v in b.items()}

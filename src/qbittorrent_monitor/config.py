@@ -87,6 +87,9 @@ class HealthSettings(_Strict):
 def _check_url(v: str) -> str:
     if not re.match(r"^https?://[^/\s]+", v):
         raise ValueError(f"{v!r} is not an http(s) URL: write it like http://qbittorrent:8080")
+    if "@" in v.split("://", 1)[1].split("/", 1)[0]:
+        # Credentials in a URL end up in error messages and /health: they belong in their own fields.
+        raise ValueError("must not contain credentials (user:password@): use the username/password or api_key fields")
     return v.rstrip("/")
 
 
@@ -404,6 +407,9 @@ def _apply_env(doc: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
     return doc
 
 
+SECRET_FIELDS = frozenset({"password", "api_key"})
+
+
 def _field_path(loc: tuple[int | str, ...]) -> str:
     out = ""
     for part in loc:
@@ -422,7 +428,8 @@ def _explain(err: ValidationError, source: str) -> str:
             msg = "is required but missing: add it"
         else:
             msg = e["msg"].removeprefix("Value error, ")
-            if "input" in e and kind not in ("value_error",) and not isinstance(e["input"], dict | list):
+            secret = str(e["loc"][-1]) in SECRET_FIELDS if e["loc"] else False
+            if "input" in e and kind != "value_error" and not secret and not isinstance(e["input"], dict | list):
                 msg += f" (got {e['input']!r})"
         lines.append(f"{field or '(top level)'}: {msg}")
     return f"invalid configuration in {source}:\n  " + "\n  ".join(lines)

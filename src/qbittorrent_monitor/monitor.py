@@ -42,6 +42,7 @@ from .store import Store
 log = logging.getLogger(__name__)
 
 LOG_MEMORY = 2000  # qBittorrent warning lines kept per instance to explain `error` states
+MIN_GAP = 900.0  # a torrent unseen this long (or 3 intervals) was not watched: that time does not count
 
 
 @dataclass
@@ -119,7 +120,8 @@ class Monitor:
         self.last_report: CycleReport | None = None
         self._logs: dict[str, deque[LogEntry]] = {q.name: deque(maxlen=LOG_MEMORY) for q in self.qbts}
         self._log_cursor: dict[str, int] = {q.name: -1 for q in self.qbts}
-        self._resumed = False
+        self._private: dict[str, bool] = {}  # qBittorrent 4.x: the properties answer, per torrent
+        self._log_reread: set[str] = set()  # torrents whose missing log line justified one full re-read
 
     # -- services ------------------------------------------------------------------------------
     def check_services(self) -> dict[str, ServiceHealth]:
@@ -150,10 +152,7 @@ class Monitor:
     def run_cycle(self) -> CycleReport:
         report = CycleReport(started_at=self.clock(), dry_run=self.dry_run)
         if not self.dry_run:
-            if not self._resumed:
-                report.resumed = self.executor.resume()
-                self._resumed = True
-            report.resumed += self.executor.retry_deferred()
+            report.resumed = self.executor.resume() + self.executor.retry_deferred()
         snapshot = self.observe()
         report.service_errors = dict(snapshot.service_errors)
         report.unmatched_queue = snapshot.unmatched_queue
@@ -165,7 +164,9 @@ class Monitor:
         ctx = RuleContext(self.patterns, now, cfg.stalled.min_age, cfg.stalled.slow)
         findings = {d.key: classify(d, ctx) for d in snapshot.downloads}
         downloads = [self._with_private_flag(d) if findings[d.key] and d.arr else d for d in snapshot.downloads]
-        since, strikes = self.store.note_findings({k: [f.kind.value for f in fs] for k, fs in findings.items()}, now)
+        since, strikes = self.store.note_findings(
+            {k: [f.kind.value for f in fs] for k, fs in findings.items()}, now, commit=not self.dry_run
+        )
         facts = CycleFacts(
             now=now,
             dry_run=self.dry_run,
@@ -179,11 +180,14 @@ class Monitor:
             },
             held_arrs=snapshot.held_arrs,
             failures=self.store.failures(now - cfg.search.failure_window),
+            repaired=self.store.repaired(),
         )
         policy_in = PolicyInput(cfg, facts)
         decisions = decide_cycle(((d, findings[d.key]) for d in downloads), policy_in)
         queued = {d.torrent.hash for d in downloads if d.arr} | {a.download_id for a in snapshot.unmatched_queue}
-        decisions += self._cleanup_seeds(queued, policy_in, report)
+        if not (snapshot.service_errors or facts.held_clients or facts.held_arrs):
+            # Only with every queue read: a download a silent *arr still owns must not look orphaned.
+            decisions += self._cleanup_seeds(queued, policy_in, report)
         for decision in decisions:
             if self.stop_event.is_set():
                 report.interrupted = True
@@ -247,12 +251,16 @@ class Monitor:
         t = download.torrent
         if t.private is not None:
             return download
-        try:
-            private = self._qbt(t.client).is_private(t.hash)
-        except ServiceError as exc:
-            log.warning("%s: cannot tell whether %s is private (%s): treated as private", t.client, t.name, exc.message)
-            private = True  # unknown: the safe assumption keeps the torrent in the client
-        return replace(download, torrent=replace(t, private=private))
+        private = self._private.get(download.key)
+        if private is None:
+            try:
+                private = self._qbt(t.client).is_private(t.hash)
+                if private is not None:
+                    self._private[download.key] = private  # it never changes: asked once per torrent
+            except ServiceError as exc:
+                log.warning("%s: cannot tell whether %s is private (%s)", t.client, t.name, exc.message)
+        # Unknown: the safe assumption keeps the torrent in the client.
+        return replace(download, torrent=replace(t, private=True if private is None else private))
 
     def _outages(
         self, downloads: list[Download], findings: dict[str, list[Finding]], now: float, report: CycleReport
@@ -263,22 +271,22 @@ class Monitor:
             if findings[d.key] and not d.torrent.is_paused and not d.torrent.is_complete
         ]
         groups = find_outages(failing, downloads, self.config.outage)
-        seen = self.store.note_outages({g: (size, total) for g, (_, size, total) in groups.items()}, now)
+        remembered = self.store.note_outages(groups, now, self.config.outage.window, commit=not self.dry_run)
         by_key: dict[str, Outage] = {}
         alerted: set[frozenset[str]] = set()
         # Most specific first: one tracker, then one client, then one kind of error. A group holding the same
         # torrents as a more specific one is the same outage: one alert, not three.
-        for group in sorted(groups, key=lambda g: ("tracker:", "client:", "kind:").index(g.split(":")[0] + ":")):
-            keys, size, total = groups[group]
-            first_seen, new = seen[group]
+        order = ("tracker", "client", "kind")
+        for group in sorted(remembered, key=lambda g: order.index(g.split(":")[0])):
+            first_seen, new, members = remembered[group]
+            _, size, total = groups.get(group, ([], len(members), len(members)))
             outage = Outage(group, size, total, first_seen)
-            members = frozenset(keys)
-            if new and members not in alerted:
+            if new and frozenset(members) not in alerted:
                 message = f"OUTAGE: {outage.describe()}; no removal or blocklist for them while it lasts"
-                log.warning("%s (torrents: %s)", message, ", ".join(sorted(keys)))
+                log.warning("%s (torrents: %s)", message, ", ".join(members))
                 report.alerts.append(message)
-            alerted.add(members)
-            for key in keys:
+            alerted.add(frozenset(members))
+            for key in members:
                 by_key.setdefault(key, outage)
         return by_key
 
@@ -317,7 +325,18 @@ class Monitor:
             torrents += mine.values()
             found |= set(mine)
 
-        memory = self.store.observe(torrents, now, self.config.stalled.slow.window)
+        logs_by_name: dict[str, dict[str, list[LogEntry]]] = {}
+        for client, buf in self._logs.items():
+            for entry in buf:
+                if name := log_torrent_name(entry.message):
+                    logs_by_name.setdefault(client, {}).setdefault(name, []).append(entry)
+        memory = self.store.observe(
+            torrents,
+            now,
+            self.config.stalled.slow.window,
+            max_gap=max(3 * self.config.monitor.check_interval, MIN_GAP),
+            commit=not self.dry_run,
+        )
         for t in torrents:
             key = f"{t.client}:{t.hash}"
             refs = tuple(by_hash.get(t.hash, ()))
@@ -327,7 +346,7 @@ class Monitor:
                     trackers = self._qbt(t.client).trackers(t.hash)
                 except ServiceError as exc:
                     log.warning("%s: trackers of %s unavailable: %s", t.client, t.name, exc.message)
-            entries = tuple(e for e in self._logs.get(t.client, ()) if log_torrent_name(e.message) == t.name)
+            entries = tuple(logs_by_name.get(t.client, {}).get(t.name, ()))
             snap.downloads.append(Download(t, refs, trackers, entries, memory.get(key)))
         if len(snap.service_errors) < len(self.qbts) or not self.qbts:
             snap.unmatched_queue = [g for h, gs in by_hash.items() if h not in found for g in gs]
@@ -337,13 +356,16 @@ class Monitor:
         return next(q for q in self.qbts if q.name == name)
 
     def _tail_log(self, q: QBittorrentClient, torrents: list[Torrent]) -> None:
-        """Follow qBittorrent's warning log; re-read it whole if an errored torrent has no line (a restart
-        of qBittorrent resets the ids)."""
+        """Follow qBittorrent's warning log; re-read it whole once if an errored torrent has no line (a restart
+        of qBittorrent resets the ids, so the tail would miss it)."""
         buf = self._logs[q.name]
         entries = q.log_since(self._log_cursor[q.name])
         explained = {log_torrent_name(e.message) for e in (*buf, *entries)}
-        unexplained = any(t.state in ("error", "missingFiles") and t.name not in explained for t in torrents)
+        unexplained = {
+            f"{q.name}:{t.hash}" for t in torrents if t.state in ("error", "missingFiles") and t.name not in explained
+        } - self._log_reread
         if unexplained and self._log_cursor[q.name] != -1:
+            self._log_reread |= unexplained  # once per torrent: its line may simply have rotated out
             buf.clear()
             entries = q.log_since(-1)
         buf.extend(entries)

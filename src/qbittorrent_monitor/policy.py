@@ -28,6 +28,7 @@ class CycleFacts:
     held_clients: dict[str, str] = field(default_factory=dict)  # qBittorrent instance -> why
     held_arrs: dict[str, str] = field(default_factory=dict)  # *arr instance -> why
     failures: dict[tuple[str, str], int] = field(default_factory=dict)  # (arr, item) -> failed downloads
+    repaired: set[tuple[str, str]] = field(default_factory=set)  # (arr, download id) already removed from a queue
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,13 @@ def decide(download: Download, findings: list[Finding], inp: PolicyInput) -> Dec
         return verdict(Verdict.REPORT, "no *arr queue refers to this torrent: reported only, never blocklisted")
     if not rule.enabled:
         return verdict(Verdict.REPORT, f"the {finding.kind.value} policy is disabled: reported only")
+    again = [a.arr for a in download.arr if (a.arr, a.download_id) in facts.repaired]
+    if again:
+        return verdict(
+            Verdict.REPORT,
+            f"already removed from the {', '.join(again)} queue once and listed again (the app had no grab history "
+            "for it?): not repeated, check it by hand",
+        )
 
     # 3. Has it lasted, and been seen often enough?
     started = (
@@ -201,7 +209,8 @@ def plan_actions(
     notes: list[str] = []
     t = download.torrent
     keep = rule.remove and owes_seeding(download, cfg)
-    blocklist = rule.blocklist or (keep and cfg.private.blocklist)
+    # Only a release at fault is blocklisted; a kept private torrent follows `private.blocklist`.
+    blocklist = rule.blocklist and (not keep or cfg.private.blocklist)
     if keep:
         notes.append(
             f"private torrent still owes seeding ({human_duration(t.seeding_time)} seeded, ratio {t.ratio:.2f}): "
@@ -234,8 +243,9 @@ def plan_actions(
         search = search_command(arr)
         if search is None:
             continue
+        # This failure counts too: the K-th failure of the same episode or movie is not searched again.
         given_up = [
-            item for item in search_items(arr) if facts.failures.get((arr.arr, item), 0) >= cfg.search.give_up_after
+            item for item in search_items(arr) if facts.failures.get((arr.arr, item), 0) + 1 >= cfg.search.give_up_after
         ]
         if given_up:
             notes.append(f"{', '.join(given_up)} failed {cfg.search.give_up_after} or more times: not searched again")

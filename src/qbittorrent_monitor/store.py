@@ -85,7 +85,8 @@ CREATE TABLE outages (
     first_seen REAL NOT NULL,
     last_seen REAL NOT NULL,
     size INTEGER NOT NULL,
-    total INTEGER NOT NULL
+    total INTEGER NOT NULL,
+    members TEXT NOT NULL DEFAULT '[]'
 );
 CREATE TABLE failures (
     arr TEXT NOT NULL,
@@ -214,7 +215,8 @@ class Store:
             self._db.close()
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def _tx(self, commit: bool = True) -> Iterator[sqlite3.Connection]:
+        """One transaction; `commit=False` computes the same answers and keeps nothing (dry runs)."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -222,13 +224,23 @@ class Store:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
+            self._db.execute("COMMIT" if commit else "ROLLBACK")
 
     # -- torrent memory ---------------------------------------------------------------------------
-    def observe(self, torrents: Iterable[Torrent], now: float, speed_window: float = 7200.0) -> dict[str, Memory]:
-        """Update progress memory for the torrents seen this cycle and return it (key client:hash)."""
+    def observe(
+        self,
+        torrents: Iterable[Torrent],
+        now: float,
+        speed_window: float = 7200.0,
+        max_gap: float = float("inf"),
+        commit: bool = True,
+    ) -> dict[str, Memory]:
+        """Update progress memory for the torrents seen this cycle and return it (key client:hash).
+
+        Time nobody watched does not count: when a torrent was last seen more than `max_gap` ago (the monitor or
+        the whole host was down), its no-progress clock and its finding clocks move forward by that gap."""
         out: dict[str, Memory] = {}
-        with self._tx() as db:
+        with self._tx(commit) as db:
             for t in torrents:
                 key = f"{t.client}:{t.hash}"
                 row = db.execute("SELECT * FROM torrents WHERE key=?", (key,)).fetchone()
@@ -246,6 +258,11 @@ class Store:
                 else:
                     first, last_at, last_dl = row["first_seen"], row["last_progress_at"], row["last_downloaded"]
                     window_at, window_bytes, rate = row["window_at"], row["window_bytes"], row["last_rate"]
+                    gap = now - row["last_seen"]
+                    if gap > max_gap:
+                        first, last_at, window_at = first + gap, last_at + gap, now
+                        window_bytes, rate = t.downloaded, None
+                        db.execute("UPDATE findings SET first_seen=first_seen+? WHERE key=?", (gap, key))
                     if t.downloaded > last_dl:
                         last_at, last_dl = now, t.downloaded
                     elif t.downloaded < last_dl:  # rechecked or reset: a new baseline, not progress
@@ -255,21 +272,21 @@ class Store:
                         rate = max(0.0, (t.downloaded - window_bytes) / (now - window_at))
                         window_at, window_bytes = now, t.downloaded
                     db.execute(
-                        "UPDATE torrents SET name=?, last_seen=?, last_progress_at=?, last_downloaded=?,"
+                        "UPDATE torrents SET name=?, first_seen=?, last_seen=?, last_progress_at=?, last_downloaded=?,"
                         " window_at=?, window_bytes=?, last_rate=? WHERE key=?",
-                        (t.name, now, last_at, last_dl, window_at, window_bytes, rate, key),
+                        (t.name, first, now, last_at, last_dl, window_at, window_bytes, rate, key),
                     )
                 out[key] = Memory(first, last_at, last_dl, window_at, rate)
         return out
 
     def note_findings(
-        self, kinds_by_key: dict[str, list[str]], now: float
+        self, kinds_by_key: dict[str, list[str]], now: float, commit: bool = True
     ) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, int]]]:
         """Record the finding kinds seen now on each observed torrent. Returns since when each has lasted and its
         strikes (consecutive cycles seen). A kind no longer seen is forgotten: a condition must be continuous."""
         since: dict[str, dict[str, float]] = {}
         strikes: dict[str, dict[str, int]] = {}
-        with self._tx() as db:
+        with self._tx(commit) as db:
             for key, kinds in kinds_by_key.items():
                 existing = {
                     r["kind"]: (r["first_seen"], r["strikes"])
@@ -293,21 +310,44 @@ class Store:
                     since[key][kind], strikes[key][kind] = first, count
         return since, strikes
 
-    def note_outages(self, groups: dict[str, tuple[int, int]], now: float) -> dict[str, tuple[float, bool]]:
-        """Outage groups seen now (size, total) -> (first seen, new this cycle). Groups gone are forgotten."""
-        out: dict[str, tuple[float, bool]] = {}
-        with self._tx() as db:
-            existing = {r["grp"]: r["first_seen"] for r in db.execute("SELECT grp, first_seen FROM outages")}
-            for gone in set(existing) - set(groups):
-                db.execute("DELETE FROM outages WHERE grp=?", (gone,))
-            for group, (size, total) in groups.items():
+    def note_outages(
+        self, groups: dict[str, tuple[list[str], int, int]], now: float, memory: float, commit: bool = True
+    ) -> dict[str, tuple[float, bool, list[str]]]:
+        """Outage groups seen now (members, size, total). Returns every outage still remembered -> (first seen,
+        new this cycle, members so far). An outage is remembered until it has not been seen for `memory`
+        seconds, with every torrent it ever held: a group that dips under the threshold is still an outage."""
+        out: dict[str, tuple[float, bool, list[str]]] = {}
+        with self._tx(commit) as db:
+            existing = {r["grp"]: r for r in db.execute("SELECT * FROM outages")}
+            for group, row in existing.items():
+                if group not in groups and row["last_seen"] < now - memory:
+                    db.execute("DELETE FROM outages WHERE grp=?", (group,))
+            for group, (keys, size, total) in groups.items():
                 if group in existing:
-                    db.execute("UPDATE outages SET last_seen=?, size=?, total=? WHERE grp=?", (now, size, total, group))
-                    out[group] = (existing[group], False)
+                    members = sorted(set(json.loads(existing[group]["members"])) | set(keys))
+                    db.execute(
+                        "UPDATE outages SET last_seen=?, size=?, total=?, members=? WHERE grp=?",
+                        (now, size, total, json.dumps(members), group),
+                    )
                 else:
-                    db.execute("INSERT INTO outages VALUES (?,?,?,?,?)", (group, now, now, size, total))
-                    out[group] = (now, True)
+                    members = sorted(keys)
+                    db.execute(
+                        "INSERT INTO outages VALUES (?,?,?,?,?,?)", (group, now, now, size, total, json.dumps(members))
+                    )
+                    out[group] = (now, True, members)
+            for r in db.execute("SELECT * FROM outages"):
+                if r["grp"] not in out:
+                    out[r["grp"]] = (r["first_seen"], False, json.loads(r["members"]))
         return out
+
+    def repaired(self) -> set[tuple[str, str]]:
+        """(arr, download id) of every download a done queue removal already dealt with."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT DISTINCT target, json_extract(params, '$.download_id') FROM actions"
+                " WHERE type='arr_remove' AND status='done'"
+            ).fetchall()
+        return {(r[0], r[1]) for r in rows if r[1]}
 
     def record_failure(self, arr: str, items: Iterable[str], hash_: str, now: float) -> None:
         with self._tx() as db:
@@ -360,7 +400,7 @@ class Store:
             )
 
     # -- the action journal -----------------------------------------------------------------------
-    def plan(self, decision: Decision, now: float, status: str = "pending") -> list[JournalRow]:
+    def plan(self, decision: Decision, now: float) -> list[JournalRow]:
         """Write every step of a repair before the first one runs."""
         repair = uuid.uuid4().hex[:12]
         t = decision.download.torrent
@@ -385,7 +425,7 @@ class Store:
                         f.kind.value,
                         f.reason,
                         json.dumps(f.evidence, default=str),
-                        status,
+                        "pending",
                     ),
                 )
         return self.repair(repair)

@@ -49,7 +49,9 @@ def write_config(
 
     def build(**sections: Any) -> tuple[Path, Config]:
         doc: dict[str, Any] = {
-            "monitor": {"check_interval": 60, "data_dir": str(tmp_path / "data"), "log_level": "DEBUG"},
+            # A long interval: the tests move the clock hours ahead between cycles, and that is not a gap in
+            # watching (time nobody watched does not count towards durations).
+            "monitor": {"check_interval": "6h", "data_dir": str(tmp_path / "data"), "log_level": "DEBUG"},
             "health": {"bind": "127.0.0.1", "port": 0},
             "qbittorrent": [
                 {"name": "qbittorrent", "url": qbt.url, "username": qbt.username, "password": qbt.password}

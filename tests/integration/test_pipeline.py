@@ -18,6 +18,7 @@ from harness.qbt import QBittorrent
 from harness.states import StateFactory
 from qbittorrent_monitor.config import Config
 from qbittorrent_monitor.monitor import Monitor
+from qbittorrent_monitor.store import Store
 from sim.arr import ArrSimulator
 
 pytestmark = pytest.mark.integration
@@ -246,8 +247,8 @@ def test_what_must_never_be_touched(
     decisions = {f["hash"]: f["decision"] for f in report["findings"]}
     assert decisions[kept] == "protected"
     # Complete (awaiting import, seeding) and paused torrents are not suspects: their trackers are not even read.
-    assert decisions.get(seeding, "protected") == "protected"
-    assert decisions.get(paused, "protected") == "protected"
+    assert seeding in hashes(qbt) and seeding not in decisions
+    assert paused in hashes(qbt) and paused not in decisions
     assert decisions[orphan_error] == "report"  # errored and no *arr knows it: reported only
     assert stranger not in decisions  # not in a queue and not errored: not even looked at
     no_violations(sonarr, radarr)
@@ -273,7 +274,31 @@ def test_dry_run_changes_nothing_anywhere(
     planned = [a for a in report["actions"]]
     assert {a["status"] for a in planned} == {"planned"}
     assert {a["type"] for a in planned} == {"arr_remove", "arr_search", "alert"}
+    # Not even the monitor's own memory changed: no strike, no clock, no history.
+    store = Store(config.monitor.data_dir / "state.db")
+    try:
+        assert store.torrent(pack) == [] and store.history(since=0) == []
+    finally:
+        store.close()
     no_violations(sonarr, radarr)
+
+
+def test_nothing_is_done_while_qbittorrent_is_disconnected(
+    states: StateFactory, qbt: QBittorrent, sonarr: ArrSimulator, radarr: ArrSimulator, write_config: WriteConfig
+) -> None:
+    dead = states.unregistered("Offline.Show.S01E01", category=SONARR_CATEGORY, private=False)
+    sonarr.grab_episodes(dead, "Offline.Show.S01E01", series_id=1, season=1, episode_ids=[1])
+    _, config = write_config()
+    monitor = Monitor(config)
+    try:
+        # The VPN dropped: qBittorrent answers the API but reports no connection to the outside world.
+        monitor.qbts[0].connection_status = lambda: "disconnected"  # type: ignore[method-assign]
+        report = monitor.run_cycle().to_dict()
+    finally:
+        monitor.close()
+    [finding] = report["findings"]
+    assert finding["decision"] == "held" and "connection status disconnected" in finding["explanation"]
+    assert calls(sonarr) == [] and dead in hashes(qbt)
 
 
 def test_a_queue_that_changed_underneath_is_not_searched(

@@ -120,6 +120,20 @@ def test_each_mistake_names_the_field(tmp_path: Path, text: str, expected: str) 
     assert expected in str(err.value)
 
 
+def test_a_rejected_secret_is_never_echoed(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, FULL.replace("password: adminadmin", "password: 98765432")), env={})
+    assert "qbittorrent[0].password: Input should be a valid string" in str(err.value)
+    assert "98765432" not in str(err.value)
+
+
+def test_credentials_in_a_url_are_refused(tmp_path: Path) -> None:
+    text = FULL.replace('url: "http://127.0.0.1:8989"', 'url: "http://me:s3cret@127.0.0.1:8989"')
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, text), env={})
+    assert "sonarr[0].url: must not contain credentials" in str(err.value) and "s3cret" not in str(err.value)
+
+
 def test_no_qbittorrent_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="qbittorrent: no instance configured"):
         load_config(write(tmp_path, "monitor: {check_interval: 60}\n"), env={})

@@ -232,10 +232,25 @@ def test_private_torrent_owing_seed_time_is_kept_blocklisted_and_tagged() -> Non
     assert "owes seeding" in decision.explanation
 
 
-def test_private_missing_files_kept_and_blocklisted_by_default() -> None:
-    d = private(with_sonarr("fx-missingfiles-skipcheck"))
-    decision = run(d, config(), d.torrent.added_on + 10)
-    assert decision.actions[0].params["removeFromClient"] is False and decision.actions[0].params["blocklist"]
+def test_private_file_problems_keep_the_torrent_without_blocklisting_the_release() -> None:
+    for state in ("fx-missingfiles-skipcheck", "fx-error-notadir"):
+        d = private(with_sonarr(state))
+        decision = run(d, config(), d.torrent.added_on + 10)
+        assert decision.actions[0].params["removeFromClient"] is False, state
+        assert decision.actions[0].params["blocklist"] is False, state  # the release is not at fault
+
+
+def test_private_blocklist_can_be_turned_off() -> None:
+    d = private(with_sonarr("fx-sonarr-unregistered"))
+    decision = run(d, config({"private": {"blocklist": False}}), d.torrent.added_on + 10)
+    assert decision.actions[0].params == {**decision.actions[0].params, "removeFromClient": False, "blocklist": False}
+
+
+def test_a_download_already_removed_once_is_not_repaired_again() -> None:
+    d = with_sonarr("fx-sonarr-unregistered")
+    decision = run(d, config(), d.torrent.added_on + 10, repaired={("sonarr", d.torrent.hash)})
+    assert decision.verdict is Verdict.REPORT and decision.actions == ()
+    assert "already removed from the sonarr queue once" in decision.explanation
 
 
 def test_private_torrent_that_seeded_enough_may_be_deleted() -> None:
@@ -247,10 +262,11 @@ def test_private_torrent_that_seeded_enough_may_be_deleted() -> None:
 
 def test_an_item_that_failed_again_and_again_is_not_searched_any_more() -> None:
     d = with_sonarr("fx-sonarr-unregistered", (11, 12))
-    decision = run(d, config(), d.torrent.added_on + 10, failures={("sonarr", "episode:12"): 3})
+    # Two earlier failures: this is the third, and it is not searched again.
+    decision = run(d, config(), d.torrent.added_on + 10, failures={("sonarr", "episode:12"): 2})
     assert [a.type for a in decision.actions] == ["arr_remove"]
     assert "episode:12 failed 3 or more times: not searched again" in decision.explanation
-    decision = run(d, config(), d.torrent.added_on + 10, failures={("sonarr", "episode:12"): 2})
+    decision = run(d, config(), d.torrent.added_on + 10, failures={("sonarr", "episode:12"): 1})
     assert [a.type for a in decision.actions] == ["arr_remove", "arr_search"]
 
 

@@ -158,7 +158,7 @@ def test_stalled_judged_by_progress_not_state() -> None:
     assert f.evidence["no_progress_for_s"] == 7 * 3600
 
     t = torrent("fx-stalled-dl")
-    moved = Memory(t.added_on, t.added_on, t.downloaded - 1)  # bytes grew since the last reading
+    moved = Memory(t.added_on, now, t.downloaded)  # the store saw the bytes grow in this very cycle
     assert stalled.check(download("fx-stalled-dl", memory=moved), now, 0) is None
 
 

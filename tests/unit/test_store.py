@@ -107,3 +107,42 @@ def test_the_journal_keeps_every_step_in_order(tmp_path: Path) -> None:
     assert [r.status for r in history] == ["done", "pending"]
     assert history[0].evidence == {"tracker_msg": "Unregistered torrent"} and history[0].result == "removed"
     store.close()
+
+
+def test_time_nobody_watched_does_not_count(tmp_path: Path) -> None:
+    """The host was off for 7 hours: the stall clock and finding clocks move forward by the gap."""
+    t = torrent("fx-stalled-dl")
+    key = f"qbittorrent:{t.hash}"
+    store = Store(tmp_path / "state.db")
+    store.observe([t], now=t.added_on + 60.0, max_gap=900)
+    store.note_findings({key: ["stalled"]}, now=t.added_on + 60.0)
+    store.observe([t], now=t.added_on + 360.0, max_gap=900)  # watched: 5 minutes count
+    memory = store.observe([t], now=t.added_on + 360.0 + 7 * 3600, max_gap=900)[key]  # 7 h unwatched
+    assert memory.last_progress_at == t.last_activity + 7 * 3600
+    since, _ = store.note_findings({key: ["stalled"]}, now=t.added_on + 360.0 + 7 * 3600)
+    assert since[key]["stalled"] == t.added_on + 60.0 + 7 * 3600
+    store.close()
+
+
+def test_dry_run_computes_without_keeping_anything(tmp_path: Path) -> None:
+    t = torrent("fx-stalled-dl")
+    key = f"qbittorrent:{t.hash}"
+    store = Store(tmp_path / "state.db")
+    assert key in store.observe([t], now=1000.0, commit=False)
+    _, strikes = store.note_findings({key: ["stalled"]}, now=1000.0, commit=False)
+    assert strikes[key]["stalled"] == 1
+    assert store.note_outages({"kind:stalled": ([key], 6, 6)}, 1000.0, 3600, commit=False)["kind:stalled"][1]
+    assert store.torrent(t.hash) == []
+    assert store.note_outages({}, 1001.0, 3600) == {}
+    store.close()
+
+
+def test_an_outage_is_remembered_with_all_its_torrents_until_it_fades(tmp_path: Path) -> None:
+    store = Store(tmp_path / "state.db")
+    first = store.note_outages({"tracker:t.example": (["a", "b", "c", "d", "e", "f"], 6, 8)}, 1000.0, 3600)
+    assert first["tracker:t.example"] == (1000.0, True, ["a", "b", "c", "d", "e", "f"])
+    # Next cycle it dips under the threshold (not a group any more), yet it is the same outage.
+    dipped = store.note_outages({}, 1300.0, 3600)
+    assert dipped["tracker:t.example"] == (1000.0, False, ["a", "b", "c", "d", "e", "f"])
+    assert store.note_outages({}, 1000.0 + 3601, 3600) == {}  # not seen for the whole window: over
+    store.close()

@@ -10,3 +10,9 @@ class ServiceError(Exception):
         super().__init__(f"{service}: {message}")
         self.service = service
         self.message = message
+
+
+def short_error(exc: BaseException, limit: int = 300) -> str:
+    """One line of an exception's text, bounded."""
+    text = " ".join((str(exc).strip() or type(exc).__name__).split())
+    return text[:limit]

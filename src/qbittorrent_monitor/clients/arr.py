@@ -17,7 +17,7 @@ import httpx
 
 from ..config import ArrInstance
 from ..model import QueueItem
-from . import ServiceError
+from . import ServiceError, short_error
 
 log = logging.getLogger(__name__)
 logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -61,7 +61,9 @@ class ArrClient:
                 if attempt + 1 < attempts:
                     time.sleep(0.5 * 3**attempt)
                     continue
-                raise ServiceError(self.name, f"{method} {path}: cannot reach {self.url} ({_short(exc)})") from None
+                raise ServiceError(
+                    self.name, f"{method} {path}: cannot reach {self.url} ({short_error(exc, 200)})"
+                ) from None
             if response.status_code >= 500 and attempt + 1 < attempts:
                 time.sleep(0.5 * 3**attempt)
                 continue
@@ -85,28 +87,31 @@ class ArrClient:
             raise ServiceError(self.name, "system/status: not an *arr status answer (wrong URL?)")
         return data
 
-    def queue(self) -> list[QueueItem]:
-        """The whole queue (torrent protocol), every page, pending items skipped."""
+    def _paged(self, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """Every record of a paged list. A queue page past the end repeats the last page: stop on the count,
+        never on an empty page."""
         records: list[dict[str, Any]] = []
-        page, total = 1, None
+        page = 1
         while page <= MAX_PAGES:
-            params = {
-                "page": page,
-                "pageSize": PAGE_SIZE,
-                "sortKey": "timeleft",
-                "sortDirection": "ascending",
-                "protocol": "torrent",
-                APPS[self.app]["unknown"]: "false",
-            }
-            data = self._json(self._request("GET", "/queue", read=True, params=params), "queue")
+            query = {"page": page, "pageSize": PAGE_SIZE, **params}
+            data = self._json(self._request("GET", path, read=True, params=query), path.strip("/"))
             if not isinstance(data, dict) or not isinstance(data.get("records"), list):
-                raise ServiceError(self.name, "queue: not a paging envelope with records")
-            total = int(data.get("totalRecords") or 0)
+                raise ServiceError(self.name, f"{path.strip('/')}: not a paging envelope with records")
             records.extend(r for r in data["records"] if isinstance(r, dict))
-            # A page past the end repeats the last page: stop on the count, never on an empty page.
-            if page * PAGE_SIZE >= total:
+            if page * PAGE_SIZE >= int(data.get("totalRecords") or 0):
                 break
             page += 1
+        return records
+
+    def queue(self) -> list[QueueItem]:
+        """The whole queue (torrent protocol), every page, pending items skipped."""
+        params = {
+            "sortKey": "timeleft",
+            "sortDirection": "ascending",
+            "protocol": "torrent",
+            APPS[self.app]["unknown"]: "false",
+        }
+        records = self._paged("/queue", params)
         items = []
         for record in records:
             if str(record.get("protocol", "torrent")).lower() not in ("torrent", ""):
@@ -128,18 +133,7 @@ class ArrClient:
 
     def blocklist(self) -> list[dict[str, Any]]:
         """Every blocklist entry (paged like the queue)."""
-        out: list[dict[str, Any]] = []
-        page = 1
-        while page <= MAX_PAGES:
-            params = {"page": page, "pageSize": PAGE_SIZE, "sortKey": "date", "sortDirection": "descending"}
-            data = self._json(self._request("GET", "/blocklist", read=True, params=params), "blocklist")
-            if not isinstance(data, dict) or not isinstance(data.get("records"), list):
-                raise ServiceError(self.name, "blocklist: not a paging envelope with records")
-            out += [r for r in data["records"] if isinstance(r, dict)]
-            if page * PAGE_SIZE >= int(data.get("totalRecords") or 0):
-                break
-            page += 1
-        return out
+        return self._paged("/blocklist", {"sortKey": "date", "sortDirection": "descending"})
 
     def delete_blocklist(self, blocklist_id: int) -> str:
         response = self._request("DELETE", f"/blocklist/{int(blocklist_id)}", read=False)
@@ -173,24 +167,29 @@ class ArrClient:
         return data
 
     def has_command_since(self, body: dict[str, Any], since: float) -> bool:
-        """Did a command equal to `body` reach the app at or after `since`? (resuming after a crash)"""
+        """Did a command equal to `body` reach the app at or after `since`? (resuming after a crash; the app
+        keeps finished commands in this list for 5 minutes, so a much later restart searches again)"""
         data = self._json(self._request("GET", "/command", read=True), "command list")
-        if not isinstance(data, list):
-            return False
-        for cmd in data:
+        for cmd in data if isinstance(data, list) else []:
             if not isinstance(cmd, dict) or str(cmd.get("name", "")).lower() != str(body["name"]).lower():
                 continue
             queued = _timestamp(cmd.get("queued"))
-            same = all(
-                sorted(cmd.get("body", {}).get(k) or []) == sorted(v) if isinstance(v, list) else True
-                for k, v in body.items()
-            )
-            if same and queued is not None and queued >= since - 2:
+            sent = {k: v for k, v in (cmd.get("body") or {}).items() if k in body}
+            if queued is not None and queued >= since - 60 and same_command({**sent, "name": body["name"]}, body):
                 return True
         return False
 
     def close(self) -> None:
         self._http.close()
+
+
+def same_command(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Equal commands, lists compared as sets (the apps merge commands the same way)."""
+
+    def norm(d: dict[str, Any]) -> dict[str, Any]:
+        return {k.lower(): sorted(v) if isinstance(v, list) else v for k, v in d.items()}
+
+    return {**norm(a), "name": str(a.get("name", "")).lower()} == {**norm(b), "name": str(b.get("name", "")).lower()}
 
 
 def _timestamp(value: Any) -> float | None:
@@ -204,10 +203,6 @@ def _timestamp(value: Any) -> float | None:
 
 def _b(value: bool) -> str:
     return "true" if value else "false"
-
-
-def _short(exc: BaseException) -> str:
-    return (str(exc) or type(exc).__name__)[:200]
 
 
 def _body(response: httpx.Response) -> str:

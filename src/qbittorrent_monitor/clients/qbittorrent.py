@@ -17,13 +17,12 @@ import qbittorrentapi
 
 from ..config import QBittorrentInstance
 from ..model import LogEntry, Torrent, TrackerStatus
-from . import ServiceError
+from . import ServiceError, short_error
 
 log = logging.getLogger(__name__)
 logging.getLogger("qbittorrentapi").setLevel(logging.WARNING)
 
 HASH_CHUNK = 200
-LOG_WARNING, LOG_CRITICAL = 4, 8
 _TORRENT_IN_LOG = re.compile(r'Torrent: "(?P<name>.*?)"(?:\.|$)')
 
 
@@ -56,9 +55,9 @@ class QBittorrentClient:
         except qbittorrentapi.Forbidden403Error:
             raise ServiceError(self.name, "403 forbidden: banned IP or no session (check the credentials)") from None
         except qbittorrentapi.APIConnectionError as exc:
-            raise ServiceError(self.name, f"{what} failed: {_short(exc)}") from None
+            raise ServiceError(self.name, f"{what} failed: {short_error(exc)}") from None
         except qbittorrentapi.APIError as exc:
-            raise ServiceError(self.name, f"{what} failed: {_short(exc)}") from None
+            raise ServiceError(self.name, f"{what} failed: {short_error(exc)}") from None
         except ValueError as exc:  # a body that is not what the API promises
             raise ServiceError(self.name, f"{what}: unexpected answer ({exc})") from None
 
@@ -143,9 +142,3 @@ class QBittorrentClient:
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self._client.auth_log_out()
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    text = re.sub(r"\s+", " ", text)
-    return text[:300]
