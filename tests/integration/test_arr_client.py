@@ -1,0 +1,48 @@
+"""The *arr adapter against the simulator: every page of a long queue, pending items, errors that say what to fix."""
+
+from __future__ import annotations
+
+import pytest
+
+from e2e import SONARR_CATEGORY
+from harness.states import StateFactory
+from qbittorrent_monitor.clients import ServiceError
+from qbittorrent_monitor.clients import arr as arr_module
+from qbittorrent_monitor.clients.arr import ArrClient
+from qbittorrent_monitor.config import ArrInstance
+from sim.arr import ArrSimulator
+
+pytestmark = pytest.mark.integration
+
+
+def test_every_page_of_the_queue_is_read_and_the_loop_ends(
+    states: StateFactory, sonarr: ArrSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    packs = [states.stalled(f"Paged.Show.S0{i}", category=SONARR_CATEGORY) for i in range(1, 4)]
+    for i, h in enumerate(packs, start=1):
+        sonarr.grab_episodes(h, f"Paged.Show.S0{i}", series_id=i, season=i, episode_ids=[i * 10 + e for e in range(3)])
+    monkeypatch.setattr(arr_module, "PAGE_SIZE", 2)  # 9 records: five pages, the last one half full
+    client = ArrClient("sonarr", ArrInstance(name="sonarr", url=sonarr.url, api_key=sonarr.api_key))
+    try:
+        items = client.queue()
+    finally:
+        client.close()
+    assert len(items) == 9 and len({i.id for i in items}) == 9
+    assert {i.download_id for i in items} == set(packs)  # upper-case downloadIds joined lower-case
+    pages = [r.query["page"] for r in sonarr.calls("GET", "/api/v3/queue")]
+    assert pages == [["1"], ["2"], ["3"], ["4"], ["5"]]
+    first = sonarr.calls("GET", "/api/v3/queue")[0].query
+    assert first["sortDirection"] == ["ascending"] and first["pageSize"] == ["2"] and first["protocol"] == ["torrent"]
+    assert sonarr.violations == []
+
+
+def test_a_wrong_key_and_a_wrong_url_say_what_to_fix(sonarr: ArrSimulator) -> None:
+    bad_key = ArrClient("sonarr", ArrInstance(name="sonarr", url=sonarr.url, api_key="f" * 32))
+    with pytest.raises(ServiceError, match="API key was refused"):
+        bad_key.queue()
+    bad_key.close()
+    not_an_arr = ArrClient("sonarr", ArrInstance(name="sonarr", url=f"{sonarr.url}/nothing-here", api_key="k" * 32))
+    with pytest.raises(ServiceError) as err:
+        not_an_arr.status()
+    not_an_arr.close()
+    assert "sonarr:" in str(err.value) and "k" * 32 not in str(err.value)
