@@ -701,7 +701,8 @@ def render(doc: dict[str, Any]) -> str:
             f" {last['unmatched_queue']}, service errors {last['service_errors'] or 'none'}. Monitor process RSS"
             f" {ready.get('rss_start_kib', 0) / 1024:.1f} MiB bare Python, {ready.get('rss_ready_kib', 0) / 1024:.1f}"
             f" MiB after imports and Monitor(); each *arr refresh (not counted above) cost qBittorrent"
-            f" {_median([c['arr_refresh_qbt_cpu_s'] for c in cycles]):.3f} CPU-s for both apps."
+            f" {_median([c['arr_refresh_qbt_cpu_s'] for c in cycles]):.3f} CPU-s for both apps. Load average at"
+            f" the end: {', '.join(f'{x:.2f}' for x in r.get('loadavg_at_end', ()))}."
         )
     lines += [
         "",
@@ -733,9 +734,9 @@ def render(doc: dict[str, Any]) -> str:
         "Steady cycles (2 and later). The monitor's share of a core is its CPU per cycle / 300 s; the budget allows"
         " 25%. qBittorrent's share is the net CPU the cycle cost it / 300 s.",
         "",
-        "| N | monitor RSS after start-up MiB | after the last cycle | peak | growth over the cycles | monitor CPU"
-        " s/cycle | share of a core | qBittorrent net CPU s/cycle | share of a core |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| N | monitor RSS after start-up MiB | after cycle 1 | after the last cycle | peak | growth after cycle 1"
+        " | monitor CPU s/cycle | share of a core | qBittorrent net CPU s/cycle | share of a core |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in doc["runs"]:
         mon = r.get("monitor", {})
@@ -746,10 +747,10 @@ def render(doc: dict[str, Any]) -> str:
         cpu = _median([c["cpu_s"] for c in steady])
         net = max(_median([c["qbt_cpu_net_s"] for c in steady]), 0.0)
         ready = mon.get("ready", {}).get("rss_ready_kib", 0) / 1024
-        last = cycles[-1]["rss_kib"] / 1024
+        first, last = cycles[0]["rss_kib"] / 1024, cycles[-1]["rss_kib"] / 1024
         peak = max(c["rss_peak_kib"] for c in cycles) / 1024
         lines.append(
-            f"| {r['n']:,} | {ready:.1f} | {last:.1f} | {peak:.1f} | {last - ready:+.1f} | {cpu:.3f}"
+            f"| {r['n']:,} | {ready:.1f} | {first:.1f} | {last:.1f} | {peak:.1f} | {last - first:+.1f} | {cpu:.3f}"
             f" | {cpu / CHECK_INTERVAL:.3%} | {net:.3f} | {net / CHECK_INTERVAL:.3%} |"
         )
     errors = [r for r in doc["runs"] if r.get("error")]

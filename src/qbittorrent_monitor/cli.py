@@ -87,12 +87,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from .monitor import Monitor  # after logging is set up
 
-    try:
-        monitor = Monitor(config, dry_run=True if args.dry_run else None)
-    except StoreError as exc:
-        log.error("%s", exc)
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+    monitor = Monitor(config, dry_run=True if args.dry_run else None)
     try:
         if args.health_check:
             return _health_check(monitor)

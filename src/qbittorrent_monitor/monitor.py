@@ -112,9 +112,9 @@ class Monitor:
         self.dry_run = config.monitor.dry_run if dry_run is None else dry_run
         self.qbts = [QBittorrentClient(q) for q in config.qbittorrent]
         self.arrs = {inst.name: ArrClient(app, inst) for app, inst in config.arr_instances()}
-        self.store = store or Store(config.monitor.data_dir / "state.db")
+        self._store = store
         self.patterns = Patterns.from_config(config.error_patterns)
-        self.executor = Executor(config, self.arrs, {q.name: q for q in self.qbts}, self.store, clock)
+        self._executor: Executor | None = None
         self.stop_event = threading.Event()
         self.health: dict[str, ServiceHealth] = {}
         self.last_report: CycleReport | None = None
@@ -122,6 +122,19 @@ class Monitor:
         self._log_cursor: dict[str, int] = {q.name: -1 for q in self.qbts}
         self._private: dict[str, bool] = {}  # qBittorrent 4.x: the properties answer, per torrent
         self._log_reread: set[str] = set()  # torrents whose missing log line justified one full re-read
+
+    @property
+    def store(self) -> Store:
+        """Opened on first use: `--health-check` never touches the state database."""
+        if self._store is None:
+            self._store = Store(self.config.monitor.data_dir / "state.db")
+        return self._store
+
+    @property
+    def executor(self) -> Executor:
+        if self._executor is None:
+            self._executor = Executor(self.config, self.arrs, {q.name: q for q in self.qbts}, self.store, self.clock)
+        return self._executor
 
     # -- services ------------------------------------------------------------------------------
     def check_services(self) -> dict[str, ServiceHealth]:
@@ -386,7 +399,8 @@ class Monitor:
             q.close()
         for a in self.arrs.values():
             a.close()
-        self.store.close()
+        if self._store is not None:
+            self._store.close()
 
 
 def _is_suspect(t: Torrent) -> bool:

@@ -201,6 +201,8 @@ class Store:
                 f"the state database {self.path} has schema version {version}, newer than this monitor "
                 f"understands ({SCHEMA_VERSION}): upgrade qbittorrent-monitor or restore an older database"
             )
+        if version == 0:
+            log.info("creating the state database %s (schema version %d)", self.path, SCHEMA_VERSION)
         for target in range(version + 1, SCHEMA_VERSION + 1):
             db.execute("BEGIN")
             for statement in MIGRATIONS[target].split(";"):
@@ -208,7 +210,8 @@ class Store:
                     db.execute(statement)
             db.execute(f"PRAGMA user_version={target}")
             db.execute("COMMIT")
-            log.info("state database %s migrated to schema version %d", self.path, target)
+            if version:
+                log.info("state database %s migrated to schema version %d", self.path, target)
 
     def close(self) -> None:
         with self._lock:

@@ -21,9 +21,31 @@ from . import ServiceError, short_error
 
 log = logging.getLogger(__name__)
 logging.getLogger("qbittorrentapi").setLevel(logging.WARNING)
+logging.getLogger("urllib3").setLevel(logging.ERROR)  # its retry chatter; our own line says what failed
 
 HASH_CHUNK = 200
 _TORRENT_IN_LOG = re.compile(r'Torrent: "(?P<name>.*?)"(?:\.|$)')
+
+
+_REASONS = (
+    "Connection refused",
+    "Name or service not known",
+    "Temporary failure in name resolution",
+    "No route to host",
+    "Network is unreachable",
+    "timed out",
+    "certificate verify failed",
+    "Connection reset by peer",
+)
+
+
+def connection_reason(exc: BaseException) -> str:
+    """The one useful phrase buried in a requests/urllib3 connection error."""
+    text = str(exc)
+    for reason in _REASONS:
+        if reason.lower() in text.lower():
+            return reason
+    return short_error(exc, 160)
 
 
 def log_torrent_name(message: str) -> str | None:
@@ -43,6 +65,7 @@ class QBittorrentClient:
             VERIFY_WEBUI_CERTIFICATE=instance.verify_ssl,
             REQUESTS_ARGS={"timeout": (min(5.0, instance.timeout), instance.timeout)},
             RAISE_NOTIMPLEMENTEDERROR_FOR_UNIMPLEMENTED_API_ENDPOINTS=True,
+            FORCE_SCHEME_FROM_HOST=True,  # http:// means http://: no probing for https
             DISABLE_LOGGING_DEBUG_OUTPUT=True,
         )
         self.version: str | None = None
@@ -54,8 +77,10 @@ class QBittorrentClient:
             raise ServiceError(self.name, "login refused: check qbittorrent username and password") from None
         except qbittorrentapi.Forbidden403Error:
             raise ServiceError(self.name, "403 forbidden: banned IP or no session (check the credentials)") from None
-        except qbittorrentapi.APIConnectionError as exc:
+        except qbittorrentapi.HTTPError as exc:
             raise ServiceError(self.name, f"{what} failed: {short_error(exc)}") from None
+        except qbittorrentapi.APIConnectionError as exc:
+            raise ServiceError(self.name, f"{what}: cannot reach {self.url} ({connection_reason(exc)})") from None
         except qbittorrentapi.APIError as exc:
             raise ServiceError(self.name, f"{what} failed: {short_error(exc)}") from None
         except ValueError as exc:  # a body that is not what the API promises
