@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -17,7 +16,7 @@ import httpx
 import pytest
 import yaml
 
-from e2e import SONARR_CATEGORY
+from e2e import SONARR_CATEGORY, cli
 from harness.qbt import QBittorrent
 from harness.states import StateFactory
 from sim.arr import ArrSimulator
@@ -25,18 +24,6 @@ from sim.arr import ArrSimulator
 pytestmark = pytest.mark.integration
 
 WriteConfig = Callable[..., tuple[Path, Any]]
-
-
-def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("QBITTORRENT_", "SONARR_", "RADARR_"))}
-    return subprocess.run(
-        [sys.executable, "-m", "qbittorrent_monitor", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**base, **(env or {})},
-        check=False,
-    )
 
 
 def closed_port() -> int:

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from e2e import RADARR_CATEGORY, SONARR_CATEGORY, Clock
+from e2e import RADARR_CATEGORY, SONARR_CATEGORY, Clock, hashes
 from harness.qbt import QBittorrent
 from harness.states import StateFactory
 from qbittorrent_monitor.config import Config
@@ -49,10 +49,6 @@ def queue_ids(sim: ArrSimulator, info_hash: str) -> list[int]:
     response.raise_for_status()
     records = response.json()["records"]
     return sorted(r["id"] for r in records if r.get("downloadId", "").lower() == info_hash)
-
-
-def hashes(qbt: QBittorrent) -> set[str]:
-    return {t["hash"] for t in qbt.info()}
 
 
 def no_violations(*sims: ArrSimulator) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from e2e import RADARR_CATEGORY, SONARR_CATEGORY, Clock
+from e2e import RADARR_CATEGORY, SONARR_CATEGORY, Clock, cli, hashes
 from harness.qbt import QBittorrent
 from harness.states import StateFactory
 from harness.torrents import make_torrent, write_payload
@@ -30,22 +30,6 @@ WriteConfig = Callable[..., tuple[Path, Config]]
 
 def mutating(sim: ArrSimulator) -> list[tuple[str, str]]:
     return [(r.method, r.path) for r in sim.mutating_calls()]
-
-
-def hashes(qbt: QBittorrent) -> set[str]:
-    return {t["hash"] for t in qbt.info()}
-
-
-def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("QBITTORRENT_", "SONARR_", "RADARR_"))}
-    return subprocess.run(
-        [sys.executable, "-m", "qbittorrent_monitor", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-        check=False,
-    )
 
 
 def test_tracker_outage_across_many_torrents_alerts_once_and_removes_nothing(
