@@ -112,6 +112,18 @@ def idle_rate(pid: int, seconds: float) -> float:
     return (proc_cpu_precise_s(pid) - c0) / (time.perf_counter() - w0)
 
 
+def wait_quiet(pid: int, threshold: float, window: float, timeout: float) -> dict[str, Any]:
+    """After a big add, qBittorrent stays busy for a while (first announces, resume data): wait until its idle rate
+    over `window` seconds is under `threshold` CPU-s/s, so the cycles do not run on top of that."""
+    t0 = time.perf_counter()
+    rates: list[float] = []
+    while True:
+        rates.append(idle_rate(pid, window))
+        waited = time.perf_counter() - t0
+        if rates[-1] <= threshold or waited >= timeout:
+            return {"rate": rates[-1], "quiet": rates[-1] <= threshold, "waited_s": waited, "rates": rates}
+
+
 # -- the library ---------------------------------------------------------------------------------------------------
 @dataclass
 class Item:
@@ -373,7 +385,6 @@ def run_cycles(
     workdir: Path,
     cycles: int,
     pause: float,
-    rate: float,
     monitor_src: Path | None,
     out: dict[str, Any],
 ) -> None:
@@ -383,11 +394,11 @@ def run_cycles(
     try:
         out["ready"] = child.receive(60)
         for _ in range(cycles):
-            refresh = CpuWindow(qbt.pid, rate)
+            refresh = CpuWindow(qbt.pid)
             with refresh.measure():
                 for refresh_now in refreshers:
                     refresh_now()
-            time.sleep(pause)
+            rate = idle_rate(qbt.pid, pause)  # the pause between cycles is the idle baseline of this cycle
             sim_before = {k: len(s.requests) for k, s in sims.items()}
             window = CpuWindow(qbt.pid, rate)
             with window.measure():
@@ -399,6 +410,7 @@ def run_cycles(
                 qbt_cpu_s=window.cpu_s,
                 qbt_cpu_precise_s=window.precise_s,
                 qbt_window_s=window.wall_s,
+                qbt_idle_rate=rate,
                 qbt_idle_estimate_s=rate * window.wall_s,
                 qbt_cpu_net_s=window.net_s,
                 arr_sim_requests={k: len(s.requests) - sim_before[k] for k, s in sims.items()},
@@ -418,12 +430,13 @@ def run_cycles(
 
 # -- the naive ways, on the same instance --------------------------------------------------------------------------
 def naive_passes(
-    qbt: QBittorrent, lib: Library, rate: float, repeats: int, trackers_max: int, results: list[dict[str, Any]]
+    qbt: QBittorrent, lib: Library, pause: float, repeats: int, trackers_max: int, results: list[dict[str, Any]]
 ) -> None:
     assert qbt.pid is not None
     api = qbt.api
 
     def measure(way: str, fn: Callable[[], tuple[int, int]]) -> None:
+        rate = idle_rate(qbt.pid or 0, pause)  # this pass's idle baseline
         window = CpuWindow(qbt.pid or 0, rate)
         with window.measure():
             requests, size = fn()
@@ -436,6 +449,7 @@ def naive_passes(
                 "qbt_cpu_s": window.cpu_s,
                 "qbt_cpu_precise_s": window.precise_s,
                 "qbt_cpu_net_s": window.net_s,
+                "qbt_idle_rate": rate,
             }
         )
         r = results[-1]
@@ -542,9 +556,14 @@ def run_size(n: int, args: argparse.Namespace, started: list[int], result: dict[
             k: sum(1 for r in s._records if r.tracked.grab is not None) for k, s in sims.items()
         }
 
-        rate_before = idle_rate(qbt.pid, args.idle_window)
+        quiet = wait_quiet(qbt.pid, args.quiet_threshold, args.idle_window, args.quiet_timeout)
+        result["qbt_quiet"] = quiet
         result["qbt_rss_kib"] = proc_rss_kib(qbt.pid)
-        print(f"  qBittorrent idle {rate_before:.3f} CPU-s/s, RSS {result['qbt_rss_kib'] / 1024:.0f} MiB", flush=True)
+        print(
+            f"  qBittorrent idle {quiet['rate']:.3f} CPU-s/s after {quiet['waited_s']:.0f}s"
+            f"{'' if quiet['quiet'] else ' (NOT quiet)'}, RSS {result['qbt_rss_kib'] / 1024:.0f} MiB",
+            flush=True,
+        )
 
         config_path = workdir / "monitor.yaml"
         write_monitor_config(config_path, qbt, sims, workdir / "monitor-data")
@@ -557,14 +576,12 @@ def run_size(n: int, args: argparse.Namespace, started: list[int], result: dict[
             workdir,
             args.cycles,
             args.pause,
-            rate_before,
             args.monitor_src,
             result["monitor"],
         )
         result["naive"] = []
-        naive_passes(qbt, lib, rate_before, args.naive_repeats, args.naive_trackers_max, result["naive"])
-        rate_after = idle_rate(qbt.pid, args.idle_window)
-        result["qbt_idle_rate"] = {"before": rate_before, "after": rate_after}
+        naive_passes(qbt, lib, args.pause, args.naive_repeats, args.naive_trackers_max, result["naive"])
+        result["qbt_idle_rate"] = {"before": quiet["rate"], "after": idle_rate(qbt.pid, args.idle_window)}
         result["qbt_rss_kib_after"] = proc_rss_kib(qbt.pid)
         result["loadavg_at_end"] = os.getloadavg()
     finally:
@@ -644,7 +661,8 @@ def render(doc: dict[str, Any]) -> str:
         f"Written by `bench/load.py` on {doc['date']}. Machine: {m['nproc']} CPU(s), {m['arch']}, kernel"
         f" {m['kernel']}, Python {m['python']}, {m['qbittorrent']}, monitor at {m['commit'] or '?'};"
         f" load average at start {', '.join(f'{x:.2f}' for x in m['loadavg_at_start'])}."
-        f" {doc['args']['cycles']} cycles per size, {doc['args']['pause']} s apart. How to read: bench/README.md.",
+        f" {doc['args']['cycles']} cycles per size, {doc['args']['pause']} s idle before each."
+        " How to read: bench/README.md.",
         "",
         "## Library",
         "",
@@ -665,14 +683,16 @@ def render(doc: dict[str, Any]) -> str:
             f" {c.get('error', 0)} | {q.get('sonarr', 0)} + {q.get('radarr', 0)} torrents,"
             f" {sum(rec.values())} records | {lib['build_s']:.1f} | {'yes' if lib['settled'] else 'NO'}"
             f" ({lib['settle_s']:.0f} s) | {states} | {r.get('qbt_rss_kib', 0) / 1024:.0f}"
-            f" | {idle.get('before', float('nan')):.3f} / {idle.get('after', float('nan')):.3f} |"
+            f" | {idle.get('before', float('nan')):.3f} (after {r.get('qbt_quiet', {}).get('waited_s', 0):.0f} s)"
+            f" / {idle.get('after', float('nan')):.3f} |"
         )
     lines += [
         "",
         "## Monitor cycles (medians)",
         "",
         "qBittorrent CPU: `gross` is utime+stime from /proc/PID/stat over the cycle (10 ms ticks); `net` is the"
-        " threads' schedstat time minus the idle rate over the same wall time, i.e. what the monitor's requests cost.",
+        " threads' schedstat time minus qBittorrent's idle rate (measured over the pause just before) times the wall"
+        " time, i.e. what the monitor's requests cost it.",
         "",
         "| N | cycles | wall s | monitor CPU s | qBittorrent CPU s gross | qBittorrent CPU s net | qBittorrent"
         " requests | *arr requests | KiB from qBittorrent | monitor RSS MiB | monitor peak RSS MiB |",
@@ -764,9 +784,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--torrents", type=int, nargs="+", default=[2000, 10000], help="library sizes")
     parser.add_argument("--cycles", type=int, default=5, help="monitor cycles per size")
-    parser.add_argument("--pause", type=float, default=1.0, help="seconds between cycles")
+    parser.add_argument(
+        "--pause", type=float, default=1.0, help="idle seconds before each cycle and naive pass (its CPU baseline)"
+    )
     parser.add_argument("--out", type=Path, default=BENCH / "results.md", help="markdown; raw numbers go to .json")
-    parser.add_argument("--idle-window", type=float, default=5.0, help="seconds to measure qBittorrent idle CPU")
+    parser.add_argument("--idle-window", type=float, default=3.0, help="seconds to measure qBittorrent idle CPU")
+    parser.add_argument(
+        "--quiet-threshold", type=float, default=0.1, help="idle CPU-s/s under which qBittorrent counts as settled"
+    )
+    parser.add_argument("--quiet-timeout", type=float, default=120.0, help="max seconds to wait for that")
     parser.add_argument("--settle-timeout", type=float, default=120.0, help="max seconds for states to show")
     parser.add_argument("--naive-repeats", type=int, default=3, help="runs of each naive way (median reported)")
     parser.add_argument(
