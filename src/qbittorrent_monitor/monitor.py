@@ -200,7 +200,9 @@ class Monitor:
         queued = {d.torrent.hash for d in downloads if d.arr} | {a.download_id for a in snapshot.unmatched_queue}
         if not (snapshot.service_errors or facts.held_clients or facts.held_arrs):
             # Only with every queue read: a download a silent *arr still owns must not look orphaned.
-            decisions += self._cleanup_seeds(queued, policy_in, report)
+            decisions = cap_removals(
+                decisions + self._cleanup_seeds(queued, policy_in, report), cfg.protection.max_removals_per_tracker
+            )
         for decision in decisions:
             if self.stop_event.is_set():
                 report.interrupted = True
@@ -218,7 +220,8 @@ class Monitor:
         return report
 
     def _cleanup_seeds(self, queued: set[str], inp: PolicyInput, report: CycleReport) -> list[Decision]:
-        """Opt-in: unregistered seeding torrents no queue refers to, at most once per `cleanup.interval`."""
+        """Opt-in: unregistered seeding torrents no queue refers to, at most once per `cleanup.interval` (the one
+        place the monitor reads the whole library, so it is off by default)."""
         cfg = self.config
         now = inp.facts.now
         if not cfg.cleanup.unregistered_seeds or now - self.store.cursor("cleanup_at", 0) < cfg.cleanup.interval:
@@ -228,7 +231,8 @@ class Monitor:
             try:
                 if q.version is None:
                     q.check()
-                complete = q.completed()
+                everything = q.all_torrents()  # opt-in, once per interval: every torrent, to see every data user
+                complete = [t for t in everything if t.is_complete]
                 suspects = [
                     t
                     for t in complete
@@ -243,7 +247,7 @@ class Monitor:
             ]
             unregistered = [(self._with_private_flag(d), f) for d, f in unregistered]
             users: dict[str, int] = {}
-            for t in complete:
+            for t in everything:  # incomplete torrents (a cross-seed being checked) use the data too
                 users[t.content_path.rstrip("/")] = users.get(t.content_path.rstrip("/"), 0) + 1
             watched = [read.get(t.hash) or Download(t) for t in complete]
             groups = find_outages(unregistered, watched, cfg.outage)
@@ -257,7 +261,7 @@ class Monitor:
                 decisions.append(decide_seed_cleanup(d, f, shares_data=shares, outage=in_outage.get(d.key), inp=inp))
         if not inp.facts.dry_run:
             self.store.set_cursor("cleanup_at", int(now))
-        return cap_removals(decisions, cfg.protection.max_removals_per_tracker)
+        return decisions
 
     def _with_private_flag(self, download: Download) -> Download:
         """qBittorrent 4.x says whether a torrent is private only in its properties: ask for candidates only."""

@@ -106,9 +106,9 @@ class QBittorrentClient:
         """`filter=errored`: the `error` and `missingFiles` states, a cheap server-side filter."""
         return self._parse(self._call("torrents/info", self._client.torrents_info, status_filter="errored"))
 
-    def completed(self) -> list[Torrent]:
-        """`filter=completed`: every finished torrent (only for the opt-in cleanup of unregistered seeds)."""
-        return self._parse(self._call("torrents/info", self._client.torrents_info, status_filter="completed"))
+    def all_torrents(self) -> list[Torrent]:
+        """Every torrent: only for the opt-in cleanup of unregistered seeds, at most once per its interval."""
+        return self._parse(self._call("torrents/info", self._client.torrents_info))
 
     @property
     def tracker_field_reliable(self) -> bool:
