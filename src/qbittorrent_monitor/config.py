@@ -212,12 +212,19 @@ DEFAULT_PATTERNS: dict[str, list[str]] = {
 
 
 class ErrorPatterns(_Strict):
-    connection_errors: list[str] = Field(default_factory=lambda: list(DEFAULT_PATTERNS["connection_errors"]))
-    tracker_errors: list[str] = Field(default_factory=lambda: list(DEFAULT_PATTERNS["tracker_errors"]))
-    file_errors: list[str] = Field(default_factory=lambda: list(DEFAULT_PATTERNS["file_errors"]))
-    ratio_errors: list[str] = Field(default_factory=lambda: list(DEFAULT_PATTERNS["ratio_errors"]))
-    auth_errors: list[str] = Field(default_factory=lambda: list(DEFAULT_PATTERNS["auth_errors"]))
-    ignore: list[str] = Field(default_factory=lambda: list(DEFAULT_PATTERNS["ignore"]))
+    """The user's patterns. They add to the built-in defaults (`DEFAULT_PATTERNS`): a config copied from the old
+    monitor keeps the whole unregistered family. A default that misfires is silenced by adding it to `ignore`."""
+
+    connection_errors: list[str] = Field(default_factory=list)
+    tracker_errors: list[str] = Field(default_factory=list)
+    file_errors: list[str] = Field(default_factory=list)
+    ratio_errors: list[str] = Field(default_factory=list)
+    auth_errors: list[str] = Field(default_factory=list)
+    ignore: list[str] = Field(default_factory=list)
+
+    def effective(self, category: str) -> list[str]:
+        """Defaults first, then the user's additions, without repeats."""
+        return list(dict.fromkeys([*DEFAULT_PATTERNS[category], *getattr(self, category)]))
 
     @field_validator("*", mode="before")
     @classmethod

@@ -36,6 +36,10 @@ def test_the_documented_shape_loads(tmp_path: Path) -> None:
     assert cfg.qbittorrent[0].password.get_secret_value() == "adminadmin"
     assert [a.name for _, a in cfg.arr_instances()] == ["sonarr", "radarr"]
     assert cfg.error_patterns.auth_errors == ["Unauthorized", "Invalid passkey"]
+    # The user's lists add to the defaults: the old monitor's short list keeps the whole unregistered family.
+    tracker = cfg.error_patterns.effective("tracker_errors")
+    assert {"trumped", "torrent not found", "infohash not found", "Announce failed"} <= set(tracker)
+    assert len(tracker) == len(set(tracker))
     assert "adminadmin" not in repr(cfg) and "abc123abc123" not in repr(cfg)  # secrets never printed
 
 

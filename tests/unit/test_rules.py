@@ -171,6 +171,13 @@ def test_stalled_needs_memory_age_and_an_incomplete_running_download() -> None:
         assert stalled.check(download(state, memory=m), n, 0) is None, state
 
 
+def test_user_patterns_add_to_the_defaults_and_ignore_silences_a_default() -> None:
+    own = Patterns.from_config(ErrorPatterns(tracker_errors=["Bad release"], ignore=["trumped"]))
+    assert own.match("Bad release, please delete").kind is Kind.TRACKER  # type: ignore[union-attr]
+    assert own.match("Unregistered torrent").kind is Kind.TRACKER  # type: ignore[union-attr]
+    assert own.match("Trumped by a better release") is None
+
+
 def test_patterns_word_boundaries_and_ignore_list() -> None:
     m = PATTERNS.match
     assert m("Unregistered torrent").kind is Kind.TRACKER  # type: ignore[union-attr]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ..config import ErrorPatterns
 from ..model import PATTERN_KINDS, Kind
 
 
@@ -35,9 +36,10 @@ class Patterns:
         self._ignore = _compile(ignore)
 
     @classmethod
-    def from_config(cls, error_patterns: object) -> Patterns:
-        cats = {k.value: list(getattr(error_patterns, k.value)) for k in PATTERN_KINDS}
-        return cls(cats, list(getattr(error_patterns, "ignore", [])))
+    def from_config(cls, error_patterns: ErrorPatterns) -> Patterns:
+        """The built-in defaults plus the user's patterns."""
+        cats = {k.value: error_patterns.effective(k.value) for k in PATTERN_KINDS}
+        return cls(cats, error_patterns.effective("ignore"))
 
     def ignored(self, message: str) -> str | None:
         m = self._ignore.search(message) if self._ignore else None
