@@ -172,3 +172,40 @@ def test_version_and_console_script() -> None:
     assert result.returncode == 0 and result.stdout.startswith("qbittorrent-monitor ")
     script = Path(sys.executable).with_name("qbittorrent-monitor")
     assert subprocess.run([str(script), "--help"], capture_output=True, check=False).returncode == 0
+
+
+def test_health_endpoint_says_what_is_wrong_and_the_monitor_keeps_running(write_config: WriteConfig) -> None:
+    port = closed_port()
+    path, config = write_config(health={"bind": "127.0.0.1", "port": port})
+    edit(path, lambda d: d["radarr"][0].update(url=f"http://127.0.0.1:{closed_port()}"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "qbittorrent_monitor", "--config", str(path), "--interval", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        response = None
+        while time.monotonic() < deadline:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
+                if response.json().get("last_cycle"):
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        assert response is not None and response.status_code == 503
+        doc = response.json()
+        assert doc["status"] == "unhealthy"
+        assert doc["services"] == {"qbittorrent": True, "sonarr": True, "radarr": False}
+        assert "cannot reach" in doc["problems"]["radarr"]
+        for secret in config.secrets():
+            assert secret not in response.text
+        time.sleep(2.5)  # more cycles: the monitor keeps running with one service down
+        assert proc.poll() is None
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0
+    assert err.count("service radarr unavailable") == 1  # logged once, not every cycle
