@@ -387,3 +387,33 @@ def test_an_identical_search_moments_later_is_deferred_not_repeated(
     finally:
         monitor.close()
     assert radarr.violations == []
+
+
+def test_sigterm_in_the_middle_of_a_repair_finishes_the_pair_then_stops(
+    states: StateFactory, qbt: QBittorrent, sonarr: ArrSimulator, radarr: ArrSimulator, write_config: WriteConfig
+) -> None:
+    dead = states.unregistered("Term.Show.S01E01", category=SONARR_CATEGORY, private=False)
+    later = states.unregistered("Term.Show.S01E02", category=SONARR_CATEGORY, private=False)
+    sonarr.grab_episodes(dead, "Term.Show.S01E01", series_id=1, season=1, episode_ids=[1])
+    sonarr.grab_episodes(later, "Term.Show.S01E02", series_id=2, season=1, episode_ids=[2])
+    path, _ = write_config()
+    processed = sonarr.hold_response("DELETE", "/api/v3/queue/", seconds=2)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "qbittorrent_monitor", "--config", str(path), "--interval", "1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert processed.wait(timeout=30)
+        proc.send_signal(signal.SIGTERM)  # while the first DELETE is in flight
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    # The repair under way was finished (its search included); the next download waits for the next start.
+    assert mutating(sonarr) == [("DELETE", mutating(sonarr)[0][1]), ("POST", "/api/v3/command")]
+    history = json.loads(cli("--config", str(path), "history", "--json").stdout)
+    assert [(h["type"], h["status"]) for h in history] == [("arr_remove", "done"), ("arr_search", "done")]
+    assert len({dead, later} & hashes(qbt)) == 1 and "stop requested" in err  # one repaired, one left
