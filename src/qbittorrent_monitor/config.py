@@ -246,22 +246,48 @@ class RuleAction(_Strict):
     search: bool = False
 
 
-def _action(after: float | str | None = 0, *, remove: bool, blocklist: bool, search: bool) -> Any:
-    return Field(default_factory=lambda: RuleAction(after=after, remove=remove, blocklist=blocklist, search=search))
+# The old monitor's table, made safe: a duration before network errors count, no blocklist where the release is
+# not at fault. A policy entry in the config changes only the keys it names; the rest keep these defaults.
+DEFAULT_POLICY: dict[str, dict[str, Any]] = {
+    "tracker_errors": {"after": 0, "remove": True, "blocklist": True, "search": True},
+    "connection_errors": {"after": "6h", "remove": True, "blocklist": True, "search": True},
+    "file_errors": {"after": 0, "remove": True, "blocklist": False, "search": False},
+    "missing_files": {"after": 0, "remove": True, "blocklist": False, "search": True},
+    "ratio_errors": {"after": 0, "remove": True, "blocklist": False, "search": True},
+    "auth_errors": {"after": 0, "remove": False, "blocklist": True, "search": False},
+    "stalled": {"remove": True, "blocklist": True, "search": True},
+    "metadata": {"remove": True, "blocklist": True, "search": True},
+    "slow": {"remove": True, "blocklist": True, "search": True},
+}
+
+
+def _action(kind: str) -> Any:
+    return Field(default_factory=lambda: RuleAction.model_validate(DEFAULT_POLICY[kind]))
 
 
 class PolicySettings(_Strict):
-    """The old monitor's table, made safe (durations, no blocklist where the release is not at fault)."""
+    """What to do per kind of finding (see DEFAULT_POLICY)."""
 
-    tracker_errors: RuleAction = _action(0, remove=True, blocklist=True, search=True)
-    connection_errors: RuleAction = _action("6h", remove=True, blocklist=True, search=True)
-    file_errors: RuleAction = _action(0, remove=True, blocklist=False, search=False)
-    missing_files: RuleAction = _action(0, remove=True, blocklist=False, search=True)
-    ratio_errors: RuleAction = _action(0, remove=True, blocklist=False, search=True)
-    auth_errors: RuleAction = _action(0, remove=False, blocklist=True, search=False)
-    stalled: RuleAction = _action(None, remove=True, blocklist=True, search=True)
-    metadata: RuleAction = _action(None, remove=True, blocklist=True, search=True)
-    slow: RuleAction = _action(None, remove=True, blocklist=True, search=True)
+    tracker_errors: RuleAction = _action("tracker_errors")
+    connection_errors: RuleAction = _action("connection_errors")
+    file_errors: RuleAction = _action("file_errors")
+    missing_files: RuleAction = _action("missing_files")
+    ratio_errors: RuleAction = _action("ratio_errors")
+    auth_errors: RuleAction = _action("auth_errors")
+    stalled: RuleAction = _action("stalled")
+    metadata: RuleAction = _action("metadata")
+    slow: RuleAction = _action("slow")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _over_the_defaults(cls, data: Any) -> Any:
+        """`tracker_errors: {after: 10m}` changes the duration only: blocklist and search stay as they were."""
+        if not isinstance(data, dict):
+            return data
+        return {
+            kind: {**DEFAULT_POLICY[kind], **value} if kind in DEFAULT_POLICY and isinstance(value, dict) else value
+            for kind, value in data.items()
+        }
 
     @model_validator(mode="after")
     def _durations_live_elsewhere(self) -> PolicySettings:

@@ -47,7 +47,7 @@ def write_config(
 ) -> Callable[..., tuple[Path, Config]]:
     """Write a config.yaml for the real qBittorrent and both simulators; extra sections merge in."""
 
-    def build(**sections: Any) -> tuple[Path, Config]:
+    def build(name: str = "config.yaml", **sections: Any) -> tuple[Path, Config]:
         doc: dict[str, Any] = {
             # A long interval: the tests move the clock hours ahead between cycles, and that is not a gap in
             # watching (time nobody watched does not count towards durations).
@@ -65,7 +65,7 @@ def write_config(
                 doc[key] = {**doc[key], **value}
             else:
                 doc[key] = value
-        path = tmp_path / "config.yaml"
+        path = tmp_path / name
         path.write_text(yaml.safe_dump(doc))
         return path, load_config(path, env={})
 

@@ -209,3 +209,42 @@ def test_health_endpoint_says_what_is_wrong_and_the_monitor_keeps_running(write_
         _out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0
     assert err.count("service radarr unavailable") == 1  # logged once, not every cycle
+
+
+def test_dry_run_flag_end_to_end(
+    states: StateFactory, qbt: QBittorrent, sonarr: ArrSimulator, write_config: WriteConfig
+) -> None:
+    dead = states.unregistered("DryFlag.Show.S01E01", category=SONARR_CATEGORY, private=False)
+    sonarr.grab_episodes(dead, "DryFlag.Show.S01E01", series_id=2, season=1, episode_ids=[21])
+    path, _ = write_config()
+    result = cli("--config", str(path), "--test", "--dry-run", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["dry_run"] is True
+    assert [(f["hash"], f["decision"]) for f in report["findings"]] == [(dead, "dry_run")]
+    assert {a["status"] for a in report["actions"]} == {"planned"}
+    assert sonarr.mutating_calls() == [] and dead in {t["hash"] for t in qbt.info()}
+    history = cli("--config", str(path), "history", "--json")
+    assert json.loads(history.stdout) == []
+
+
+def test_history_since_leaves_out_older_actions(
+    states: StateFactory, qbt: QBittorrent, sonarr: ArrSimulator, write_config: WriteConfig
+) -> None:
+    from e2e import Clock
+    from qbittorrent_monitor.monitor import Monitor
+
+    old = states.unregistered("Old.Show.S01E01", category=SONARR_CATEGORY, private=False)
+    sonarr.grab_episodes(old, "Old.Show.S01E01", series_id=3, season=1, episode_ids=[31])
+    path, config = write_config()
+    clock = Clock()
+    clock.advance(-3 * 3600)  # this repair happened three hours ago
+    monitor = Monitor(config, clock=clock)
+    try:
+        monitor.run_cycle()
+    finally:
+        monitor.close()
+    assert len(json.loads(cli("--config", str(path), "history", "--json", "--since", "4h").stdout)) == 2
+    assert json.loads(cli("--config", str(path), "history", "--json", "--since", "2h").stdout) == []
+    assert "no action in that period" in cli("--config", str(path), "history", "--since", "1h").stdout
+    assert cli("--config", str(path), "history", "--since", "soon").returncode == 2

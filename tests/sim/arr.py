@@ -276,6 +276,7 @@ class ArrSimulator:
         self._records: list[Record] = []
         self._refreshed_at = utcnow()
         self._unavailable = False
+        self._stale_queue = False
         self._refresh_error: str | None = None
         # Torrents the app asked qBittorrent to delete. qBittorrent removes them asynchronously; the real
         # app would not refresh again for up to a minute, so they must not reappear meanwhile.
@@ -412,11 +413,16 @@ class ArrSimulator:
         with self._lock:
             self._season_episodes[(series_id, season)] = set(episode_ids)
 
-    def set_download_client_unavailable(self, flag: bool) -> None:
+    def set_download_client_unavailable(self, flag: bool, *, stale_queue: bool = False) -> None:
         """Simulate the app failing to reach qBittorrent: its downloads drop out of the queue (the
-        refresh yields no items for the client) and /health reports a DownloadClientCheck error."""
+        refresh yields no items for the client) and /health reports a DownloadClientCheck error.
+        `stale_queue=True` is the minute before the app's next scheduled refresh: the health check already
+        fails, while the queue still lists the last snapshot it took."""
         with self._lock:
+            if flag and stale_queue:
+                self._refresh()  # the snapshot the app keeps serving
             self._unavailable = flag
+            self._stale_queue = flag and stale_queue
 
     def queue_id(self, download_hash: str, episode_id: int | None = None) -> int:
         """The queue id the app gives a download (Sonarr: per episode; 0 for unknown items)."""
@@ -628,6 +634,9 @@ class ArrSimulator:
     # ------------------------------------------------------------------ queue model
 
     def _refresh(self) -> None:
+        if self._stale_queue:
+            self._refresh_error = "Connection refused (simulated)"
+            return
         now = utcnow()
         self._refreshed_at = now
         tracked: dict[str, Tracked] = {}

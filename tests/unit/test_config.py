@@ -159,3 +159,16 @@ def test_durations(value: object, seconds: float) -> None:
 def test_bad_durations(value: object) -> None:
     with pytest.raises(ValueError):
         parse_duration(value)
+
+
+def test_a_policy_entry_changes_only_the_keys_it_names(tmp_path: Path) -> None:
+    cfg = load_config(
+        write(tmp_path, FULL + "policy: {tracker_errors: {after: 10m}, auth_errors: {search: true}}\n"), env={}
+    )
+    tracker = cfg.policy.tracker_errors
+    assert (tracker.after, tracker.remove, tracker.blocklist, tracker.search) == (600, True, True, True)
+    auth = cfg.policy.auth_errors
+    assert (auth.remove, auth.blocklist, auth.search) == (False, True, True)
+    assert cfg.policy.connection_errors.after == 6 * 3600  # untouched entries keep every default
+    with pytest.raises(ConfigError, match=r"policy.tracker_errors.remve: unknown key"):
+        load_config(write(tmp_path, FULL + "policy: {tracker_errors: {remve: false}}\n"), env={})

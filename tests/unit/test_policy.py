@@ -278,6 +278,13 @@ def test_protected_trackers_and_hashes() -> None:
     assert run(d, cfg, d.torrent.added_on + 10).verdict is Verdict.PROTECTED
 
 
+def test_protected_categories() -> None:
+    d = with_sonarr("fx-sonarr-unregistered")  # category tv-sonarr
+    decision = run(d, config({"protection": {"categories": ["tv-sonarr"]}}), d.torrent.added_on + 10)
+    assert decision.verdict is Verdict.PROTECTED and "protected category tv-sonarr" in decision.explanation
+    assert run(d, config({"protection": {"categories": ["radarr"]}}), d.torrent.added_on + 10).verdict is Verdict.ACT
+
+
 def test_tracker_domain_protection_covers_subdomains() -> None:
     cfg = config({"protection": {"trackers": ["example.org"]}})
     assert cfg.protection.tracker_protected("tracker.example.org") == "example.org"

@@ -17,8 +17,8 @@ def check(download: Download, now: float, min_age: float) -> Finding | None:
     memory = download.memory
     if memory is None or t.is_paused or t.is_complete or t.state not in DOWNLOADING_STATES:
         return None
-    if t.dlspeed > 0 or memory.last_progress_at >= now:
-        return None  # moving right now (the store has just seen the bytes grow)
+    if memory.last_progress_at >= now:
+        return None  # the store has just seen the bytes grow: moving (a speed reading can linger or trickle)
     if t.added_on > 0 and now - t.added_on < min_age:
         return None  # too young to judge
     since = memory.last_progress_at
