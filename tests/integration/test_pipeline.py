@@ -6,6 +6,7 @@ simulators, which validate every request against the vendored OpenAPI specs.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -285,15 +286,27 @@ def test_nothing_is_done_while_qbittorrent_is_disconnected(
     dead = states.unregistered("Offline.Show.S01E01", category=SONARR_CATEGORY, private=False)
     sonarr.grab_episodes(dead, "Offline.Show.S01E01", series_id=1, season=1, episode_ids=[1])
     _, config = write_config()
-    monitor = Monitor(config)
+    # The VPN interface is gone: qBittorrent still answers its API but reports itself disconnected.
+    prefs = {"current_network_interface": "nonexist0", "current_interface_address": ""}
+    qbt.post("app/setPreferences", {"json": json.dumps(prefs)})
     try:
-        # The VPN dropped: qBittorrent answers the API but reports no connection to the outside world.
-        monitor.qbts[0].connection_status = lambda: "disconnected"  # type: ignore[method-assign]
-        report = monitor.run_cycle().to_dict()
+        qbt.wait_info(
+            dead, lambda _: qbt.get("transfer/info").json()["connection_status"] == "disconnected", "disconnected"
+        )
+        monitor = Monitor(config)
+        try:
+            report = monitor.run_cycle().to_dict()
+        finally:
+            monitor.close()
     finally:
-        monitor.close()
+        back = {"current_network_interface": "lo", "current_interface_address": "127.0.0.1"}
+        qbt.post("app/setPreferences", {"json": json.dumps(back)})
+        qbt.wait_info(
+            dead, lambda _: qbt.get("transfer/info").json()["connection_status"] != "disconnected", "connected again"
+        )
     [finding] = report["findings"]
-    assert finding["decision"] == "held" and "connection status disconnected" in finding["explanation"]
+    assert finding["decision"] == "held", finding
+    assert "qBittorrent qbittorrent reports connection status disconnected" in finding["explanation"]
     assert calls(sonarr) == [] and dead in hashes(qbt)
 
 
