@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from e2e import SONARR_CATEGORY
+from harness.qbt import QBittorrent
 from harness.states import StateFactory
 from qbittorrent_monitor.clients import ServiceError
 from qbittorrent_monitor.clients import arr as arr_module
@@ -46,3 +48,32 @@ def test_a_wrong_key_and_a_wrong_url_say_what_to_fix(sonarr: ArrSimulator) -> No
         not_an_arr.status()
     not_an_arr.close()
     assert "sonarr:" in str(err.value) and "k" * 32 not in str(err.value)
+
+
+@pytest.mark.parametrize(("version", "raw"), [("4.0.5.1778", "Warning"), ("4.0.19.2979", "warning")])
+def test_status_casing_of_older_and_newer_builds_reads_the_same(
+    states: StateFactory, qbt: QBittorrent, version: str, raw: str
+) -> None:
+    stalled = states.stalled(f"Case.Show.{version}", category=SONARR_CATEGORY)
+    sim = ArrSimulator(
+        "sonarr",
+        qbt_url=qbt.url,
+        qbt_username=qbt.username,
+        qbt_password=qbt.password,
+        category=SONARR_CATEGORY,
+        version=version,
+    )
+    sim.start()
+    try:
+        sim.grab_episodes(stalled, f"Case.Show.{version}", series_id=1, season=1, episode_ids=[1])
+        client = ArrClient("sonarr", ArrInstance(name="sonarr", url=sim.url, api_key=sim.api_key))
+        try:
+            [item] = client.queue()
+        finally:
+            client.close()
+        records = httpx.get(f"{sim.url}/api/v3/queue", headers={"X-Api-Key": sim.api_key}).json()["records"]
+        assert records[0]["status"] == raw  # what the app sends differs by build...
+        assert item.status == "warning" and item.download_id == stalled  # ...what the monitor reads does not
+        assert sim.violations == []
+    finally:
+        sim.stop()
