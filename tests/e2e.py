@@ -25,17 +25,25 @@ class Clock:
         self.offset += seconds
 
 
-def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    """Run the monitor as users do, in a new process, without the service variables of this environment."""
+COMMAND = [sys.executable, "-m", "qbittorrent_monitor"]
+
+
+def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """This environment without its service variables (they would override the test's config)."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(("QBITTORRENT_", "SONARR_", "RADARR_"))}
+    return {**base, **(extra or {})}
+
+
+def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run the monitor as users do, in a new process, and wait for it."""
     return subprocess.run(
-        [sys.executable, "-m", "qbittorrent_monitor", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**base, **(env or {})},
-        check=False,
+        [*COMMAND, *args], capture_output=True, text=True, timeout=timeout, env=_env(env), check=False
     )
+
+
+def spawn(*args: str, stderr: int = subprocess.PIPE) -> subprocess.Popen[str]:
+    """Start the monitor in a new process (stdout discarded unless it is a long-running run the test reads)."""
+    return subprocess.Popen([*COMMAND, *args], stdout=subprocess.DEVNULL, stderr=stderr, text=True, env=_env())
 
 
 def hashes(qbt: Any) -> set[str]:

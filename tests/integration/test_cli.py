@@ -16,7 +16,7 @@ import httpx
 import pytest
 import yaml
 
-from e2e import SONARR_CATEGORY, cli
+from e2e import SONARR_CATEGORY, cli, spawn
 from harness.qbt import QBittorrent
 from harness.states import StateFactory
 from sim.arr import ArrSimulator
@@ -137,12 +137,7 @@ def test_test_exits_non_zero_when_qbittorrent_is_down(write_config: WriteConfig)
 def test_runs_forever_serves_health_and_stops_on_sigterm(write_config: WriteConfig) -> None:
     port = closed_port()
     path, _ = write_config(health={"bind": "127.0.0.1", "port": port})
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "qbittorrent_monitor", "--config", str(path), "--interval", "1"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = spawn("--config", str(path), "--interval", "1")
     try:
         deadline = time.monotonic() + 20
         doc: dict[str, Any] = {}
@@ -178,12 +173,7 @@ def test_health_endpoint_says_what_is_wrong_and_the_monitor_keeps_running(write_
     port = closed_port()
     path, config = write_config(health={"bind": "127.0.0.1", "port": port})
     edit(path, lambda d: d["radarr"][0].update(url=f"http://127.0.0.1:{closed_port()}"))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "qbittorrent_monitor", "--config", str(path), "--interval", "1"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = spawn("--config", str(path), "--interval", "1")
     try:
         deadline = time.monotonic() + 30
         response = None

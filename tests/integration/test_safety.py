@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from e2e import RADARR_CATEGORY, SONARR_CATEGORY, Clock, cli, hashes
+from e2e import RADARR_CATEGORY, SONARR_CATEGORY, Clock, cli, hashes, spawn
 from harness.qbt import QBittorrent
 from harness.states import StateFactory
 from harness.torrents import make_torrent, write_payload
@@ -164,11 +163,7 @@ def test_sigkill_between_two_steps_is_finished_on_restart_without_repeating(
     prefix = "/api/v3/queue/" if killed_during == "DELETE" else "/api/v3/command"
     processed = sonarr.hold_response(killed_during, prefix, seconds=5)
 
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "qbittorrent_monitor", "--config", str(path), "--test"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = spawn("--config", str(path), "--test", stderr=subprocess.DEVNULL)
     try:
         assert processed.wait(timeout=30), "the monitor never reached the held step"
         os.kill(proc.pid, signal.SIGKILL)  # the change is made, the monitor never learns it
@@ -422,12 +417,7 @@ def test_sigterm_in_the_middle_of_a_repair_finishes_the_pair_then_stops(
     sonarr.grab_episodes(later, "Term.Show.S01E02", series_id=2, season=1, episode_ids=[2])
     path, _ = write_config()
     processed = sonarr.hold_response("DELETE", "/api/v3/queue/", seconds=2)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "qbittorrent_monitor", "--config", str(path), "--interval", "1"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = spawn("--config", str(path), "--interval", "1")
     try:
         assert processed.wait(timeout=30)
         proc.send_signal(signal.SIGTERM)  # while the first DELETE is in flight
@@ -451,14 +441,10 @@ def test_dry_runs_leave_no_trace_not_even_a_strike_or_a_resumed_repair(
     dead = states.unregistered("Trace.Show.S01E01", category=SONARR_CATEGORY, private=False)
     sonarr.grab_episodes(dead, "Trace.Show.S01E01", series_id=1, season=1, episode_ids=[1])
     path, _ = write_config(policy={"tracker_errors": {"strikes": 2}})
-    # A repair interrupted earlier (killed after its removal was journaled, before it ran) waits in the journal.
+    # An earlier run was killed while its removal was in flight: the rest of that repair waits in the journal.
     processed = sonarr.hold_response("DELETE", "/api/v3/queue/", seconds=5)
     path_strict, _ = write_config("strict.yaml", policy={"tracker_errors": {"strikes": 1}})
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "qbittorrent_monitor", "--config", str(path_strict), "--test"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = spawn("--config", str(path_strict), "--test", stderr=subprocess.DEVNULL)
     assert processed.wait(timeout=30)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
