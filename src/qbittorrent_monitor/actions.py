@@ -18,8 +18,7 @@ from .clients import ServiceError
 from .clients.arr import ArrClient, same_command
 from .clients.qbittorrent import QBittorrentClient
 from .config import Config
-from .model import Action, Decision, Verdict, human_duration
-from .policy import search_items
+from .model import UNFINISHED_STEPS, Action, ActionType, Decision, RemoveResult, StepStatus, Verdict, human_duration
 from .store import JournalRow, Store
 
 log = logging.getLogger(__name__)
@@ -32,7 +31,7 @@ GIVE_UP_RETRYING = 86400.0
 class Outcome:
     action_id: int
     action: Action
-    status: str  # done | failed | skipped | deferred
+    status: StepStatus  # done | failed | skipped | deferred
     result: str
 
     def to_dict(self) -> dict[str, Any]:
@@ -56,11 +55,7 @@ class Executor:
 
     def run(self, decision: Decision) -> list[Outcome]:
         assert decision.verdict is Verdict.ACT
-        now = self.clock()
-        rows = self.store.plan(decision, now)
-        if any(a.type == "arr_remove" for a in decision.actions):
-            for arr in decision.download.arr:
-                self.store.record_failure(arr.arr, search_items(arr), decision.download.torrent.hash, now)
+        rows = self.store.plan(decision, self.clock())
         return self._run(rows, resuming=False)
 
     def resume(self) -> list[Outcome]:
@@ -69,7 +64,7 @@ class Executor:
         outcomes: list[Outcome] = []
         for repair in dict.fromkeys(row.repair for row in self.store.unfinished()):
             rows = self.store.repair(repair)
-            left = sum(r.status in ("pending", "running") for r in rows)
+            left = sum(r.status in UNFINISHED_STEPS for r in rows)
             log.warning("resuming an interrupted repair of %s (%s): %d step(s) left", rows[0].name, rows[0].hash, left)
             outcomes += self._run(rows, resuming=True)
         return outcomes
@@ -79,17 +74,20 @@ class Executor:
         may; one still failing a day after it was planned is given up, and says so."""
         outcomes: list[Outcome] = []
         for row in self.store.deferred():
-            self.store.finish(row.id, "running", row.result, self.clock())  # a crash now: resume checks the app
+            # A crash now: resume checks the app before searching again.
+            self.store.finish(row.id, StepStatus.RUNNING, row.result, self.clock())
             try:
                 status, result = self._search(row)
             except ServiceError as exc:
                 if self.clock() - row.created_at > GIVE_UP_RETRYING:
-                    outcomes.append(self._finish(row, "failed", f"{exc.message}; given up after a day of retries"))
+                    outcomes.append(
+                        self._finish(row, StepStatus.FAILED, f"{exc.message}; given up after a day of retries")
+                    )
                 else:
-                    self.store.finish(row.id, "deferred", f"{exc.message}; retried next cycle", self.clock())
+                    self.store.finish(row.id, StepStatus.DEFERRED, f"{exc.message}; retried next cycle", self.clock())
                 continue
-            if status == "deferred":  # still over budget or too soon
-                self.store.finish(row.id, "deferred", result, self.clock())
+            if status is StepStatus.DEFERRED:  # still over budget or too soon
+                self.store.finish(row.id, StepStatus.DEFERRED, result, self.clock())
             else:
                 outcomes.append(self._finish(row, status, result))
         return outcomes
@@ -98,71 +96,77 @@ class Executor:
         outcomes: list[Outcome] = []
         stop_reason = ""
         for row in rows:
-            if row.status not in ("pending", "running"):
-                if row.type == "arr_remove" and row.status == "failed":
+            if row.status not in UNFINISHED_STEPS:
+                if row.type == ActionType.ARR_REMOVE and row.status == StepStatus.FAILED:
                     stop_reason = "the queue removal failed"
                 continue
-            if stop_reason and row.type in ("arr_search", "qbt_tag"):
-                outcomes.append(self._finish(row, "skipped", stop_reason))
+            if stop_reason and row.type in (ActionType.ARR_SEARCH, ActionType.QBT_TAG):
+                outcomes.append(self._finish(row, StepStatus.SKIPPED, stop_reason))
                 continue
-            was_running = row.status == "running"
-            self.store.finish(row.id, "running", "", self.clock())
+            was_running = row.status == StepStatus.RUNNING
+            self.store.finish(row.id, StepStatus.RUNNING, "", self.clock())
             try:
                 status, result = self._execute(row, resuming=resuming, was_running=was_running)
             except ServiceError as exc:
                 if resuming:  # leave the journal as it was; the next cycle tries again
-                    self.store.finish(row.id, row.status, row.result, row.updated_at)
+                    self.store.finish(row.id, StepStatus(row.status), row.result, row.updated_at)
                     log.warning("interrupted repair of %s waits: %s", row.name, exc.message)
                     break
-                if row.type == "arr_search":  # the removal is done: the search must not be lost
-                    self.store.finish(row.id, "deferred", f"{exc.message}; retried next cycle", self.clock())
-                    outcomes.append(Outcome(row.id, row.action, "deferred", f"{exc.message}; retried next cycle"))
+                if row.type == ActionType.ARR_SEARCH:  # the removal is done: the search must not be lost
+                    why = f"{exc.message}; retried next cycle"
+                    self.store.finish(row.id, StepStatus.DEFERRED, why, self.clock())
+                    outcomes.append(Outcome(row.id, row.action, StepStatus.DEFERRED, why))
                     continue
-                outcomes.append(self._finish(row, "failed", exc.message))
-                if row.type == "arr_remove":
+                outcomes.append(self._finish(row, StepStatus.FAILED, exc.message))
+                if row.type == ActionType.ARR_REMOVE:
                     stop_reason = "the queue removal failed"
                 continue
-            if row.type == "arr_remove" and result == "gone":
-                # The queue changed underneath us (imported, or removed by someone): no search for it.
-                stop_reason = "the download had already left the queue"
+            if row.type == ActionType.ARR_REMOVE:
+                if result == RemoveResult.GONE:
+                    # The queue changed underneath us (imported, or removed by someone): no search for it.
+                    stop_reason = "the download had already left the queue"
+                else:
+                    # Only a download really taken out of the queue is a failed download of its episodes/movie.
+                    self.store.record_failure(row.target, row.params.get("items", []), row.hash, self.clock())
             outcomes.append(self._finish(row, status, result))
         return outcomes
 
-    def _finish(self, row: JournalRow, status: str, result: str) -> Outcome:
+    def _finish(self, row: JournalRow, status: StepStatus, result: str) -> Outcome:
         self.store.finish(row.id, status, result, self.clock())
-        level = logging.WARNING if status == "failed" else logging.INFO
-        log.log(level, "action %d %s: %s -> %s", row.id, status, row.description, result)
+        level = logging.WARNING if status is StepStatus.FAILED else logging.INFO
+        log.log(level, "action %d %s: %s -> %s", row.id, status.value, row.description, result)
         return Outcome(row.id, row.action, status, result)
 
-    def _execute(self, row: JournalRow, *, resuming: bool, was_running: bool) -> tuple[str, str]:
+    def _execute(self, row: JournalRow, *, resuming: bool, was_running: bool) -> tuple[StepStatus, str]:
         p = row.params
-        if row.type == "alert":
+        done = StepStatus.DONE
+        if row.type == ActionType.ALERT:
             log.warning("ALERT %s (evidence: %s)", row.description, row.evidence)
-            return "done", "logged"
-        if row.type == "qbt_delete":
+            return done, "logged"
+        if row.type == ActionType.QBT_DELETE:
             self._qbt(row.target).delete(str(p["hash"]), delete_files=bool(p["deleteFiles"]))
-            return "done", "deleted torrent and data" if p["deleteFiles"] else "deleted torrent, data kept"
-        if row.type == "qbt_tag":
+            return done, "deleted torrent and data" if p["deleteFiles"] else "deleted torrent, data kept"
+        if row.type == ActionType.QBT_TAG:
             self._qbt(row.target).add_tags(str(p["hash"]), list(p["tags"]))
-            return "done", f"tagged {', '.join(p['tags'])}"
+            return done, f"tagged {', '.join(p['tags'])}"
         arr = self._arr(row.target)
-        if row.type == "arr_remove":
+        if row.type == ActionType.ARR_REMOVE:
             if resuming and was_running and not any(i.download_id == p["download_id"] for i in arr.queue()):
-                return "done", "already removed before the interruption"
+                return done, "already removed before the interruption"
             result = arr.remove(
                 int(p["queue_id"]),
                 remove_from_client=bool(p["removeFromClient"]),
                 blocklist=bool(p["blocklist"]),
                 skip_redownload=bool(p["skipRedownload"]),
             )
-            return "done", result
-        if row.type == "arr_search":
+            return done, result
+        if row.type == ActionType.ARR_SEARCH:
             if resuming and was_running and arr.has_command_since(p["command"], row.updated_at):
-                return "done", "already searched before the interruption"
+                return done, "already searched before the interruption"
             return self._search(row)
         raise ServiceError(row.target, f"unknown action type {row.type}")
 
-    def _search(self, row: JournalRow) -> tuple[str, str]:
+    def _search(self, row: JournalRow) -> tuple[StepStatus, str]:
         """One targeted search, deferred (never dropped) while an identical one ran moments ago or the hour's
         budget is spent."""
         cfg = self.config.search
@@ -171,12 +175,15 @@ class Executor:
         for done in reversed(self.store.searches_since(row.target, now - cfg.dedupe_window)):
             if done.id != row.id and same_command(done.params["command"], command):
                 ago = human_duration(now - done.updated_at)
-                return "deferred", f"an identical search ran {ago} ago (action {done.id}); runs again later"
+                return StepStatus.DEFERRED, f"an identical search ran {ago} ago (action {done.id}); runs again later"
         used = len(self.store.searches_since(row.target, now - HOUR))
         if used >= cfg.max_per_hour:
-            return "deferred", f"search budget of {cfg.max_per_hour}/h for {row.target} is used; runs when it allows"
+            return (
+                StepStatus.DEFERRED,
+                f"search budget of {cfg.max_per_hour}/h for {row.target} is used; runs when it allows",
+            )
         data = self._arr(row.target).command(command)
-        return "done", f"command {data.get('id')} {data.get('status', '')}".strip()
+        return StepStatus.DONE, f"command {data.get('id')} {data.get('status', '')}".strip()
 
     def _arr(self, name: str) -> ArrClient:
         arr = self.arrs.get(name)

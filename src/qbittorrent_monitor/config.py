@@ -324,12 +324,18 @@ class MetadataSettings(_Strict):
 
 
 class OutageSettings(_Strict):
-    """Many torrents failing the same way at once is an outage: alert, don't delete."""
+    """Many torrents failing the same way for one cause is an outage: alert, don't delete (decide/guards/outage.py).
+    A backlog of old failures on trackers that still serve their other torrents is not one."""
 
     enabled: bool = True
-    max_torrents: int = Field(5, ge=1, description="more than this many in one group is an outage")
-    max_fraction: float = Field(0.5, gt=0, le=1, description="or at least this share of the group's torrents")
-    min_torrents_for_fraction: int = Field(3, ge=1)
+    max_torrents: int = Field(
+        5, ge=1, description="more than this many downloads of one group that were fine and began failing together"
+    )
+    max_fraction: float = Field(
+        0.5, gt=0, le=1, description="or at least this share of the group's torrents in the client failing"
+    )
+    min_torrents_for_fraction: int = Field(3, ge=1, description="the share counts from this many failing downloads")
+    onset_window: Duration = "1h"  # type: ignore[assignment]
     window: Duration = "6h"  # type: ignore[assignment]
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from .clients import ServiceError
 from .clients.arr import ArrClient
+from .model import ActionType, StepStatus
 from .store import JournalRow, Store
 
 Print = Callable[[str], None]
@@ -86,13 +87,13 @@ def undo(store: Store, arrs: dict[str, ArrClient], action_id: int, *, out: Print
     if row is None:
         out(f"no action #{action_id}: see `qbittorrent-monitor history`")
         return 1
-    steps = [r for r in store.repair(row.repair) if r.type != "undo"]
+    steps = [r for r in store.repair(row.repair) if r.type != ActionType.UNDO]
     undone = 0
     for step in steps:
-        if step.status != "done":
+        if step.status != StepStatus.DONE:
             out(f"#{step.id} {step.description}: never carried out ({step.status}); nothing to undo")
             continue
-        if step.type == "arr_remove":
+        if step.type == ActionType.ARR_REMOVE:
             if step.params.get("blocklist"):
                 undone += _unblocklist(store, arrs, step, out)
             else:
@@ -104,11 +105,11 @@ def undo(store: Store, arrs: dict[str, ArrClient], action_id: int, *, out: Print
                 )
             else:
                 out(f"#{step.id}: the torrent was kept in qBittorrent; it is no longer in the {step.target} queue")
-        elif step.type == "arr_search":
+        elif step.type == ActionType.ARR_SEARCH:
             out(f"#{step.id}: the search already ran; a search cannot be undone (it may have grabbed a release)")
-        elif step.type == "qbt_tag":
+        elif step.type == ActionType.QBT_TAG:
             out(f"#{step.id}: the tag {', '.join(step.params['tags'])} stays; remove it in qBittorrent if you wish")
-        elif step.type == "alert":
+        elif step.type == ActionType.ALERT:
             out(f"#{step.id}: an alert; nothing to undo")
     return 0 if undone else 1
 

@@ -7,7 +7,7 @@ classify turns a Download into `Finding`s; decide turns a Finding into a `Decisi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -40,16 +40,64 @@ class Verdict(StrEnum):
     HELD = "held"  # the cycle's actions are held back (client disconnected, per-tracker cap, budget)
 
 
+READY_VERDICTS = frozenset({Verdict.ACT, Verdict.DRY_RUN})
+"""A repair that would run this cycle (really, or as a dry run)."""
+CANDIDATE_VERDICTS = READY_VERDICTS | {Verdict.WAIT}
+"""What the cycle-wide guards look at: downloads the monitor would repair, now or once they have lasted."""
+
+
+class ActionType(StrEnum):
+    ARR_REMOVE = "arr_remove"  # DELETE /queue/{id} with its flags
+    ARR_SEARCH = "arr_search"  # POST /command: one targeted search
+    QBT_TAG = "qbt_tag"  # tag a torrent kept in qBittorrent
+    QBT_DELETE = "qbt_delete"  # delete a torrent in qBittorrent (the opt-in seed cleanup)
+    ALERT = "alert"  # a line in the log
+    UNDO = "undo"  # a journal entry written by `undo`
+
+
+class StepStatus(StrEnum):
+    """Where a journaled step stands."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    DEFERRED = "deferred"
+
+
+UNFINISHED_STEPS = frozenset({StepStatus.PENDING, StepStatus.RUNNING})
+
+
+class RemoveResult(StrEnum):
+    """What the *arr said to a queue removal."""
+
+    REMOVED = "removed"
+    GONE = "gone"  # 404: the queue changed underneath us (imported, or removed by someone)
+
+
 # qBittorrent torrent states (4.x and 5.x names).
 PAUSED_STATES = frozenset({"pausedDL", "pausedUP", "stoppedDL", "stoppedUP"})
 UPLOAD_STATES = frozenset({"uploading", "stalledUP", "queuedUP", "forcedUP", "checkingUP", "pausedUP", "stoppedUP"})
 DOWNLOADING_STATES = frozenset({"downloading", "stalledDL", "forcedDL"})
 METADATA_STATES = frozenset({"metaDL", "forcedMetaDL"})
 
-# Tracker row status codes (torrents/trackers).
-TRACKER_DISABLED, TRACKER_NOT_CONTACTED, TRACKER_WORKING, TRACKER_UPDATING = 0, 1, 2, 3
-TRACKER_NOT_WORKING, TRACKER_ERROR, TRACKER_UNREACHABLE = 4, 5, 6
-FAILED_TRACKER_STATUSES = frozenset({TRACKER_NOT_WORKING, TRACKER_ERROR, TRACKER_UNREACHABLE})
+
+class TrackerState(IntEnum):
+    """`status` of a torrents/trackers row. 5.3 reports "unregistered" as TRACKER_ERROR, 4.x and 5.1 as NOT_WORKING."""
+
+    DISABLED = 0  # also the DHT/PeX/LSD pseudo rows
+    NOT_CONTACTED = 1
+    WORKING = 2
+    UPDATING = 3
+    NOT_WORKING = 4
+    TRACKER_ERROR = 5
+    UNREACHABLE = 6
+
+
+FAILED_TRACKER_STATUSES = frozenset({TrackerState.NOT_WORKING, TrackerState.TRACKER_ERROR, TrackerState.UNREACHABLE})
+REPORTED_TRACKER_STATUSES = frozenset(TrackerState) - {TrackerState.DISABLED, TrackerState.NOT_CONTACTED}
+"""A tracker with one of these statuses has answered (or refused) this torrent: it is the torrent's tracker."""
 _REAL_TRACKER_SCHEMES = ("http", "https", "udp", "ws", "wss")
 
 
@@ -83,6 +131,11 @@ class TrackerStatus:
     def host(self) -> str:
         return (urlsplit(self.url).hostname or "") if self.is_real else ""
 
+    @property
+    def reported(self) -> bool:
+        """The tracker has been in contact about this torrent (a failure counts; "not contacted" does not)."""
+        return self.is_real and self.status in REPORTED_TRACKER_STATUSES
+
     def as_evidence(self) -> dict[str, Any]:
         return {"tracker": self.host, "tracker_status": self.status, "tracker_msg": self.msg}
 
@@ -102,15 +155,18 @@ class Torrent:
     dlspeed: int
     added_on: int
     last_activity: int
-    tracker: str
+    tracker: str  # qBittorrent's `tracker` field, as sent (its meaning changed in 5.1: see `working_tracker`)
     private: bool | None = None
     seeding_time: int = 0
     ratio: float = 0.0
     content_path: str = ""
     save_path: str = ""
+    working_tracker: str = ""  # a tracker URL known to work for it ("" when qBittorrent does not say)
 
     @classmethod
-    def from_api(cls, client: str, d: dict[str, Any]) -> Torrent:
+    def from_api(cls, client: str, d: dict[str, Any], *, tracker_field_is_working: bool = True) -> Torrent:
+        """`tracker_field_is_working`: before 5.1 the `tracker` field is the working tracker ("" when none works);
+        from 5.1 it is the first tracker's URL even when that tracker was never contacted (the adapter knows)."""
         tags = tuple(t.strip() for t in str(d.get("tags") or "").split(",") if t.strip())
         private = d.get("private", d.get("is_private"))
         return cls(
@@ -133,6 +189,7 @@ class Torrent:
             ratio=_float(d, "ratio"),
             content_path=str(d.get("content_path") or ""),
             save_path=str(d.get("save_path") or ""),
+            working_tracker=str(d.get("tracker") or "") if tracker_field_is_working else "",
         )
 
     @property
@@ -298,11 +355,13 @@ class Download:
 
     @property
     def tracker_host(self) -> str:
-        """From the tracker rows when read, else from qBittorrent's working-tracker field."""
+        """The host of a tracker that actually reported on this torrent (a row not "not contacted"), else of the
+        tracker qBittorrent says works for it; "" when no tracker ever answered (it then belongs to no tracker)."""
         for row in self.trackers or ():
-            if row.is_real and row.host:
+            if row.reported and row.host:
                 return row.host
-        return (urlsplit(self.torrent.tracker).hostname or "") if self.torrent.tracker else ""
+        working = self.torrent.working_tracker
+        return (urlsplit(working).hostname or "") if working else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,13 +380,20 @@ class Finding:
 class Action:
     """One step against one remote API. `params` is everything needed to replay it after a crash."""
 
-    type: str  # "arr_remove" | "arr_search" | "alert"
+    type: ActionType
     target: str  # instance name
     params: dict[str, Any]
     description: str
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": self.type, "target": self.target, "params": self.params, "description": self.description}
+
+
+class Origin(StrEnum):
+    """Which pipeline a decision comes from."""
+
+    REPAIR = "repair"  # a download an *arr queue refers to
+    SEED_CLEANUP = "seed_cleanup"  # the opt-in cleanup of unregistered seeds no queue refers to
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,6 +403,15 @@ class Decision:
     verdict: Verdict
     explanation: str
     actions: tuple[Action, ...] = ()
+    origin: Origin = Origin.REPAIR
+    since: float | None = None  # when the failure began (the rule's moment, else when the store first saw it)
+    next_at: float | None = None  # a waiting candidate: when it will have lasted long enough
+    guard: str = ""  # the cycle-wide guard that changed the verdict (outage, holds, cap)
+
+    @property
+    def removes(self) -> bool:
+        """Takes the download out of a queue or the client (what the per-tracker cap counts)."""
+        return any(a.type in (ActionType.ARR_REMOVE, ActionType.QBT_DELETE) for a in self.actions)
 
     def to_dict(self) -> dict[str, Any]:
         t = self.download.torrent
@@ -345,6 +420,7 @@ class Decision:
             "hash": t.hash,
             "name": t.name,
             "category": t.category,
+            "tracker": self.download.tracker_host,
             "reason": self.finding.reason,
             "kind": self.finding.kind.value,
             "rule": self.finding.rule,
@@ -353,17 +429,94 @@ class Decision:
                 {"instance": a.arr, "app": a.app, "queue_ids": list(a.queue_ids), "title": a.title}
                 for a in self.download.arr
             ],
+            "origin": self.origin.value,
+            "since": self.since,
             "decision": self.verdict.value,
             "explanation": self.explanation,
+            "next_at": self.next_at,
+            "guard": self.guard or None,
             "actions": [a.to_dict() for a in self.actions],
         }
 
 
+@dataclass(frozen=True, slots=True, order=True)
+class PopulationKey:
+    """A group of torrents in one qBittorrent instance: those of one tracker host, or (host "") all of them."""
+
+    client: str
+    host: str = ""
+
+    def describe(self) -> str:
+        return f"tracker {self.host}" if self.host else f"qBittorrent {self.client}"
+
+
+class Scope(StrEnum):
+    """The breadth of an outage group."""
+
+    TRACKER = "tracker"
+    CLIENT = "client"
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class OutageGroup:
+    """A group the outage breaker judges: one tracker host and one kind, or one qBittorrent instance and one kind."""
+
+    scope: Scope
+    client: str
+    kind: Kind
+    host: str = ""
+
+    @property
+    def key(self) -> str:
+        """A readable identity (the store keeps the fields in columns of their own)."""
+        where = f"{self.client}/{self.host}" if self.scope is Scope.TRACKER else self.client
+        return f"{self.scope.value}:{where}:{self.kind.value}"
+
+    @property
+    def population_key(self) -> PopulationKey:
+        return PopulationKey(self.client, self.host)
+
+    def describe(self) -> str:
+        return f"{self.population_key.describe()} ({self.kind.value})"
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    failing: int  # candidates in the group
+    onset: int  # of them, fine at an earlier observation and failing since less than onset_window
+    population: int  # the group's torrents in the client (0: unknown)
+
+    def describe(self) -> str:
+        of = f" of {self.population} torrents" if self.population else ""
+        sudden = f", {self.onset} of them fine until moments ago" if self.onset else ""
+        return f"{self.failing}{of} failing{sudden}"
+
+
+@dataclass(frozen=True, slots=True)
+class RememberedOutage:
+    group: OutageGroup
+    first_seen: float
+    last_seen: float
+    evidence: Evidence  # the last evidence that was itself an outage
+    members: tuple[str, ...]  # every download key it held
+
+    def describe(self) -> str:
+        return f"{self.group.describe()}: {self.evidence.describe()}"
+
+
 @dataclass(slots=True)
 class Snapshot:
+    """Everything observe learned this cycle; nothing is asked of a service after it is built (but the tracker
+    populations a cycle-wide guard may need, read on demand: see `Observer.populations`)."""
+
     taken_at: float
     downloads: list[Download] = field(default_factory=list)
     unmatched_queue: list[ArrDownload] = field(default_factory=list)  # queue items whose torrent we did not find
-    service_errors: dict[str, str] = field(default_factory=dict)
+    service_errors: dict[str, str] = field(default_factory=dict)  # service -> what went wrong
+    service_status: dict[str, str] = field(default_factory=dict)  # service -> what it answered (when it did)
     connection_status: dict[str, str] = field(default_factory=dict)
     held_arrs: dict[str, str] = field(default_factory=dict)  # *arr instance -> why its actions are held
+    seeds: list[Download] = field(default_factory=list)  # opt-in cleanup: complete torrents no queue refers to
+    shared_data: frozenset[str] = frozenset()  # keys of seeds whose content another torrent also uses
+    populations: dict[PopulationKey, int] = field(default_factory=dict)  # counted this cycle (the cleanup's read)
+    cleanup_read: bool = False  # the cleanup read the whole library this cycle

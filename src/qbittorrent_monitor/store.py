@@ -6,6 +6,9 @@
   marked `done`/`failed`/`skipped` after each, so a crash between "removed" and "searched" is finished on
   the next start, never redone.
 - `cursors`: qBittorrent log positions.
+- `outages`: the outage breaker's memory (each group, since when, the evidence that made it an outage).
+- `private_flags`: whether a torrent is private (qBittorrent 4.x says so only per torrent, and it never changes).
+- `populations`: how many torrents each tracker has in a client, read at most once per `outage.window`.
 Schema versioned (`PRAGMA user_version`), WAL journal. A file that is not a readable database is moved aside
 with a clear message, never silently emptied.
 """
@@ -24,11 +27,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .model import Action, Decision, Memory, Torrent
+from .model import (
+    Action,
+    ActionType,
+    Decision,
+    Evidence,
+    Kind,
+    Memory,
+    OutageGroup,
+    PopulationKey,
+    RememberedOutage,
+    RemoveResult,
+    Scope,
+    StepStatus,
+    Torrent,
+)
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA_V1 = """
 CREATE TABLE torrents (
@@ -98,7 +115,34 @@ CREATE TABLE failures (
 CREATE INDEX actions_type_target ON actions(type, target, status, updated_at);
 """
 
-MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2}
+# v3: outages per (scope, client, host, kind) with the evidence that made them one; private flags; populations.
+# v2's outage rows were keyed by one tracker / client / kind and are dropped: the next cycle judges again.
+_SCHEMA_V3 = """
+DROP TABLE outages;
+CREATE TABLE outages (
+    scope TEXT NOT NULL,
+    client TEXT NOT NULL,
+    host TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    first_seen REAL NOT NULL,
+    last_seen REAL NOT NULL,
+    failing INTEGER NOT NULL,
+    onset INTEGER NOT NULL,
+    population INTEGER NOT NULL,
+    members TEXT NOT NULL,
+    PRIMARY KEY (scope, client, host, kind)
+);
+CREATE TABLE private_flags (key TEXT PRIMARY KEY, private INTEGER NOT NULL);
+CREATE TABLE populations (
+    client TEXT NOT NULL,
+    host TEXT NOT NULL,
+    torrents INTEGER,
+    read_at REAL NOT NULL,
+    PRIMARY KEY (client, host)
+);
+"""
+
+MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3}
 
 
 class StoreError(Exception):
@@ -127,7 +171,7 @@ class JournalRow:
 
     @property
     def action(self) -> Action:
-        return Action(self.type, self.target, self.params, self.description)
+        return Action(ActionType(self.type), self.target, self.params, self.description)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -313,42 +357,83 @@ class Store:
                     since[key][kind], strikes[key][kind] = first, count
         return since, strikes
 
-    def note_outages(
-        self, groups: dict[str, tuple[list[str], int, int]], now: float, memory: float, commit: bool = True
-    ) -> dict[str, tuple[float, bool, list[str]]]:
-        """Outage groups seen now (members, size, total). Returns every outage still remembered -> (first seen,
-        new this cycle, members so far). An outage is remembered until it has not been seen for `memory`
-        seconds, with every torrent it ever held: a group that dips under the threshold is still an outage."""
-        out: dict[str, tuple[float, bool, list[str]]] = {}
-        with self._tx(commit) as db:
-            existing = {r["grp"]: r for r in db.execute("SELECT * FROM outages")}
-            for group, row in existing.items():
-                if group not in groups and row["last_seen"] < now - memory:
-                    db.execute("DELETE FROM outages WHERE grp=?", (group,))
-            for group, (keys, size, total) in groups.items():
-                if group in existing:
-                    members = sorted(set(json.loads(existing[group]["members"])) | set(keys))
-                    db.execute(
-                        "UPDATE outages SET last_seen=?, size=?, total=?, members=? WHERE grp=?",
-                        (now, size, total, json.dumps(members), group),
-                    )
-                else:
-                    members = sorted(keys)
-                    db.execute(
-                        "INSERT INTO outages VALUES (?,?,?,?,?,?)", (group, now, now, size, total, json.dumps(members))
-                    )
-                    out[group] = (now, True, members)
-            for r in db.execute("SELECT * FROM outages"):
-                if r["grp"] not in out:
-                    out[r["grp"]] = (r["first_seen"], False, json.loads(r["members"]))
+    # -- the outage breaker's memory -------------------------------------------------------------
+    def outages(self) -> dict[str, RememberedOutage]:
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM outages").fetchall()
+        out = {}
+        for r in rows:
+            group = OutageGroup(Scope(r["scope"]), r["client"], Kind(r["kind"]), r["host"])
+            evidence = Evidence(r["failing"], r["onset"], r["population"])
+            members = tuple(json.loads(r["members"]))
+            out[group.key] = RememberedOutage(group, r["first_seen"], r["last_seen"], evidence, members)
         return out
 
+    def save_outages(self, outages: dict[str, RememberedOutage], commit: bool = True) -> None:
+        """Replace the memory with the breaker's new state (nothing is written when it did not change)."""
+        if outages == self.outages():
+            return
+        with self._tx(commit) as db:
+            db.execute("DELETE FROM outages")
+            for o in outages.values():
+                g, e = o.group, o.evidence
+                db.execute(
+                    "INSERT INTO outages VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        g.scope.value,
+                        g.client,
+                        g.host,
+                        g.kind.value,
+                        o.first_seen,
+                        o.last_seen,
+                        e.failing,
+                        e.onset,
+                        e.population,
+                        json.dumps(list(o.members)),
+                    ),
+                )
+
+    # -- facts about torrents that never change, or change slowly -------------------------------------
+    def private_flags(self, keys: Iterable[str]) -> dict[str, bool]:
+        wanted = list(keys)
+        out: dict[str, bool] = {}
+        with self._lock:
+            for i in range(0, len(wanted), 500):
+                chunk = wanted[i : i + 500]
+                marks = ",".join("?" * len(chunk))
+                for r in self._db.execute(f"SELECT key, private FROM private_flags WHERE key IN ({marks})", chunk):
+                    out[r[0]] = bool(r[1])
+        return out
+
+    def save_private_flags(self, flags: dict[str, bool], commit: bool = True) -> None:
+        if not flags:
+            return
+        with self._tx(commit) as db:
+            db.executemany("INSERT OR REPLACE INTO private_flags VALUES (?,?)", [(k, int(v)) for k, v in flags.items()])
+
+    def populations(self, since: float) -> dict[PopulationKey, int | None]:
+        """Populations read at or after `since` (None: the read was tried and failed; not tried again before)."""
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM populations WHERE read_at>=?", (since,)).fetchall()
+        return {PopulationKey(r["client"], r["host"]): r["torrents"] for r in rows}
+
+    def save_populations(self, counts: dict[PopulationKey, int | None], now: float, commit: bool = True) -> None:
+        if not counts:
+            return
+        with self._tx(commit) as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO populations VALUES (?,?,?,?)",
+                [(k.client, k.host, v, now) for k, v in counts.items()],
+            )
+
     def repaired(self) -> set[tuple[str, str]]:
-        """(arr, download id) of every download a done queue removal already dealt with."""
+        """(arr, download id) of every download a queue removal really took out of a queue (not one that failed,
+        nor one the queue no longer had: that one may be listed again and still need its repair)."""
         with self._lock:
             rows = self._db.execute(
                 "SELECT DISTINCT target, json_extract(params, '$.download_id') FROM actions"
-                " WHERE type='arr_remove' AND status='done'"
+                " WHERE type=? AND status=? AND result!=?",
+                (ActionType.ARR_REMOVE, StepStatus.DONE, RemoveResult.GONE),
             ).fetchall()
         return {(r[0], r[1]) for r in rows if r[1]}
 
@@ -367,9 +452,8 @@ class Store:
 
     def searches_since(self, arr: str, since: float) -> list[JournalRow]:
         return self._rows(
-            "SELECT * FROM actions WHERE type='arr_search' AND target=? AND status='done' AND updated_at>=?"
-            " ORDER BY id",
-            (arr, since),
+            "SELECT * FROM actions WHERE type=? AND target=? AND status=? AND updated_at>=? ORDER BY id",
+            (ActionType.ARR_SEARCH, arr, StepStatus.DONE, since),
         )
 
     def set_decision(self, key: str, decision: dict[str, Any]) -> None:
@@ -428,7 +512,7 @@ class Store:
                         f.kind.value,
                         f.reason,
                         json.dumps(f.evidence, default=str),
-                        "pending",
+                        StepStatus.PENDING,
                     ),
                 )
         return self.repair(repair)
@@ -447,14 +531,14 @@ class Store:
                     step.client,
                     step.hash,
                     step.name,
-                    "undo",
+                    ActionType.UNDO,
                     step.target,
                     json.dumps({"undoes": step.id}),
                     f"{step.target}: undo of action {step.id}",
                     step.kind,
                     step.reason,
                     json.dumps(step.evidence),
-                    "done",
+                    StepStatus.DONE,
                     result,
                 ),
             )
@@ -469,10 +553,12 @@ class Store:
         return self._rows("SELECT * FROM actions WHERE repair=? ORDER BY step", (repair,))
 
     def unfinished(self) -> list[JournalRow]:
-        return self._rows("SELECT * FROM actions WHERE status IN ('pending','running') ORDER BY id", ())
+        return self._rows(
+            "SELECT * FROM actions WHERE status IN (?,?) ORDER BY id", (StepStatus.PENDING, StepStatus.RUNNING)
+        )
 
     def deferred(self) -> list[JournalRow]:
-        return self._rows("SELECT * FROM actions WHERE status='deferred' ORDER BY id", ())
+        return self._rows("SELECT * FROM actions WHERE status=? ORDER BY id", (StepStatus.DEFERRED,))
 
     def history(self, since: float = 0.0, hash_: str | None = None) -> list[JournalRow]:
         if hash_:

@@ -51,7 +51,8 @@ def test_tracker_outage_across_many_torrents_alerts_once_and_removes_nothing(
         assert {f["decision"] for f in first["findings"]} == {"outage"}
         assert len(first["findings"]) == 7
         assert len(first["alerts"]) == 1
-        assert "7 of 7 watched torrents failing at once on tracker 127.0.0.1" in first["alerts"][0]
+        # The tracker's whole population in qBittorrent is these seven: all of it failing is an outage.
+        assert "OUTAGE on tracker 127.0.0.1 (tracker_errors): 7 of 7 torrents failing" in first["alerts"][0]
         clock.advance(600)
         second = monitor.run_cycle().to_dict()
         assert {f["decision"] for f in second["findings"]} == {"outage"} and second["alerts"] == []
@@ -280,6 +281,7 @@ def test_optional_cleanup_of_unregistered_seeds_is_cross_seed_aware(
 ) -> None:
     alone = states.unregistered("Seed.Alone.2018", complete=True, private=False)
     kept = states.unregistered("Seed.Kept.2018", complete=True, private=False, tags=["keep"])
+    owing = states.unregistered("Seed.Private.2018", complete=True, private=True)  # seeded 0 of its 72 hours
     # A cross-seed: the same content under two info hashes (one private), in one folder. One tracker forgot it.
     shared = tmp_path / "cross-seed"
     shared.mkdir()
@@ -295,30 +297,24 @@ def test_optional_cleanup_of_unregistered_seeds_is_cross_seed_aware(
 
     path, _ = write_config()
     assert cli("--config", str(path), "--test").returncode == 0  # off by default: nothing happens
-    assert {alone, kept, gone, alive} <= hashes(qbt)
+    assert {alone, kept, owing, gone, alive} <= hashes(qbt)
 
-    # Three of the four seeds of one tracker failing at once: an outage by default, so nothing is deleted.
+    # Four of the five seeds of this tracker are unregistered, but the protected one and the private one that still
+    # owes seeding are never candidates: two candidates are no outage, and the cleanup goes ahead.
     path, _ = write_config(cleanup={"unregistered_seeds": True, "interval": 0})
     result = cli("--config", str(path), "--test", "--json")
-    report = json.loads(result.stdout)
-    assert {f["decision"] for f in report["findings"]} == {"outage", "protected"}
-    assert len(report["alerts"]) == 1 and "3 of 4 watched torrents" in report["alerts"][0]
-    assert {alone, kept, gone, alive} <= hashes(qbt)
-
-    # In so small a library that is too strict a bar: raise it, and the cleanup goes ahead.
-    path, _ = write_config(
-        cleanup={"unregistered_seeds": True, "interval": 0}, outage={"min_torrents_for_fraction": 10}
-    )
-    result = cli("--config", str(path), "--test", "--json")
     assert result.returncode == 0, result.stderr
-    decisions = {f["hash"]: f for f in json.loads(result.stdout)["findings"]}
+    report = json.loads(result.stdout)
+    assert report["alerts"] == []
+    decisions = {f["hash"]: f for f in report["findings"]}
+    assert decisions[owing]["decision"] == "protected" and "owes seeding" in decisions[owing]["explanation"]
     assert decisions[alone]["decision"] == "act" and decisions[gone]["decision"] == "act"
     assert decisions[kept]["decision"] == "protected"
     assert decisions[gone]["actions"][0]["params"]["deleteFiles"] is False
     assert decisions[alone]["actions"][0]["params"]["deleteFiles"] is True
     qbt.wait_info(alive, lambda t: True, "still there")
     left = hashes(qbt)
-    assert alone not in left and gone not in left and {kept, alive} <= left
+    assert alone not in left and gone not in left and {kept, owing, alive} <= left
     assert not alone_data.exists()  # nobody else used it: data deleted
     assert qbt.torrent(alive)["progress"] == 1 and (shared / "Seed.Cross.2018").exists()  # cross-seed intact
     assert mutating(sonarr) == [] and mutating(radarr) == []  # no *arr knew them: nothing blocklisted

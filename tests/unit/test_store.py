@@ -9,7 +9,19 @@ from pathlib import Path
 import pytest
 
 from captured import download, sonarr_ref, torrent
-from qbittorrent_monitor.model import Action, Decision, Finding, Kind, Verdict
+from qbittorrent_monitor.model import (
+    Action,
+    ActionType,
+    Decision,
+    Evidence,
+    Finding,
+    Kind,
+    OutageGroup,
+    PopulationKey,
+    RememberedOutage,
+    Scope,
+    Verdict,
+)
 from qbittorrent_monitor.store import _SCHEMA_V1, SCHEMA_VERSION, Store, StoreError
 
 
@@ -95,7 +107,10 @@ def test_the_journal_keeps_every_step_in_order(tmp_path: Path) -> None:
     t = torrent("fx-sonarr-unregistered")
     d = download("fx-sonarr-unregistered", arr=(sonarr_ref(t.hash, [1, 2]),))
     finding = Finding(Kind.TRACKER, "tracker", "dead", {"tracker_msg": "Unregistered torrent"})
-    actions = (Action("arr_remove", "sonarr", {"queue_id": 1}, "rm"), Action("arr_search", "sonarr", {}, "search"))
+    actions = (
+        Action(ActionType.ARR_REMOVE, "sonarr", {"queue_id": 1}, "rm"),
+        Action(ActionType.ARR_SEARCH, "sonarr", {}, "search"),
+    )
     store = Store(tmp_path / "state.db")
     rows = store.plan(Decision(d, finding, Verdict.ACT, "why", actions), now=100.0)
     assert [(r.step, r.type, r.status) for r in rows] == [(0, "arr_remove", "pending"), (1, "arr_search", "pending")]
@@ -131,18 +146,36 @@ def test_dry_run_computes_without_keeping_anything(tmp_path: Path) -> None:
     assert key in store.observe([t], now=1000.0, commit=False)
     _, strikes = store.note_findings({key: ["stalled"]}, now=1000.0, commit=False)
     assert strikes[key]["stalled"] == 1
-    assert store.note_outages({"kind:stalled": ([key], 6, 6)}, 1000.0, 3600, commit=False)["kind:stalled"][1]
-    assert store.torrent(t.hash) == []
-    assert store.note_outages({}, 1001.0, 3600) == {}
+    group = OutageGroup(Scope.CLIENT, "qbittorrent", Kind.MISSING_FILES)
+    store.save_outages({group.key: RememberedOutage(group, 1000.0, 1000.0, Evidence(6, 6, 6), (key,))}, commit=False)
+    store.save_private_flags({key: True}, commit=False)
+    store.save_populations({PopulationKey("qbittorrent", "t.example"): 40}, 1000.0, commit=False)
+    assert store.torrent(t.hash) == [] and store.outages() == {}
+    assert store.private_flags([key]) == {} and store.populations(since=0) == {}
     store.close()
 
 
-def test_an_outage_is_remembered_with_all_its_torrents_until_it_fades(tmp_path: Path) -> None:
+def test_outage_memory_private_flags_and_populations_survive_a_restart(tmp_path: Path) -> None:
+    tracker = OutageGroup(Scope.TRACKER, "qbt:main", Kind.TRACKER, "t.example")  # names may hold any character
+    disk = OutageGroup(Scope.CLIENT, "qbt:main", Kind.MISSING_FILES)
+    memory = {
+        tracker.key: RememberedOutage(tracker, 1000.0, 1300.0, Evidence(12, 12, 400), ("q:a", "q:b")),
+        disk.key: RememberedOutage(disk, 900.0, 1300.0, Evidence(4, 0, 5), ("q:c",)),
+    }
     store = Store(tmp_path / "state.db")
-    first = store.note_outages({"tracker:t.example": (["a", "b", "c", "d", "e", "f"], 6, 8)}, 1000.0, 3600)
-    assert first["tracker:t.example"] == (1000.0, True, ["a", "b", "c", "d", "e", "f"])
-    # Next cycle it dips under the threshold (not a group any more), yet it is the same outage.
-    dipped = store.note_outages({}, 1300.0, 3600)
-    assert dipped["tracker:t.example"] == (1000.0, False, ["a", "b", "c", "d", "e", "f"])
-    assert store.note_outages({}, 1000.0 + 3601, 3600) == {}  # not seen for the whole window: over
+    store.save_outages(memory)
+    store.save_private_flags({"q:a": True, "q:b": False})
+    store.save_populations({PopulationKey("qbt:main", "t.example"): 400, PopulationKey("qbt:main"): None}, 1000.0)
+    store.close()
+    store = Store(tmp_path / "state.db")
+    assert store.outages() == memory
+    assert store.private_flags(["q:a", "q:b", "q:z"]) == {"q:a": True, "q:b": False}
+    # A read that failed is remembered too (None), so it is not tried again before the window ends.
+    assert store.populations(since=999.0) == {
+        PopulationKey("qbt:main", "t.example"): 400,
+        PopulationKey("qbt:main"): None,
+    }
+    assert store.populations(since=1001.0) == {}
+    store.save_outages({})
+    assert store.outages() == {}
     store.close()

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from ..config import ArrInstance
-from ..model import QueueItem
+from ..model import QueueItem, RemoveResult
 from . import ServiceError, short_error
 
 log = logging.getLogger(__name__)
@@ -144,8 +144,10 @@ class ArrClient:
         return "deleted"
 
     # -- writes --------------------------------------------------------------------------------
-    def remove(self, queue_id: int, *, remove_from_client: bool, blocklist: bool, skip_redownload: bool) -> str:
-        """DELETE one queue item. Returns "removed", or "gone" when the queue no longer has it (404)."""
+    def remove(
+        self, queue_id: int, *, remove_from_client: bool, blocklist: bool, skip_redownload: bool
+    ) -> RemoveResult:
+        """DELETE one queue item: REMOVED, or GONE when the queue no longer has it (404)."""
         params = {
             "removeFromClient": _b(remove_from_client),
             "blocklist": _b(blocklist),
@@ -153,10 +155,10 @@ class ArrClient:
         }
         response = self._request("DELETE", f"/queue/{int(queue_id)}", read=False, params=params)
         if response.status_code == 404:
-            return "gone"
+            return RemoveResult.GONE
         if response.status_code >= 400:
             raise ServiceError(self.name, f"DELETE queue/{queue_id}: HTTP {response.status_code} {_body(response)}")
-        return "removed"
+        return RemoveResult.REMOVED
 
     def command(self, body: dict[str, Any]) -> dict[str, Any]:
         """POST a command; the apps answer 201 (their specs say 200): any 2xx is success."""

@@ -1,19 +1,27 @@
 """One qBittorrent instance, through qbittorrent-api (version-aware endpoints and login handled there).
 
 Only cheap, scoped questions: torrents by hash (the ones the *arr queues name), the `errored` state filter,
-trackers for suspects only, and the log tail since the last id we saw. Never the whole library each cycle.
+trackers for suspects only, and the log tail since the last id we saw. Never the whole library each cycle: the
+whole library is read only for the opt-in seed cleanup (once per its interval) and for the tracker populations the
+outage breaker asks for (once per `outage.window`).
+
+What differs between qBittorrent versions is data, in `FEATURES` (compared with packaging.version).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import re
 from collections import UserList
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import qbittorrentapi
+from packaging.version import InvalidVersion, Version
 
 from ..config import QBittorrentInstance
 from ..model import LogEntry, Torrent, TrackerStatus
@@ -24,6 +32,65 @@ logging.getLogger("qbittorrentapi").setLevel(logging.WARNING)
 logging.getLogger("urllib3").setLevel(logging.ERROR)  # its retry chatter; our own line says what failed
 
 HASH_CHUNK = 200
+
+
+class Feature:
+    """Names of the version-dependent behaviours the monitor relies on."""
+
+    PRIVATE_IN_INFO = "torrents/info carries `private` (null while metadata is missing)"
+    TRACKER_FIELD_FIRST_URL = "torrents/info `tracker` is the first tracker's URL even when it never answered"
+    INCLUDE_TRACKERS = "torrents/info?includeTrackers=true returns each torrent's tracker rows"
+
+
+FEATURES: dict[str, Version] = {
+    Feature.PRIVATE_IN_INFO: Version("5.0"),
+    Feature.TRACKER_FIELD_FIRST_URL: Version("5.1"),
+    Feature.INCLUDE_TRACKERS: Version("5.1"),
+}
+"""Each behaviour, and the first qBittorrent version that has it (observed on 4.5.2, 5.1.0 and 5.3.0)."""
+
+
+def parse_version(text: str) -> Version | None:
+    """`v4.5.2`, `5.1.0`, `v5.0.0beta1` -> Version; None when it cannot be read."""
+    m = re.search(r"\d+(?:\.\d+)*", text or "")
+    if not m:
+        return None
+    try:
+        return Version(m.group(0))
+    except InvalidVersion:
+        return None
+
+
+def supported(version: Version | None, feature: str) -> bool:
+    """Whether a qBittorrent of this version has a behaviour (an unreadable version counts as the oldest)."""
+    return version is not None and version >= FEATURES[feature]
+
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """A torrent as torrents/info lists it, with its tracker rows when the same call returned them."""
+
+    torrent: Torrent
+    trackers: tuple[TrackerStatus, ...] | None = None
+
+
+def parse_listed(client: str, row: dict[str, Any], version: Version | None) -> Listed:
+    """One torrents/info entry of a qBittorrent of this version (its trackers too when it sent them)."""
+    working = not supported(version, Feature.TRACKER_FIELD_FIRST_URL)
+    torrent = Torrent.from_api(client, row, tracker_field_is_working=working)
+    rows = row.get("trackers")
+    trackers = tuple(TrackerStatus.from_api(dict(r)) for r in rows) if isinstance(rows, list) else None
+    return Listed(torrent, trackers)
+
+
+@dataclass(frozen=True, slots=True)
+class Populations:
+    """How many torrents the client holds, in all and per tracker host (a torrent counts once per host)."""
+
+    total: int
+    by_host: dict[str, int]
+
+
 _TORRENT_IN_LOG = re.compile(r'Torrent: "(?P<name>.*?)"(?:\.|$)')
 
 
@@ -49,7 +116,8 @@ def connection_reason(exc: BaseException) -> str:
 
 
 def log_torrent_name(message: str) -> str | None:
-    """The torrent name qBittorrent quotes in its alert lines (`... Torrent: "NAME". ...`)."""
+    """What qBittorrent quotes in its alert lines (`... Torrent: "NAME". ...`): the torrent's name, or its hash
+    (resume failures quote the torrent id)."""
     m = _TORRENT_IN_LOG.search(message)
     return m.group("name") if m else None
 
@@ -69,6 +137,16 @@ class QBittorrentClient:
             DISABLE_LOGGING_DEBUG_OUTPUT=True,
         )
         self.version: str | None = None
+
+    @property
+    def parsed_version(self) -> Version | None:
+        if self.version is None:
+            self.version = str(self._call("version", self._client.app_version))
+        return parse_version(self.version)
+
+    def supports(self, feature: str) -> bool:
+        """Whether this instance has a version-dependent behaviour."""
+        return supported(self.parsed_version, feature)
 
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -93,41 +171,58 @@ class QBittorrentClient:
         self.version = version
         return version
 
-    def torrents(self, hashes: Iterable[str]) -> list[Torrent]:
+    def torrents(self, hashes: Iterable[str]) -> list[Listed]:
+        """The torrents with these hashes (the ones the queues name), with their trackers where the same call can
+        return them (5.1+): no request per torrent."""
         wanted = sorted({h.lower() for h in hashes})
-        out: list[Torrent] = []
+        out: list[Listed] = []
+        inline = self.supports(Feature.INCLUDE_TRACKERS)
         for i in range(0, len(wanted), HASH_CHUNK):
             chunk = wanted[i : i + HASH_CHUNK]
-            rows = self._call("torrents/info", self._client.torrents_info, torrent_hashes=chunk)
+            extra = {"include_trackers": True} if inline else {}
+            rows = self._call("torrents/info", self._client.torrents_info, torrent_hashes=chunk, **extra)
             out.extend(self._parse(rows))
         return out
 
-    def errored(self) -> list[Torrent]:
+    def errored(self) -> list[Listed]:
         """`filter=errored`: the `error` and `missingFiles` states, a cheap server-side filter."""
         return self._parse(self._call("torrents/info", self._client.torrents_info, status_filter="errored"))
 
-    def all_torrents(self) -> list[Torrent]:
-        """Every torrent: only for the opt-in cleanup of unregistered seeds, at most once per its interval."""
-        return self._parse(self._call("torrents/info", self._client.torrents_info))
+    def all_torrents(self) -> list[Listed]:
+        """Every torrent (with its trackers on 5.1+): only for the opt-in cleanup of unregistered seeds, at most once
+        per its interval."""
+        inline = self.supports(Feature.INCLUDE_TRACKERS)
+        extra = {"include_trackers": True} if inline else {}
+        return self._parse(self._call("torrents/info", self._client.torrents_info, **extra))
 
-    @property
-    def tracker_field_reliable(self) -> bool:
-        """Before 5.1 the `tracker` field is empty when no tracker works; from 5.1 it is never empty."""
-        if not self.version:
-            return False
-        parts = [int(p) for p in re.findall(r"\d+", self.version)[:2]] + [0, 0]
-        return (parts[0], parts[1]) < (5, 1)
-
-    def _parse(self, rows: Any) -> list[Torrent]:
+    def _parse(self, rows: Any) -> list[Listed]:
         if not isinstance(rows, list | UserList):
             raise ServiceError(self.name, "torrents/info did not return a list")
+        version = self.parsed_version
         out = []
         for row in rows:
             try:
-                out.append(Torrent.from_api(self.name, dict(row)))
+                out.append(parse_listed(self.name, dict(row), version))
             except (KeyError, TypeError, ValueError) as exc:
                 log.warning("%s: skipping a malformed torrent entry (%s)", self.name, exc)
         return out
+
+    def populations(self) -> Populations:
+        """How many torrents each tracker host has in this client, from sync/maindata's tracker map (every torrent
+        that lists a tracker, whether it works or not). The whole library is in that answer, so the torrents are
+        dropped while it is parsed: only the counts are kept."""
+        raw = self._call(
+            "sync/maindata",
+            self._client._post,
+            _name="sync",
+            _method="maindata",
+            data={"rid": 0},
+            response_class=bytes,
+        )
+        try:
+            return count_populations(raw)
+        except ValueError as exc:
+            raise ServiceError(self.name, f"sync/maindata: {exc}") from None
 
     def trackers(self, torrent_hash: str) -> tuple[TrackerStatus, ...]:
         rows = self._call("torrents/trackers", self._client.torrents_trackers, torrent_hash=torrent_hash)
@@ -167,3 +262,31 @@ class QBittorrentClient:
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self._client.auth_log_out()
+
+
+def count_populations(raw: bytes) -> Populations:
+    """Count a full sync/maindata answer's torrents, in all and per tracker host, keeping nothing else of it."""
+    try:
+        doc = json.loads(raw, object_pairs_hook=_drop_torrents)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"unexpected answer ({short_error(exc, 120)})") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("trackers"), dict):
+        raise ValueError("no tracker map in the answer")
+    hashes_by_host: dict[str, set[str]] = {}
+    for url, hashes in doc["trackers"].items():
+        host = urlsplit(str(url)).hostname or ""
+        if host and isinstance(hashes, list):
+            hashes_by_host.setdefault(host, set()).update(str(h) for h in hashes)
+    torrents = doc.get("torrents")
+    total = torrents if isinstance(torrents, int) else 0
+    return Populations(total, {host: len(hs) for host, hs in hashes_by_host.items()})
+
+
+def _drop_torrents(pairs: list[tuple[str, Any]]) -> Any:
+    """json object hook for sync/maindata: a torrent's fields become nothing, the torrents map its size."""
+    if any(k == "state" for k, _ in pairs):
+        return None
+    d = dict(pairs)
+    if d and all(v is None for v in d.values()) and all(len(k) in (40, 64) for k in d):
+        return len(d)  # the `torrents` map: keyed by hash, every value dropped
+    return d

@@ -6,7 +6,7 @@ pseudo rows are skipped. Messages in the `ignore` list ("stream truncated", "cli
 
 from __future__ import annotations
 
-from ..model import FAILED_TRACKER_STATUSES, PATTERN_KINDS, TRACKER_WORKING, Download, Finding
+from ..model import FAILED_TRACKER_STATUSES, PATTERN_KINDS, Download, Finding, TrackerState
 from .patterns import Patterns
 
 RULE = "tracker"
@@ -16,7 +16,7 @@ def check(download: Download, patterns: Patterns) -> Finding | None:
     if not download.trackers:
         return None
     rows = [t for t in download.trackers if t.is_real]
-    if not rows or any(t.status == TRACKER_WORKING for t in rows):
+    if not rows or any(t.status == TrackerState.WORKING for t in rows):
         return None
     failing = [t for t in rows if t.status in FAILED_TRACKER_STATUSES]
     best = None

@@ -1,4 +1,5 @@
-"""The default policy table, protections and durations, over real captured torrents."""
+"""Pass 1 of decide, each download on its own: the default policy table, protections, ownership, durations,
+strikes and the repair's steps, over real captured torrents."""
 
 from __future__ import annotations
 
@@ -8,10 +9,9 @@ from typing import Any
 import pytest
 
 from captured import download, radarr_ref, sonarr_ref, stale, torrent
-from qbittorrent_monitor.breaker import Outage
 from qbittorrent_monitor.config import Config, ErrorPatterns
+from qbittorrent_monitor.decide import CycleFacts, decide_download
 from qbittorrent_monitor.model import Download, Kind, Verdict
-from qbittorrent_monitor.policy import CycleFacts, PolicyInput, decide, decide_cycle
 from qbittorrent_monitor.rules import Patterns, RuleContext, classify
 
 PATTERNS = Patterns.from_config(ErrorPatterns())
@@ -24,12 +24,18 @@ def config(sections: dict[str, Any] | None = None, **policy: dict[str, object]) 
 
 def run(d: Download, cfg: Config, now: float, *, since: dict[str, float] | None = None, **facts: Any) -> Any:
     findings = classify(d, RuleContext(PATTERNS, now, cfg.stalled.min_age))
-    return decide(d, findings, PolicyInput(cfg, CycleFacts(now, since={d.key: since or {}}, **facts)))
+    return decide_download(d, findings, cfg, CycleFacts(now, since={d.key: since or {}}, **facts))
+
+
+def public(d: Download) -> Download:
+    """The captures were made on a private tracker; the policy table is about public torrents (observe fills the
+    flag in before deciding; the private cases below set it themselves)."""
+    return dataclasses.replace(d, torrent=dataclasses.replace(d.torrent, private=False))
 
 
 def with_sonarr(state: str, episodes: tuple[int, ...] = (11,), **kw: object) -> Download:
     t = torrent(state)
-    return download(state, arr=(sonarr_ref(t.hash, list(episodes)),), **kw)  # type: ignore[arg-type]
+    return public(download(state, arr=(sonarr_ref(t.hash, list(episodes)),), **kw))  # type: ignore[arg-type]
 
 
 def test_tracker_error_removes_blocklists_and_searches_the_episodes_once() -> None:
@@ -57,7 +63,8 @@ def test_tracker_error_removes_blocklists_and_searches_the_episodes_once() -> No
 
 def test_radarr_search_is_movies_search_with_the_movie_id() -> None:
     t = torrent("fx-radarr-not-found")
-    decision = run(download("fx-radarr-not-found", arr=(radarr_ref(t.hash, 42),)), config(), now=t.added_on + 60)
+    d = public(download("fx-radarr-not-found", arr=(radarr_ref(t.hash, 42),)))
+    decision = run(d, config(), now=t.added_on + 60)
     assert decision is not None and decision.verdict is Verdict.ACT
     assert decision.actions[-1].params == {"command": {"name": "MoviesSearch", "movieIds": [42]}, "items": ["movie:42"]}
 
@@ -68,6 +75,7 @@ def test_connection_errors_wait_until_they_have_lasted() -> None:
     early = run(d, config(), now=t0 + 3600, since={"connection_errors": t0})
     assert early is not None and early.verdict is Verdict.WAIT and not early.actions
     assert "60m of the 6h00m" in early.explanation
+    assert early.next_at == t0 + 6 * 3600  # what happens next, and when
     late = run(d, config(), now=t0 + 7 * 3600, since={"connection_errors": t0})
     assert late is not None and late.verdict is Verdict.ACT
     assert late.actions[0].params["blocklist"] is True
@@ -175,7 +183,7 @@ def test_several_findings_keep_the_others_as_evidence() -> None:
 
 def test_torrent_in_two_arrs_is_deleted_once() -> None:
     t = torrent("fx-sonarr-unregistered")
-    d = download("fx-sonarr-unregistered", arr=(sonarr_ref(t.hash, [1]), radarr_ref(t.hash)))
+    d = public(download("fx-sonarr-unregistered", arr=(sonarr_ref(t.hash, [1]), radarr_ref(t.hash))))
     decision = run(d, config(), now=t.added_on + 10)
     assert decision is not None
     removes = [a for a in decision.actions if a.type == "arr_remove"]
@@ -193,26 +201,6 @@ def test_strikes_must_accumulate() -> None:
     assert second.verdict is Verdict.WAIT and "strike 2 of the 3" in second.explanation
     third = run(d, cfg, now, strikes={d.key: {"tracker_errors": 3}})
     assert third.verdict is Verdict.ACT and "strike 3" in third.explanation
-
-
-def test_outage_alerts_instead_of_removing_until_it_outlives_the_window() -> None:
-    d = with_sonarr("fx-sonarr-unregistered")
-    now = d.torrent.added_on + 10
-    outage = Outage("tracker:127.0.0.1", 8, 10, first_seen=now - 600)
-    decision = run(d, config(), now, outages={d.key: outage})
-    assert decision.verdict is Verdict.OUTAGE and decision.actions == ()
-    assert "8 of 10 watched torrents failing at once on tracker 127.0.0.1" in decision.explanation
-    later = run(d, config(), now + 7 * 3600, outages={d.key: outage})
-    assert later.verdict is Verdict.ACT and "outlived" in later.explanation
-
-
-def test_disconnected_client_or_unavailable_arr_holds_everything() -> None:
-    d = with_sonarr("fx-sonarr-unregistered")
-    now = d.torrent.added_on + 10
-    held = run(d, config(), now, held_clients={"qbittorrent": "qBittorrent reports connection status disconnected"})
-    assert held.verdict is Verdict.HELD and held.actions == ()
-    held = run(d, config(), now, held_arrs={"sonarr": "sonarr reports its download client unavailable"})
-    assert held.verdict is Verdict.HELD
 
 
 def private(d: Download, seeding_time: int = 0, ratio: float = 0.0) -> Download:
@@ -253,6 +241,15 @@ def test_a_download_already_removed_once_is_not_repaired_again() -> None:
     assert "already removed from the sonarr queue once" in decision.explanation
 
 
+def test_a_torrent_whose_private_flag_is_unknown_is_kept_like_a_private_one() -> None:
+    # qBittorrent did not say (5.x during metaDL, or the properties call failed): the safe assumption keeps it.
+    d = with_sonarr("fx-sonarr-unregistered")
+    d = dataclasses.replace(d, torrent=dataclasses.replace(d.torrent, private=None))
+    decision = run(d, config(), d.torrent.added_on + 10)
+    assert decision.actions[0].params["removeFromClient"] is False
+    assert "possibly private" in decision.explanation
+
+
 def test_private_torrent_that_seeded_enough_may_be_deleted() -> None:
     d = private(with_sonarr("fx-sonarr-unregistered"), seeding_time=80 * 3600)
     assert run(d, config(), d.torrent.added_on + 10).actions[0].params["removeFromClient"] is True
@@ -291,23 +288,11 @@ def test_tracker_domain_protection_covers_subdomains() -> None:
     assert cfg.protection.tracker_protected("badexample.org") is None
 
 
-def test_removals_per_tracker_are_capped_per_cycle() -> None:
-    cfg = config({"protection": {"max_removals_per_tracker": 2}})
-    items = []
-    for state in ("fx-unregistered-dl", "fx-not-registered", "fx-torrent-not-found"):
-        t = torrent(state)
-        d = download(state, arr=(sonarr_ref(t.hash, [1]),))
-        items.append((d, classify(d, RuleContext(PATTERNS, t.added_on + 10, 3600))))
-    decisions = decide_cycle(items, PolicyInput(cfg, CycleFacts(torrent("fx-unregistered-dl").added_on + 10)))
-    assert [d.verdict for d in decisions] == [Verdict.ACT, Verdict.ACT, Verdict.HELD]
-    assert "cap of 2 removal(s) per cycle for tracker 127.0.0.1" in decisions[2].explanation
-
-
 def test_stalled_and_metadata_durations_come_from_their_sections() -> None:
     with pytest.raises(ValueError, match=r"set stalled\.no_progress_for instead"):
         config(stalled={"after": "1h"})
     cfg = config({"metadata": {"max_wait": "10m"}})
     t = torrent("fx-metadl")
-    d = download("fx-metadl", arr=(sonarr_ref(t.hash, [1]),))
+    d = public(download("fx-metadl", arr=(sonarr_ref(t.hash, [1]),)))
     assert run(d, cfg, t.added_on + 300).verdict is Verdict.WAIT
     assert run(d, cfg, t.added_on + 700).verdict is Verdict.ACT

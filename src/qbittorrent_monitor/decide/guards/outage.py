@@ -1,0 +1,190 @@
+"""Guard 1, the outage breaker: many downloads failing the same way for a shared cause are an outage. It is alerted
+once and nothing in it is repaired until it outlives `outage.window`. A backlog of old failures is not an outage.
+
+Groups, finest first (a coarser group counts only what no finer outage already explains):
+- one tracker host with one kind of tracker-reported failure (unregistered, connection, auth, ratio);
+- one qBittorrent instance with one client-level kind (file errors, missing files: a disk or mount gone; connection
+  errors across many trackers: the client's own network).
+Different kinds never add up. Only candidates count (downloads the monitor would repair, now or once they have
+lasted): protected, paused, complete, unmanaged and disabled-rule downloads are never in a group.
+
+A group is an outage when
+- **sudden onset**: more than `max_torrents` of its candidates were fine at an earlier observation and began failing
+  within the last `onset_window`; or
+- **most of its population fails**: at least `min_torrents_for_fraction` candidates, making up `max_fraction` of the
+  group's torrents in the client (the tracker's whole population, not just the downloads the monitor watches; read on
+  demand, see `population_requests`).
+An outage is remembered (first seen, the evidence that made it one) until its group has no candidate left; the
+remembered evidence is judged again every cycle under the current thresholds, so a change of configuration takes
+effect at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+from ...config import OutageSettings
+from ...model import (
+    CANDIDATE_VERDICTS,
+    Decision,
+    Evidence,
+    Kind,
+    OutageGroup,
+    PopulationKey,
+    RememberedOutage,
+    Scope,
+    Verdict,
+    human_duration,
+)
+from .context import CycleState, GuardContext, tracker_of
+
+NAME = "outage"
+
+TRACKER_KINDS = frozenset({Kind.TRACKER, Kind.CONNECTION, Kind.AUTH, Kind.RATIO})
+CLIENT_KINDS = frozenset({Kind.CONNECTION, Kind.FILE, Kind.MISSING_FILES})
+
+
+def judge(evidence: Evidence, cfg: OutageSettings) -> bool:
+    if evidence.onset > cfg.max_torrents:
+        return True
+    return (
+        evidence.population > 0
+        and evidence.failing >= cfg.min_torrents_for_fraction
+        and evidence.failing / evidence.population >= cfg.max_fraction
+    )
+
+
+def is_onset(decision: Decision, ctx: GuardContext) -> bool:
+    """Fine at an earlier observation, failing since less than `onset_window` (a first sighting is not an onset:
+    the monitor cannot tell when a failure it finds on its first look began)."""
+    memory = decision.download.memory
+    if memory is None:
+        return False
+    began = ctx.facts.first_seen(decision.download.key, decision.finding.kind.value)
+    return memory.first_seen < began and ctx.facts.now - began <= ctx.config.outage.onset_window
+
+
+def tracker_group(decision: Decision) -> OutageGroup | None:
+    host = tracker_of(decision)
+    if decision.finding.kind not in TRACKER_KINDS or not host:
+        return None
+    return OutageGroup(Scope.TRACKER, decision.download.torrent.client, decision.finding.kind, host)
+
+
+def client_group(decision: Decision) -> OutageGroup | None:
+    if decision.finding.kind not in CLIENT_KINDS:
+        return None
+    return OutageGroup(Scope.CLIENT, decision.download.torrent.client, decision.finding.kind)
+
+
+GroupOf = Callable[[Decision], OutageGroup | None]
+
+
+def _tally(decisions: list[Decision], group_of: GroupOf) -> dict[OutageGroup, list[Decision]]:
+    out: dict[OutageGroup, list[Decision]] = {}
+    for d in decisions:
+        if (group := group_of(d)) is not None:
+            out.setdefault(group, []).append(d)
+    return dict(sorted(out.items()))
+
+
+def _evidence(group: OutageGroup, members: list[Decision], ctx: GuardContext, *, lower_bound: bool) -> Evidence:
+    key = group.population_key
+    seen = ctx.watched.get(key, 0)
+    known = ctx.facts.populations.get(key)
+    population = seen if lower_bound or known is None else max(known, seen)
+    return Evidence(len(members), sum(is_onset(d, ctx) for d in members), max(population, len(members)))
+
+
+def _candidates(decisions: tuple[Decision, ...]) -> list[Decision]:
+    return [d for d in decisions if d.verdict in CANDIDATE_VERDICTS]
+
+
+def population_requests(decisions: tuple[Decision, ...], ctx: GuardContext) -> set[PopulationKey]:
+    """Groups that look like an outage over what the monitor watches, where only the group's whole population in
+    the client can tell: the populations to read (the caller reads each at most once per `outage.window`)."""
+    cfg = ctx.config.outage
+    if not cfg.enabled:
+        return set()
+    needed: set[PopulationKey] = set()
+    candidates = _candidates(decisions)
+    explained: set[str] = set()
+    groups: tuple[GroupOf, ...] = (tracker_group, client_group)
+    for group_of in groups:
+        for group, members in _tally([d for d in candidates if d.download.key not in explained], group_of).items():
+            rough = _evidence(group, members, ctx, lower_bound=True)
+            if not judge(rough, cfg):
+                continue
+            if group.scope is Scope.TRACKER:
+                explained |= {d.download.key for d in members}
+            if rough.onset <= cfg.max_torrents and group.population_key not in ctx.facts.populations:
+                needed.add(group.population_key)
+    return needed
+
+
+def apply(state: CycleState, ctx: GuardContext) -> CycleState:
+    cfg = ctx.config.outage
+    now = ctx.facts.now
+    remembered = ctx.facts.outages
+    if not cfg.enabled:
+        return replace(state, outages={}, ended=tuple(remembered.values()))
+    candidates = _candidates(state.decisions)
+    active: dict[str, RememberedOutage] = {}
+    member_of: dict[str, RememberedOutage] = {}  # download key -> the outage it is part of this cycle
+    alerts: list[str] = []
+    explained: set[str] = set()
+    groups: tuple[GroupOf, ...] = (tracker_group, client_group)
+    for group_of in groups:
+        for group, members in _tally([d for d in candidates if d.download.key not in explained], group_of).items():
+            evidence = _evidence(group, members, ctx, lower_bound=False)
+            before = remembered.get(group.key)
+            if not judge(evidence, cfg):
+                # It was an outage, and nothing says it is over: what made it one (with what is known now of the
+                # group's population) is judged again, under today's thresholds.
+                again = replace(before.evidence, population=evidence.population) if before is not None else None
+                if again is None or not judge(again, cfg):
+                    continue
+                evidence = again
+            keys = tuple(d.download.key for d in members)
+            if before is None:
+                outage = RememberedOutage(group, now, now, evidence, keys)
+                alerts.append(
+                    f"OUTAGE on {outage.describe()}; alert only, no removal or blocklist for them until it lasts "
+                    f"{human_duration(cfg.window)}"
+                )
+            else:
+                members_ever = tuple(sorted(set(before.members) | set(keys)))
+                outage = RememberedOutage(group, before.first_seen, now, evidence, members_ever)
+            active[group.key] = outage
+            member_of.update(dict.fromkeys(keys, outage))
+            if group.scope is Scope.TRACKER:
+                explained |= set(keys)
+    ended = tuple(r for key, r in remembered.items() if key not in active)
+    for r in ended:
+        alerts.append(f"outage over on {r.group.describe()}, after {human_duration(now - r.first_seen)}")
+    decisions = tuple(
+        _mark(d, member_of[d.download.key], ctx)
+        if d.verdict in CANDIDATE_VERDICTS and d.download.key in member_of
+        else d
+        for d in state.decisions
+    )
+    return CycleState(decisions, (*state.alerts, *alerts), active, (*state.ended, *ended))
+
+
+def _mark(d: Decision, outage: RememberedOutage, ctx: GuardContext) -> Decision:
+    window = ctx.config.outage.window
+    age = ctx.facts.now - outage.first_seen
+    if age >= window:
+        outlived = f"the outage ({outage.describe()}) outlived {human_duration(window)}"
+        return replace(d, explanation=f"{d.explanation}; {outlived}")
+    why = (
+        f"part of an outage: {outage.describe()}; alert only, no removal until it lasts {human_duration(window)} "
+        f"(seen for {human_duration(age)})"
+    )
+    if d.verdict is Verdict.WAIT:
+        why += f"; meanwhile {d.explanation}"
+    release = outage.first_seen + window
+    return replace(
+        d, verdict=Verdict.OUTAGE, explanation=why, actions=(), guard=NAME, next_at=max(release, d.next_at or 0.0)
+    )

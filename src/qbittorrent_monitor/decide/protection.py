@@ -1,0 +1,33 @@
+"""The protections: what is never a candidate for a repair, whatever the finding says."""
+
+from __future__ import annotations
+
+from ..config import Config
+from ..model import Download, Finding
+
+
+def protection(download: Download, finding: Finding, cfg: Config) -> str | None:
+    """Why this download must be left alone (a protected tag, category, hash or tracker; paused), or None."""
+    t = download.torrent
+    protected_tags = sorted(set(t.tags) & set(cfg.protection.tags))
+    if protected_tags:
+        return f"carries the protected tag {', '.join(protected_tags)}"
+    if t.category and t.category in cfg.protection.categories:
+        return f"is in the protected category {t.category}"
+    if t.hash in cfg.protection.hashes:
+        return "its hash is in protection.hashes"
+    for host in dict.fromkeys((str(finding.evidence.get("tracker") or ""), download.tracker_host)):
+        if host and (covered := cfg.protection.tracker_protected(host)):
+            return f"its tracker {host} is protected ({covered})"
+    if t.is_paused:
+        return "is paused: the user stopped it, so it is left alone"
+    return None
+
+
+def owes_seeding(download: Download, cfg: Config) -> bool:
+    """A private torrent that has not yet seeded the minimum time or ratio (hit-and-run if deleted). A torrent
+    whose private flag is unknown is treated as private."""
+    t = download.torrent
+    if t.private is False:
+        return False
+    return t.seeding_time < cfg.private.min_seeding_time and t.ratio < cfg.private.min_ratio

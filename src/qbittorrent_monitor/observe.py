@@ -1,0 +1,312 @@
+"""observe: ask the services the cycle's questions and build the Snapshot, complete before anything is judged.
+
+What it asks (cheap, scoped questions; see clients/qbittorrent.py):
+- every *arr queue (every page), and whether the *arr can reach its download client;
+- qBittorrent: `torrents/info?hashes=` for the hashes the queues name (with their trackers on 5.1+), the `errored`
+  filter, the warning log since the last line seen, the connection status;
+- tracker rows of suspects only on 4.x (incomplete, running, no data flowing), and the private flag of the torrents
+  a repair could delete (4.x says it per torrent; it never changes: asked once, kept in the store);
+- when the opt-in seed cleanup is due: the whole library once, to find unregistered seeds and every user of their data.
+
+`populations` answers the outage breaker's one question that depends on what was found (a tracker's whole
+population), at most once per `outage.window` per tracker.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+
+from .clients import ServiceError
+from .clients.arr import ArrClient
+from .clients.qbittorrent import Feature, Listed, QBittorrentClient, log_torrent_name
+from .config import Config
+from .model import (
+    DOWNLOADING_STATES,
+    METADATA_STATES,
+    ArrDownload,
+    Download,
+    LogEntry,
+    PopulationKey,
+    Snapshot,
+    Torrent,
+    TrackerStatus,
+    group_queue,
+)
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+LOG_MEMORY = 2000  # qBittorrent warning lines kept per instance to explain `error` states
+MIN_GAP = 900.0  # a torrent unseen this long (or 3 intervals) was not watched: that time does not count
+ERROR_STATES = frozenset({"error", "missingFiles"})
+
+_HASH = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
+
+
+def is_suspect(t: Torrent) -> bool:
+    """Torrents whose trackers are worth reading: running, incomplete, and not receiving data now."""
+    if t.is_paused or t.is_complete:
+        return False
+    return t.state in METADATA_STATES or (t.state in DOWNLOADING_STATES and t.dlspeed == 0)
+
+
+def may_be_repaired(t: Torrent) -> bool:
+    """A torrent a repair could delete: incomplete and failing or a suspect (its private flag matters)."""
+    return not t.is_complete and (t.state in ERROR_STATES or is_suspect(t))
+
+
+def join_log(torrents: list[Torrent], entries: Iterable[LogEntry]) -> dict[str, tuple[LogEntry, ...]]:
+    """Each log line to the one torrent it is about (hash -> lines). By hash where qBittorrent quotes one; by name
+    otherwise, and then only when the name points at a single torrent: two torrents that share a name (cross-seeds)
+    are told apart by the path in the line, by time (a line older than a torrent is not about it) and by which one is
+    in an error state; a line that still fits several is attached to none, never to the wrong one."""
+    by_hash = {t.hash: t for t in torrents}
+    by_name: dict[str, list[Torrent]] = {}
+    for t in torrents:
+        by_name.setdefault(t.name, []).append(t)
+    out: dict[str, list[LogEntry]] = {}
+    for entry in entries:
+        ref = log_torrent_name(entry.message)
+        if ref is None:
+            continue
+        if _HASH.match(ref.lower()):
+            target = by_hash.get(ref.lower())
+            if target is not None:
+                out.setdefault(target.hash, []).append(entry)
+            continue
+        fits = by_name.get(ref, [])
+        if len(fits) > 1:
+            fits = [t for t in fits if not t.added_on or entry.timestamp >= t.added_on - 60]
+        if len(fits) > 1:
+            fits = [t for t in fits if _mentions_path(entry.message, t)] or fits
+        if len(fits) > 1:
+            fits = [t for t in fits if t.state in ERROR_STATES]
+        if len(fits) == 1:
+            out.setdefault(fits[0].hash, []).append(entry)
+    return {h: tuple(v) for h, v in out.items()}
+
+
+def _mentions_path(message: str, t: Torrent) -> bool:
+    paths = [p.rstrip("/") for p in (t.content_path, t.save_path) if p]
+    return any(f"{p}/" in message or f'{p}"' in message or f"{p})" in message for p in paths)
+
+
+class Observer:
+    def __init__(
+        self,
+        config: Config,
+        qbts: list[QBittorrentClient],
+        arrs: dict[str, ArrClient],
+        store: Callable[[], Store],
+        clock: Callable[[], float],
+    ) -> None:
+        self.config = config
+        self.qbts = qbts
+        self.arrs = arrs
+        self._store = store  # opened on first use (the health check never opens it)
+        self.clock = clock
+        self._logs: dict[str, deque[LogEntry]] = {q.name: deque(maxlen=LOG_MEMORY) for q in qbts}
+        self._log_cursor: dict[str, int] = {q.name: -1 for q in qbts}
+        self._log_reread: set[str] = set()  # torrents whose missing log line justified one full re-read
+
+    @property
+    def store(self) -> Store:
+        return self._store()
+
+    # -- the snapshot ------------------------------------------------------------------------------------
+    def snapshot(self, *, dry_run: bool, cleanup: bool = False) -> Snapshot:
+        now = self.clock()
+        snap = Snapshot(taken_at=now)
+        by_hash = self._queues(snap)
+        listed: list[Listed] = []
+        for q in self.qbts:
+            try:
+                snap.connection_status[q.name] = q.connection_status()
+                mine = {item.torrent.hash: item for item in q.torrents(by_hash)}
+                for item in q.errored():
+                    mine.setdefault(item.torrent.hash, item)
+                self._tail_log(q, [i.torrent for i in mine.values()])
+                snap.service_status[q.name] = f"connection {snap.connection_status[q.name]}"
+            except ServiceError as exc:
+                snap.service_errors[q.name] = exc.message
+                continue
+            listed += mine.values()
+
+        torrents = [item.torrent for item in listed]
+        memory = self.store.observe(
+            torrents,
+            now,
+            self.config.stalled.slow.window,
+            max_gap=max(3 * self.config.monitor.check_interval, MIN_GAP),
+            commit=not dry_run,
+        )
+        private = self._private_flags([t for t in torrents if by_hash.get(t.hash) and may_be_repaired(t)], dry_run)
+        logs = {q.name: join_log([t for t in torrents if t.client == q.name], self._logs[q.name]) for q in self.qbts}
+        for item in listed:
+            t = item.torrent
+            key = f"{t.client}:{t.hash}"
+            refs = tuple(by_hash.get(t.hash, ()))
+            trackers = None
+            if is_suspect(t):  # the same rows on every version: read where torrents/info did not return them
+                trackers = item.trackers if item.trackers is not None else (self._trackers(t) if refs else None)
+            if key in private:
+                t = replace(t, private=private[key])
+            snap.downloads.append(Download(t, refs, trackers, logs[t.client].get(t.hash, ()), memory.get(key)))
+        found = {t.hash for t in torrents}
+        if len(snap.service_errors) < len(self.qbts) or not self.qbts:
+            snap.unmatched_queue = [g for h, gs in by_hash.items() if h not in found for g in gs]
+        if cleanup and not snap.service_errors and not snap.held_arrs:
+            # Only with every queue read: a download a silent *arr still owns must not look orphaned.
+            self._seeds(snap, set(by_hash), dry_run)
+        return snap
+
+    def _queues(self, snap: Snapshot) -> dict[str, list[ArrDownload]]:
+        by_hash: dict[str, list[ArrDownload]] = {}
+        for arr in self.arrs.values():
+            try:
+                items = arr.queue()
+                if problem := arr.download_client_problem():
+                    snap.held_arrs[arr.name] = problem
+                snap.service_status[arr.name] = f"queue: {len(items)} torrent record(s)"
+            except ServiceError as exc:
+                snap.service_errors[arr.name] = exc.message
+                continue
+            for group in group_queue(items):
+                by_hash.setdefault(group.download_id, []).append(group)
+        return by_hash
+
+    def _qbt(self, name: str) -> QBittorrentClient:
+        return next(q for q in self.qbts if q.name == name)
+
+    def _trackers(self, t: Torrent) -> tuple[TrackerStatus, ...] | None:
+        try:
+            return self._qbt(t.client).trackers(t.hash)
+        except ServiceError as exc:
+            log.warning("%s: trackers of %s unavailable: %s", t.client, t.name, exc.message)
+            return None
+
+    def _private_flags(self, torrents: list[Torrent], dry_run: bool) -> dict[str, bool]:
+        """Known flags for these torrents; qBittorrent 4.x is asked (torrents/properties) for each unknown one
+        once, and the answer kept. Unknown stays unknown (the policy then keeps the torrent: it may be private)."""
+        unknown = {f"{t.client}:{t.hash}": t for t in torrents if t.private is None}
+        known = self.store.private_flags(unknown)
+        asked: dict[str, bool] = {}
+        for key, t in unknown.items():
+            if key in known:
+                continue
+            q = self._qbt(t.client)
+            if q.supports(Feature.PRIVATE_IN_INFO):
+                continue  # 5.x leaves it null while the metadata is missing: nothing to ask
+            try:
+                flag = q.is_private(t.hash)
+            except ServiceError as exc:
+                log.warning("%s: cannot tell whether %s is private (%s)", t.client, t.name, exc.message)
+                continue
+            if flag is not None:
+                asked[key] = flag
+        self.store.save_private_flags(asked, commit=not dry_run)
+        return {**known, **asked}
+
+    def _tail_log(self, q: QBittorrentClient, torrents: list[Torrent]) -> None:
+        """Follow qBittorrent's warning log; re-read it whole once if an errored torrent has no line (a restart
+        of qBittorrent resets the ids, so the tail would miss it)."""
+        buf = self._logs[q.name]
+        entries = q.log_since(self._log_cursor[q.name])
+        errored = [t for t in torrents if t.state in ERROR_STATES]
+        explained = join_log(errored, (*buf, *entries))
+        unexplained = {f"{q.name}:{t.hash}" for t in errored if t.hash not in explained} - self._log_reread
+        if unexplained and self._log_cursor[q.name] != -1:
+            self._log_reread |= unexplained  # once per torrent: its line may simply have rotated out
+            buf.clear()
+            entries = q.log_since(-1)
+        buf.extend(entries)
+        if entries:
+            self._log_cursor[q.name] = max(e.id for e in entries)
+
+    # -- the opt-in seed cleanup -------------------------------------------------------------------------
+    def _seeds(self, snap: Snapshot, queued: set[str], dry_run: bool) -> None:
+        """Complete torrents no queue refers to, with their trackers where no tracker is known to work, every user
+        of their data, and (free with this read) each tracker's population."""
+        shared: set[str] = set()
+        for q in self.qbts:
+            try:
+                everything = q.all_torrents()
+                suspects = []
+                for item in everything:
+                    t = item.torrent
+                    if t.hash in queued or not t.is_complete or t.is_paused:
+                        continue
+                    trackers = item.trackers
+                    if trackers is None and not t.working_tracker:
+                        trackers = q.trackers(t.hash)
+                    if trackers is not None:
+                        suspects.append(Download(t, (), trackers))
+            except ServiceError as exc:
+                log.warning("cleanup of unregistered seeds on %s skipped: %s", q.name, exc.message)
+                continue
+            snap.cleanup_read = True
+            users: dict[str, int] = {}
+            for item in everything:  # incomplete torrents (a cross-seed being checked) use the data too
+                path = item.torrent.content_path.rstrip("/")
+                users[path] = users.get(path, 0) + 1
+            shared |= {
+                d.key for d in suspects if d.torrent.content_path and users[d.torrent.content_path.rstrip("/")] > 1
+            }
+            private = self._private_flags([d.torrent for d in suspects], dry_run)
+            snap.seeds += [
+                replace(d, torrent=replace(d.torrent, private=private[d.key])) if d.key in private else d
+                for d in suspects
+            ]
+            snap.populations.update(self._count(q.name, everything, suspects))
+        snap.shared_data = frozenset(shared)
+
+    @staticmethod
+    def _count(client: str, everything: list[Listed], read: list[Download]) -> dict[PopulationKey, int]:
+        rows = {d.torrent.hash: d for d in read}
+        counts: dict[PopulationKey, int] = {PopulationKey(client): len(everything)}
+        for item in everything:
+            d = rows.get(item.torrent.hash) or Download(item.torrent, (), item.trackers)
+            if host := d.tracker_host:
+                key = PopulationKey(client, host)
+                counts[key] = counts.get(key, 0) + 1
+        return counts
+
+    # -- what the outage breaker asks --------------------------------------------------------------------
+    def known_populations(self) -> dict[PopulationKey, int]:
+        """The populations read within the last `outage.window` (what the breaker knows without asking)."""
+        cached = self.store.populations(since=self.clock() - self.config.outage.window)
+        return {k: v for k, v in cached.items() if v is not None}
+
+    def populations(self, wanted: set[PopulationKey], *, dry_run: bool) -> dict[PopulationKey, int]:
+        """Each wanted group's torrents in its client. Read (sync/maindata's tracker map, the whole library) at most
+        once per `outage.window` per group, even when the read failed; cached in the store."""
+        now = self.clock()
+        window = self.config.outage.window
+        cached = self.store.populations(since=now - window)
+        out = {k: v for k, v in cached.items() if k in wanted and v is not None}
+        to_read = sorted(k for k in wanted if k not in cached)
+        for client in dict.fromkeys(k.client for k in to_read):
+            keys = [k for k in to_read if k.client == client]
+            try:
+                counted = self._qbt(client).populations()
+            except ServiceError as exc:
+                log.warning(
+                    "%s: tracker populations unavailable (%s): judged on what the monitor sees", client, exc.message
+                )
+                self.store.save_populations(dict.fromkeys(keys), now, commit=not dry_run)
+                continue
+            counts: dict[PopulationKey, int | None] = {PopulationKey(client): counted.total}
+            counts |= {PopulationKey(client, host): n for host, n in counted.by_host.items()}
+            counts |= {k: counts.get(k, 0) for k in keys}
+            log.info(
+                "%s: read the tracker populations for the outage breaker (%s)",
+                client,
+                ", ".join(f"{k.describe()}: {counts[k]}" for k in keys),
+            )
+            self.store.save_populations(counts, now, commit=not dry_run)
+            out |= {k: v for k in keys if (v := counts[k]) is not None}
+        return out

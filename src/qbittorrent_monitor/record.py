@@ -1,0 +1,85 @@
+"""record: what a cycle found and did, as the report `--test --json` prints and one log line per decision.
+
+The durable part of the record is the store (store.py): the journal, the torrents' memory, the outage memory.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from .actions import Outcome
+from .model import ArrDownload, Decision, Verdict
+
+log = logging.getLogger("qbittorrent_monitor.monitor")
+
+
+@dataclass
+class CycleReport:
+    started_at: float
+    finished_at: float = 0.0
+    dry_run: bool = False
+    ran: bool = True
+    decisions: list[Decision] = field(default_factory=list)
+    outcomes: dict[int, list[Outcome]] = field(default_factory=dict)  # index in decisions -> outcomes
+    resumed: list[Outcome] = field(default_factory=list)
+    unmatched_queue: list[ArrDownload] = field(default_factory=list)
+    service_errors: dict[str, str] = field(default_factory=dict)
+    torrents_checked: int = 0
+    interrupted: bool = False
+    alerts: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        findings = []
+        actions: list[dict[str, Any]] = []
+        for i, decision in enumerate(self.decisions):
+            d = decision.to_dict()
+            if i in self.outcomes:
+                d["actions"] = [o.to_dict() for o in self.outcomes[i]]
+            else:
+                status = "planned" if decision.verdict is Verdict.DRY_RUN else "not taken"
+                d["actions"] = [{**a.to_dict(), "status": status} for a in decision.actions]
+            findings.append(d)
+            actions += [{**a, "hash": d["hash"], "name": d["name"]} for a in d["actions"]]
+        actions += [{**o.to_dict(), "resumed": True} for o in self.resumed]
+        return {
+            "started_at": self.started_at,
+            "duration_s": round(self.finished_at - self.started_at, 3),
+            "dry_run": self.dry_run,
+            "ok": self.ran and not self.service_errors,
+            "interrupted": self.interrupted,
+            "torrents_checked": self.torrents_checked,
+            "service_errors": self.service_errors,
+            "alerts": self.alerts,
+            "findings": findings,
+            "actions": actions,
+            "unmatched_queue": [
+                {"arr": a.arr, "download_id": a.download_id, "title": a.title, "queue_ids": list(a.queue_ids)}
+                for a in self.unmatched_queue
+            ],
+        }
+
+
+def log_decision(d: Decision) -> None:
+    t = d.download.torrent
+    arr = ",".join(f"{a.arr}#{'/'.join(map(str, a.queue_ids))}" for a in d.download.arr) or "-"
+    level = logging.WARNING if d.verdict in (Verdict.ACT, Verdict.REPORT) else logging.INFO
+    log.log(
+        level,
+        "decision=%s rule=%s kind=%s torrent=%r hash=%s client=%s tracker=%s category=%s arr=%s reason=%r why=%r "
+        "evidence=%s actions=[%s]",
+        d.verdict.value,
+        d.finding.rule,
+        d.finding.kind.value,
+        t.name,
+        t.hash,
+        t.client,
+        d.download.tracker_host or "-",
+        t.category or "-",
+        arr,
+        d.finding.reason,
+        d.explanation,
+        d.finding.evidence,
+        "; ".join(a.description for a in d.actions),
+    )
