@@ -407,6 +407,7 @@ class Decision:
     since: float | None = None  # when the failure began (the rule's moment, else when the store first saw it)
     next_at: float | None = None  # a waiting candidate: when it will have lasted long enough
     guard: str = ""  # the cycle-wide guard that changed the verdict (outage, holds, cap)
+    given_up: tuple[str, ...] = ()  # items this repair no longer searches for (they failed too often)
 
     @property
     def removes(self) -> bool:
@@ -435,6 +436,7 @@ class Decision:
             "explanation": self.explanation,
             "next_at": self.next_at,
             "guard": self.guard or None,
+            "given_up": list(self.given_up),
             "actions": [a.to_dict() for a in self.actions],
         }
 

@@ -18,6 +18,7 @@ from .clients import ServiceError
 from .clients.arr import ArrClient
 from .clients.qbittorrent import QBittorrentClient
 from .config import Config
+from .events import CycleFinished, Events, OutageBegan, OutageEnded, ServiceChanged
 from .model import Decision, Download, Finding, Kind, Snapshot, Verdict
 from .observe import Observer
 from .record import CycleReport, log_decision
@@ -55,6 +56,7 @@ class Monitor:
         self.observer = Observer(config, self.qbts, self.arrs, lambda: self.store, clock)
         self._executor: Executor | None = None
         self.stop_event = threading.Event()
+        self.events = Events()  # notifications, metrics, the health log and the dashboard subscribe here
         self.health: dict[str, ServiceHealth] = {}
         self.last_report: CycleReport | None = None
 
@@ -93,8 +95,10 @@ class Monitor:
         self.health[name] = ServiceHealth(ok, message, now)
         if not ok and (before is None or before.ok or before.message != message):
             log.error("service %s unavailable: %s", name, message)
+            self.events.emit(ServiceChanged(name, False, message, now))
         elif ok and before is not None and not before.ok:
             log.info("service %s is back: %s", name, message)
+            self.events.emit(ServiceChanged(name, True, message, now))
 
     def _note_services(self, snapshot: Snapshot) -> None:
         for name, message in snapshot.service_status.items():
@@ -157,6 +161,12 @@ class Monitor:
         for alert in result.alerts:
             log.warning("%s", alert)
             report.alerts.append(alert)
+        for outage in result.outages.values():
+            if outage.group.key not in facts.outages:
+                self.events.emit(OutageBegan(outage))
+        for outage in result.ended:
+            self.events.emit(OutageEnded(outage, now))
+        report.outages = list(result.outages.values())
         for decision in result.decisions:
             if self.stop_event.is_set():
                 report.interrupted = True
@@ -165,6 +175,7 @@ class Monitor:
             self._act(decision, report, now)
         report.finished_at = self.clock()
         self.last_report = report
+        self.events.emit(CycleFinished(report))
         return report
 
     def _act(self, decision: Decision, report: CycleReport, now: float) -> None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .actions import Outcome
-from .model import ArrDownload, Decision, Verdict
+from .model import ArrDownload, Decision, RememberedOutage, Verdict
 
 log = logging.getLogger("qbittorrent_monitor.monitor")
 
@@ -29,6 +29,7 @@ class CycleReport:
     torrents_checked: int = 0
     interrupted: bool = False
     alerts: list[str] = field(default_factory=list)
+    outages: list[RememberedOutage] = field(default_factory=list)  # active after this cycle
 
     def to_dict(self) -> dict[str, Any]:
         findings = []
@@ -52,6 +53,16 @@ class CycleReport:
             "torrents_checked": self.torrents_checked,
             "service_errors": self.service_errors,
             "alerts": self.alerts,
+            "outages": [
+                {
+                    "group": o.group.key,
+                    "where": o.group.describe(),
+                    "since": o.first_seen,
+                    "evidence": o.evidence.describe(),
+                    "torrents": len(o.members),
+                }
+                for o in self.outages
+            ],
             "findings": findings,
             "actions": actions,
             "unmatched_queue": [

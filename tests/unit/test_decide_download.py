@@ -263,6 +263,7 @@ def test_an_item_that_failed_again_and_again_is_not_searched_any_more() -> None:
     decision = run(d, config(), d.torrent.added_on + 10, failures={("sonarr", "episode:12"): 2})
     assert [a.type for a in decision.actions] == ["arr_remove"]
     assert "episode:12 failed 3 or more times: not searched again" in decision.explanation
+    assert decision.given_up == ("episode:12",)  # what the notifications and the dashboard report
     decision = run(d, config(), d.torrent.added_on + 10, failures={("sonarr", "episode:12"): 1})
     assert [a.type for a in decision.actions] == ["arr_remove", "arr_search"]
 

@@ -17,7 +17,7 @@ import httpx
 
 from ..config import ArrInstance
 from ..model import QueueItem, RemoveResult
-from . import ServiceError, short_error
+from . import Call, ServiceError, report_call, short_error
 
 log = logging.getLogger(__name__)
 logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -55,15 +55,18 @@ class ArrClient:
     def _request(self, method: str, path: str, *, read: bool, **kwargs: Any) -> httpx.Response:
         attempts = 1 + (READ_RETRIES if read else 0)
         for attempt in range(attempts):
+            started = time.monotonic()
             try:
                 response = self._http.request(method, self._api + path, **kwargs)
             except httpx.HTTPError as exc:
+                self._report(method, path, None, started, short_error(exc, 120))
                 if attempt + 1 < attempts:
                     time.sleep(0.5 * 3**attempt)
                     continue
                 raise ServiceError(
                     self.name, f"{method} {path}: cannot reach {self.url} ({short_error(exc, 200)})"
                 ) from None
+            self._report(method, path, response.status_code, started)
             if response.status_code >= 500 and attempt + 1 < attempts:
                 time.sleep(0.5 * 3**attempt)
                 continue
@@ -71,6 +74,10 @@ class ArrClient:
                 raise ServiceError(self.name, "401: the API key was refused: check api_key (Settings > General)")
             return response
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _report(self, method: str, path: str, status: int | None, started: float, error: str = "") -> None:
+        endpoint = self._api + path
+        report_call(Call(self.name, self.app, method, endpoint, status, time.monotonic() - started, error))
 
     def _json(self, response: httpx.Response, what: str) -> Any:
         if response.status_code >= 400:

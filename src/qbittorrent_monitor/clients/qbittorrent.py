@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import re
+import time
 from collections import UserList
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from packaging.version import InvalidVersion, Version
 
 from ..config import QBittorrentInstance
 from ..model import LogEntry, Torrent, TrackerStatus
-from . import ServiceError, short_error
+from . import Call, ServiceError, report_call, short_error
 
 log = logging.getLogger(__name__)
 logging.getLogger("qbittorrentapi").setLevel(logging.WARNING)
@@ -149,20 +150,35 @@ class QBittorrentClient:
         return supported(self.parsed_version, feature)
 
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        started = time.monotonic()
+        status: int | None = None
+        error = ""
         try:
-            return fn(*args, **kwargs)
-        except qbittorrentapi.LoginFailed:
-            raise ServiceError(self.name, "login refused: check qbittorrent username and password") from None
-        except qbittorrentapi.Forbidden403Error:
-            raise ServiceError(self.name, "403 forbidden: banned IP or no session (check the credentials)") from None
+            result = fn(*args, **kwargs)
+            status = 200
+            return result
         except qbittorrentapi.HTTPError as exc:
-            raise ServiceError(self.name, f"{what} failed: {short_error(exc)}") from None
-        except qbittorrentapi.APIConnectionError as exc:
-            raise ServiceError(self.name, f"{what}: cannot reach {self.url} ({connection_reason(exc)})") from None
-        except qbittorrentapi.APIError as exc:
-            raise ServiceError(self.name, f"{what} failed: {short_error(exc)}") from None
-        except ValueError as exc:  # a body that is not what the API promises
-            raise ServiceError(self.name, f"{what}: unexpected answer ({exc})") from None
+            status, error = getattr(exc, "http_status_code", None), short_error(exc, 120)
+            raise self._service_error(what, exc) from None
+        except (qbittorrentapi.APIError, ValueError) as exc:
+            error = short_error(exc, 120)
+            raise self._service_error(what, exc) from None
+        finally:
+            report_call(Call(self.name, "qbittorrent", "API", what, status, time.monotonic() - started, error))
+
+    def _service_error(self, what: str, exc: Exception) -> ServiceError:
+        """What went wrong, said once, safely (the most specific exception first)."""
+        if isinstance(exc, qbittorrentapi.LoginFailed):
+            return ServiceError(self.name, "login refused: check qbittorrent username and password")
+        if isinstance(exc, qbittorrentapi.Forbidden403Error):
+            return ServiceError(self.name, "403 forbidden: banned IP or no session (check the credentials)")
+        if isinstance(exc, qbittorrentapi.HTTPError):
+            return ServiceError(self.name, f"{what} failed: {short_error(exc)}")
+        if isinstance(exc, qbittorrentapi.APIConnectionError):
+            return ServiceError(self.name, f"{what}: cannot reach {self.url} ({connection_reason(exc)})")
+        if isinstance(exc, qbittorrentapi.APIError):
+            return ServiceError(self.name, f"{what} failed: {short_error(exc)}")
+        return ServiceError(self.name, f"{what}: unexpected answer ({exc})")  # a body not as the API promises
 
     def check(self) -> str:
         """Log in and read the version: proves the service is reachable and the credentials work."""

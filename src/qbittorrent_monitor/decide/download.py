@@ -7,6 +7,8 @@ ready (act, or dry run) or waiting for its duration or strikes. The cycle-wide g
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ..config import Config
 from ..model import Action, ActionType, Decision, Download, Finding, Verdict, human_duration
 from .facts import CycleFacts
@@ -69,14 +71,14 @@ def decide_download(download: Download, findings: list[Finding], cfg: Config, fa
         return verdict(Verdict.WAIT, f"waiting: strike {strikes} of the {rule.strikes} the policy requires")
 
     # 4. The repair (a ready candidate).
-    actions, notes = plan_actions(download, finding, rule, cfg, facts)
+    plan = plan_actions(download, finding, rule, cfg, facts)
+    notes = "; ".join(plan.notes)
     why = f"{finding.kind.value} for {human_duration(lasted)}" + (f" (strike {strikes})" if rule.strikes > 1 else "")
-    if notes:
-        why += "; " + "; ".join(notes)
-    if not any(a.type != ActionType.ALERT for a in actions):
-        return verdict(
-            Verdict.REPORT, "the policy asks only for an alert" + (f"; {'; '.join(notes)}" if notes else ""), actions
-        )
-    if facts.dry_run:
-        return verdict(Verdict.DRY_RUN, f"dry run: these actions would be taken ({why})", actions)
-    return verdict(Verdict.ACT, why, actions)
+    why += f"; {notes}" if notes else ""
+    if not any(a.type != ActionType.ALERT for a in plan.actions):
+        decided = verdict(Verdict.REPORT, "the policy asks only for an alert" + (f"; {notes}" if notes else ""))
+    elif facts.dry_run:
+        decided = verdict(Verdict.DRY_RUN, f"dry run: these actions would be taken ({why})")
+    else:
+        decided = verdict(Verdict.ACT, why)
+    return replace(decided, actions=plan.actions, given_up=plan.given_up)

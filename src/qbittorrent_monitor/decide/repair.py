@@ -3,18 +3,26 @@ private torrent is tagged; a file error also raises an alert in the log."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..config import Config, RuleAction
 from ..model import Action, ActionType, ArrDownload, Download, Finding, Kind, human_duration
 from .facts import CycleFacts
 from .protection import owes_seeding
 
 
-def plan_actions(
-    download: Download, finding: Finding, rule: RuleAction, cfg: Config, facts: CycleFacts
-) -> tuple[tuple[Action, ...], list[str]]:
-    """The actions of the repair, and notes for its explanation."""
+@dataclass(frozen=True, slots=True)
+class Plan:
+    actions: tuple[Action, ...]
+    notes: tuple[str, ...]  # for the explanation
+    given_up: tuple[str, ...]  # items (episode:101, movie:42) failed too often to be searched again
+
+
+def plan_actions(download: Download, finding: Finding, rule: RuleAction, cfg: Config, facts: CycleFacts) -> Plan:
+    """The actions of the repair, with notes for its explanation."""
     actions: list[Action] = []
     notes: list[str] = []
+    given_up_all: list[str] = []
     t = download.torrent
     keep = rule.remove and owes_seeding(download, cfg)
     # Only a release at fault is blocklisted; a kept private torrent follows `private.blocklist`.
@@ -58,6 +66,7 @@ def plan_actions(
         ]
         if given_up:
             notes.append(f"{', '.join(given_up)} failed {cfg.search.give_up_after} or more times: not searched again")
+            given_up_all += given_up
             continue
         actions.append(
             Action(
@@ -80,7 +89,7 @@ def plan_actions(
         actions.append(
             Action(ActionType.ALERT, "log", {"level": "warning"}, f"file error on {t.name}: {finding.reason}")
         )
-    return tuple(actions), notes
+    return Plan(tuple(actions), tuple(notes), tuple(given_up_all))
 
 
 def search_command(arr: ArrDownload) -> dict[str, object] | None:
