@@ -179,8 +179,8 @@ def _missing_password(config: Config, path: Path) -> str | None:
 
 HEADER = """\
 # qbittorrent-monitor configuration, written on the first start ({when}).
-# Every key below the services is the default, commented; edit what you need. This file is yours: the monitor never
-# overwrites it. Environment variables (QBITTORRENT_PASSWORD, SONARR_API_KEY, ...) override what it says.
+# Below the services come the defaults; change what you need. This file is yours: the monitor never overwrites it.
+# Environment variables (QBITTORRENT_PASSWORD, SONARR_API_KEY, ...) override what it says.
 """
 
 
