@@ -40,6 +40,21 @@ class Loaded:
     notes: list[tuple[int, str]] = field(default_factory=list)  # (logging level, message), logged by the caller
     discovery: discovery.Discovery | None = None
     wrote: Path | None = None  # the configuration file this start wrote (first start)
+    path: Path | None = None  # the configuration file read (None: it did not exist)
+
+    def describe(self) -> str:
+        """One line for --verbose: where the configuration came from."""
+        where = str(self.path) if self.path else "the environment alone"
+        if self.discovery is None:
+            how = "discovery not needed (nothing left to find) or disabled"
+        elif not self.discovery.ran:
+            how = "discovery found no Docker socket"
+        else:
+            how = f"discovery found {len(self.discovery.services)} service(s)"
+        n_arr = len(self.config.arr_instances())
+        return (
+            f"configuration from {where}: {len(self.config.qbittorrent)} qBittorrent, {n_arr} *arr instance(s); {how}"
+        )
 
 
 class IncompleteConfig(ConfigError):
@@ -128,7 +143,7 @@ def load(path: Path, *, explicit: bool, env: dict[str, str] | None = None) -> Lo
     missing = _missing_password(config, path)
     if missing:
         raise IncompleteConfig(missing, notes)
-    return Loaded(config, notes, found, wrote)
+    return Loaded(config, notes, found, wrote, path if path.exists() else None)
 
 
 def _describe(found: discovery.Discovery, socket: str) -> list[tuple[int, str]]:

@@ -93,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     for note_level, message in loaded.notes:
         # the container's health check runs every minute: its discovery lines only with --verbose
         log.log(logging.DEBUG if args.health_check else note_level, "%s", message)
+    log.debug("%s", loaded.describe())
 
     if args.command:
         return _subcommand(args, config)
