@@ -27,7 +27,8 @@ from harness.qbt import QBittorrent
 from harness.states import StateFactory
 from sim.arr import ArrSimulator
 
-pytestmark = [pytest.mark.integration, pytest.mark.image, pytest.mark.timeout(1800)]
+# Not `integration`: `pytest -m integration` must not build images. It does need the real qbittorrent-nox.
+pytestmark = [pytest.mark.image, pytest.mark.timeout(1800)]
 
 ROOT = Path(__file__).resolve().parents[2]
 CACHE = ROOT / ".cache" / "image"
