@@ -325,6 +325,8 @@ def test_the_old_monitors_commands_work_inside_the_image(
     assert dry.returncode == 0, dry.stderr
     assert dry.stdout.startswith("cycle (dry run): ") and "[dry_run]" in dry.stdout
     assert dead in {t["hash"] for t in qbt.info()}  # a dry run changes nothing
+    # Run as root, yet what this run created (its log) belongs to PUID: the entrypoint chowns before, not after.
+    assert owners(box.config) == {(PUID, PGID)}
 
     verbose = box.run(*old, "--verbose", "--test", env=env)
     assert verbose.returncode == 0, verbose.stderr
