@@ -17,7 +17,8 @@ from types import FrameType
 from typing import Any
 
 from . import __version__, logs
-from .config import DEFAULT_DATA_DIR, Config, ConfigError, load_config, write_example
+from .bootstrap import IncompleteConfig, Loaded, load
+from .config import DEFAULT_DATA_DIR, Config, ConfigError
 from .store import StoreError
 
 log = logging.getLogger("qbittorrent_monitor")
@@ -56,15 +57,17 @@ def default_config_path() -> Path:
     return Path(os.environ.get("DATA_DIR") or DEFAULT_DATA_DIR) / "config" / "config.yaml"
 
 
-def _load(args: argparse.Namespace) -> Config:
+def _load(args: argparse.Namespace) -> Loaded:
+    """The configuration file (default: $DATA_DIR/config/config.yaml; on a first start it is written, with what
+    discovery found), discovery where it is silent, the environment on top."""
     if args.config is not None:
-        if not args.config.exists():
-            raise ConfigError(f"the configuration file {args.config} does not exist: check --config")
-        return load_config(args.config)
-    path = default_config_path()
-    if not path.exists() and write_example(path):
-        print(f"note: wrote an example configuration to {path}; edit it or use environment variables", file=sys.stderr)
-    return load_config(path)
+        return load(args.config, explicit=True)
+    return load(default_config_path(), explicit=False)
+
+
+def _print_notes(notes: list[tuple[int, str]]) -> None:
+    for _, message in notes:
+        print(message, file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,14 +76,24 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --interval must be at least 1 second", file=sys.stderr)
         return EXIT_CONFIG
     try:
-        config = _load(args)
+        loaded = _load(args)
+    except IncompleteConfig as exc:
+        if not args.health_check:
+            _print_notes(exc.notes)
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    config = loaded.config
     args.json = getattr(args, "json", False)
     level = "DEBUG" if args.verbose else config.monitor.log_level
     log_dir = None if args.health_check or args.command else config.monitor.data_dir / "logs"
     logs.setup(level, config.secrets(), log_dir)
+    for note_level, message in loaded.notes:
+        # the container's health check runs every minute: its discovery lines only with --verbose
+        log.log(logging.DEBUG if args.health_check else note_level, "%s", message)
+    log.debug("%s", loaded.describe())
 
     if args.command:
         return _subcommand(args, config)

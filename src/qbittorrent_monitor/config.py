@@ -6,6 +6,7 @@ exit code 2. Unknown keys are errors: a typo must never be silently ignored.
 
 from __future__ import annotations
 
+import copy
 import itertools
 import os
 import re
@@ -362,6 +363,35 @@ class CleanupSettings(_Strict):
     interval: Duration = "6h"  # type: ignore[assignment]
 
 
+def _paths_list(v: Any) -> Any:
+    """`config_paths` from the environment: globs separated by ':' (a YAML list stays a list)."""
+    if isinstance(v, str):
+        return [p for p in v.split(":") if p.strip()]
+    return v
+
+
+class DiscoverySettings(_Strict):
+    """Auto-discovery of qBittorrent and the *arr apps through the Docker socket (see discovery.py). It only fills
+    what the configuration and the environment leave unsaid."""
+
+    enabled: bool = True
+    docker_socket: str = Field(
+        "/var/run/docker.sock", description="the Docker socket (mounted read-only), or a unix:// or tcp:// URL"
+    )
+    network: str = Field("traefik_proxy", description="the Docker network the monitor shares with the apps")
+    config_paths: Annotated[list[str], BeforeValidator(_paths_list)] = Field(
+        default_factory=lambda: ["/configs/*/config.xml", "/configs/*/config/config.xml"],
+        description="globs of the *arr config.xml files (their API keys), under the mounted config folders",
+    )
+
+    @field_validator("docker_socket", "network")
+    @classmethod
+    def _not_empty(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("is empty: give a value or remove the key to use the default")
+        return v.strip()
+
+
 class Config(_Strict):
     monitor: MonitorSettings = Field(default_factory=MonitorSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
@@ -377,6 +407,7 @@ class Config(_Strict):
     private: PrivateSettings = Field(default_factory=PrivateSettings)
     search: SearchSettings = Field(default_factory=SearchSettings)
     cleanup: CleanupSettings = Field(default_factory=CleanupSettings)
+    discovery: DiscoverySettings = Field(default_factory=DiscoverySettings)
 
     @model_validator(mode="after")
     def _names(self) -> Config:
@@ -425,6 +456,10 @@ ENV_OVERRIDES: dict[str, tuple[str | int, ...]] = {
     "SONARR_API_KEY": ("sonarr", 0, "api_key"),
     "RADARR_URL": ("radarr", 0, "url"),
     "RADARR_API_KEY": ("radarr", 0, "api_key"),
+    "DISCOVERY": ("discovery", "enabled"),
+    "DOCKER_HOST": ("discovery", "docker_socket"),
+    "DOCKER_NETWORK": ("discovery", "network"),
+    "DISCOVERY_CONFIG_PATHS": ("discovery", "config_paths"),
 }
 
 
@@ -474,25 +509,41 @@ def _explain(err: ValidationError, source: str) -> str:
     return f"invalid configuration in {source}:\n  " + "\n  ".join(lines)
 
 
-def load_config(path: Path | None, env: dict[str, str] | None = None) -> Config:
-    """Read YAML (if it exists), apply environment overrides, validate. Raises ConfigError."""
-    env = dict(os.environ) if env is None else env
-    doc: dict[str, Any] = {}
-    source = "environment"
-    if path is not None and path.exists():
-        source = str(path)
-        try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path} is not valid YAML: {exc}") from None
-        except OSError as exc:
-            raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
-        if loaded is None:
-            loaded = {}
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{path}: the top level must be a mapping (monitor:, qbittorrent:, sonarr: ...)")
-        doc = loaded
-    doc = _apply_env(doc, env)
+def read_document(path: Path | None) -> tuple[dict[str, Any], str]:
+    """The YAML document (empty if the file does not exist) and the name of its source. Raises ConfigError."""
+    if path is None or not path.exists():
+        return {}, "environment"
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    if loaded is None:
+        loaded = {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping (monitor:, qbittorrent:, sonarr: ...)")
+    return loaded, str(path)
+
+
+def env_sets(env: dict[str, str], section: str) -> bool:
+    """Whether an environment variable sets something in this top-level section."""
+    return any(path[0] == section and env.get(var, "") != "" for var, path in ENV_OVERRIDES.items())
+
+
+def discovery_settings(doc: dict[str, Any], env: dict[str, str], source: str) -> DiscoverySettings:
+    """The `discovery:` section with its environment overrides, validated on its own (discovery runs before the
+    rest of the configuration is complete)."""
+    partial = _apply_env({"discovery": copy.deepcopy(doc.get("discovery") or {})}, env)
+    try:
+        return DiscoverySettings.model_validate(partial["discovery"])
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc, source).replace("\n  ", "\n  discovery.", 1)) from None
+
+
+def validate(doc: dict[str, Any], env: dict[str, str], source: str) -> Config:
+    """Apply the environment overrides to a document and validate it. Raises ConfigError."""
+    doc = _apply_env(copy.deepcopy(doc), env)
     try:
         config = Config.model_validate(doc)
     except ValidationError as exc:
@@ -507,15 +558,11 @@ def load_config(path: Path | None, env: dict[str, str] | None = None) -> Config:
     return config
 
 
+def load_config(path: Path | None, env: dict[str, str] | None = None) -> Config:
+    """Read YAML (if it exists), apply environment overrides, validate. Raises ConfigError."""
+    env = dict(os.environ) if env is None else env
+    doc, source = read_document(path)
+    return validate(doc, env, source)
+
+
 EXAMPLE = Path(__file__).with_name("config.example.yaml")
-
-
-def write_example(path: Path) -> bool:
-    """First start: leave a commented example where the user expects the config. Returns True if written."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("x", encoding="utf-8") as fh:
-            fh.write(EXAMPLE.read_text(encoding="utf-8"))
-    except OSError:
-        return False
-    return True
