@@ -21,10 +21,10 @@ import yaml
 
 from . import discovery
 from .config import (
-    DEFAULT_DATA_DIR,
     EXAMPLE,
     Config,
     ConfigError,
+    data_dir_from,
     discovery_settings,
     env_sets,
     read_document,
@@ -72,7 +72,9 @@ def supported_sections() -> set[str]:
 
 def _data_dir(doc: dict[str, Any], env: dict[str, str]) -> Path:
     monitor = doc.get("monitor") if isinstance(doc.get("monitor"), dict) else {}
-    return Path(env.get("DATA_DIR") or (monitor or {}).get("data_dir") or DEFAULT_DATA_DIR)
+    if env.get("DATA_DIR") or not (monitor or {}).get("data_dir"):
+        return data_dir_from(env)[0]
+    return Path((monitor or {})["data_dir"])
 
 
 def _needs_discovery(doc: dict[str, Any], sections: set[str]) -> bool:

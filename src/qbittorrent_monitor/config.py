@@ -12,7 +12,9 @@ import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
+import platformdirs
 import yaml
 from pydantic import (
     BaseModel,
@@ -27,7 +29,31 @@ from pydantic import (
 
 from .model import Kind
 
-DEFAULT_DATA_DIR = "/config"
+CONTAINER_DATA_DIR = Path("/config")
+APP_NAME = "qbittorrent-monitor"
+
+
+def default_data_dir() -> Path:
+    """`/config` where it exists (the container's volume), else the platform's user data dir: a pip user never
+    gets a folder created at the filesystem root."""
+    if CONTAINER_DATA_DIR.is_dir():
+        return CONTAINER_DATA_DIR
+    return platformdirs.user_data_path(APP_NAME, appauthor=False)
+
+
+def describe_data_dir(config: Config, env: dict[str, str]) -> str:
+    """Where the data directory in use comes from (printed at start: a pip user sees where their state lives)."""
+    default, why = data_dir_from(env)
+    return why if config.monitor.data_dir == default else "monitor.data_dir in the configuration"
+
+
+def data_dir_from(env: dict[str, str]) -> tuple[Path, str]:
+    """The data dir before the configuration is read (it holds the configuration), and where that choice came from."""
+    if env.get("DATA_DIR"):
+        return Path(env["DATA_DIR"]), "the DATA_DIR environment variable"
+    if CONTAINER_DATA_DIR.is_dir():
+        return CONTAINER_DATA_DIR, "the container volume /config"
+    return default_data_dir(), "the user data directory (no /config here, no DATA_DIR set)"
 
 
 class ConfigError(Exception):
@@ -62,9 +88,12 @@ class _Strict(BaseModel):
 
 class MonitorSettings(_Strict):
     check_interval: Duration = Field(300, description="seconds between two cycles")
+    cycle_budget: Duration = Field(
+        120, description="a cycle running longer than this marks the monitor degraded in /health (a service is slow)"
+    )
     dry_run: bool = False
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    data_dir: Path = Path(DEFAULT_DATA_DIR)
+    data_dir: Path = Field(default_factory=default_data_dir)
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -79,6 +108,10 @@ class MonitorSettings(_Strict):
         return v
 
 
+class LoggingSettings(_Strict):
+    format: Literal["text", "json"] = Field("text", description="json: one JSON object per line")
+
+
 class HealthSettings(_Strict):
     enabled: bool = True
     bind: str = "0.0.0.0"
@@ -87,18 +120,41 @@ class HealthSettings(_Strict):
 
 def _check_url(v: str) -> str:
     if not re.match(r"^https?://[^/\s]+", v):
-        raise ValueError(f"{v!r} is not an http(s) URL: write it like http://qbittorrent:8080")
-    if "@" in v.split("://", 1)[1].split("/", 1)[0]:
+        shown = f"{v!r} " if not re.search(r"[@?#]", v) else ""  # never echo what may hold a credential
+        raise ValueError(
+            f"{shown}is not an http(s) URL: write it like http://qbittorrent:8080 (a URL base like /sonarr may follow)"
+        )
+    parts = urlsplit(v)
+    if "@" in parts.netloc:
         # Credentials in a URL end up in error messages and /health: they belong in their own fields.
         raise ValueError("must not contain credentials (user:password@): use the username/password or api_key fields")
+    if parts.query or parts.fragment:
+        # `?apikey=...` would be echoed in errors and /health; the key has its own field.
+        raise ValueError(
+            "must not contain a query string or fragment (?apikey=... belongs in api_key): write only scheme, host, "
+            "port and URL base"
+        )
     return v.rstrip("/")
+
+
+def _text_secret(v: Any) -> Any:
+    """YAML reads unquoted digits as a number (and 0123 as 83): a password or key must be written as text."""
+    if isinstance(v, bool | int | float):
+        raise ValueError(
+            "is not text: YAML reads an unquoted value like 20242024 as a number (and 0123 as 83); put it in quotes, "
+            'e.g. password: "20242024"'
+        )
+    return v
+
+
+Secret = Annotated[SecretStr, BeforeValidator(_text_secret)]
 
 
 class QBittorrentInstance(_Strict):
     name: str = "qbittorrent"
     url: str
-    username: str = "admin"
-    password: SecretStr = SecretStr("")
+    username: Annotated[str, BeforeValidator(_text_secret)] = "admin"
+    password: Secret = SecretStr("")
     verify_ssl: bool = True
     timeout: Duration = 15
 
@@ -108,7 +164,7 @@ class QBittorrentInstance(_Strict):
 class ArrInstance(_Strict):
     name: str = ""
     url: str
-    api_key: SecretStr
+    api_key: Secret
     timeout: Duration = 30
 
     _url = field_validator("url")(classmethod(lambda cls, v: _check_url(v)))
@@ -395,6 +451,7 @@ class DiscoverySettings(_Strict):
 class Config(_Strict):
     monitor: MonitorSettings = Field(default_factory=MonitorSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
     qbittorrent: list[QBittorrentInstance] = Field(default_factory=list)
     sonarr: list[ArrInstance] = Field(default_factory=list)
     radarr: list[ArrInstance] = Field(default_factory=list)
@@ -449,6 +506,7 @@ ENV_OVERRIDES: dict[str, tuple[str | int, ...]] = {
     "DRY_RUN": ("monitor", "dry_run"),
     "DATA_DIR": ("monitor", "data_dir"),
     "HEALTH_PORT": ("health", "port"),
+    "LOG_FORMAT": ("logging", "format"),
     "QBITTORRENT_URL": ("qbittorrent", 0, "url"),
     "QBITTORRENT_USERNAME": ("qbittorrent", 0, "username"),
     "QBITTORRENT_PASSWORD": ("qbittorrent", 0, "password"),
@@ -463,7 +521,9 @@ ENV_OVERRIDES: dict[str, tuple[str | int, ...]] = {
 }
 
 
-def _apply_env(doc: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
+def _apply_env(doc: dict[str, Any], env: dict[str, str]) -> tuple[dict[str, Any], dict[tuple[str | int, ...], str]]:
+    """The document with the environment's values in place, and which variable set which field."""
+    used: dict[tuple[str | int, ...], str] = {}
     for var, path in ENV_OVERRIDES.items():
         if var not in env or env[var] == "":
             continue
@@ -478,7 +538,8 @@ def _apply_env(doc: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
                     node[key] = [] if isinstance(nxt, int) else {}
                 node = node[key]
         node[path[-1]] = env[var]
-    return doc
+        used[path] = var
+    return doc, used
 
 
 SECRET_FIELDS = frozenset({"password", "api_key"})
@@ -491,10 +552,13 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-def _explain(err: ValidationError, source: str) -> str:
+def _explain(err: ValidationError, source: str, from_env: dict[tuple[str | int, ...], str]) -> str:
     lines = []
     for e in err.errors():
-        field = _field_path(tuple(x for x in e["loc"] if not str(x).startswith("function-")))
+        loc = tuple(x for x in e["loc"] if not str(x).startswith("function-"))
+        field = _field_path(loc)
+        if loc in from_env:
+            field = f"{field} (from the environment variable {from_env[loc]})"
         kind = e["type"]
         if kind == "extra_forbidden":
             msg = "unknown key: remove it or check its spelling (see config.example.yaml)"
@@ -516,7 +580,7 @@ def read_document(path: Path | None) -> tuple[dict[str, Any], str]:
     try:
         loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+        raise ConfigError(_yaml_error(path, exc)) from None
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
     if loaded is None:
@@ -534,20 +598,25 @@ def env_sets(env: dict[str, str], section: str) -> bool:
 def discovery_settings(doc: dict[str, Any], env: dict[str, str], source: str) -> DiscoverySettings:
     """The `discovery:` section with its environment overrides, validated on its own (discovery runs before the
     rest of the configuration is complete)."""
-    partial = _apply_env({"discovery": copy.deepcopy(doc.get("discovery") or {})}, env)
+    partial, from_env = _apply_env({"discovery": copy.deepcopy(doc.get("discovery") or {})}, env)
     try:
         return DiscoverySettings.model_validate(partial["discovery"])
     except ValidationError as exc:
-        raise ConfigError(_explain(exc, source).replace("\n  ", "\n  discovery.", 1)) from None
+        env_blame = {path[1:]: var for path, var in from_env.items()}
+        raise ConfigError(_explain(exc, source, env_blame).replace("\n  ", "\n  discovery.", 1)) from None
 
 
 def validate(doc: dict[str, Any], env: dict[str, str], source: str) -> Config:
     """Apply the environment overrides to a document and validate it. Raises ConfigError."""
-    doc = _apply_env(copy.deepcopy(doc), env)
+    doc, from_env = _apply_env(copy.deepcopy(doc), env)
     try:
         config = Config.model_validate(doc)
     except ValidationError as exc:
-        raise ConfigError(_explain(exc, source)) from None
+        raise ConfigError(
+            _explain(
+                exc, source if source == "environment" or not from_env else f"{source} and the environment", from_env
+            )
+        ) from None
     except ValueError as exc:
         raise ConfigError(f"invalid configuration in {source}: {exc}") from None
     if not config.qbittorrent:
@@ -563,6 +632,16 @@ def load_config(path: Path | None, env: dict[str, str] | None = None) -> Config:
     env = dict(os.environ) if env is None else env
     doc, source = read_document(path)
     return validate(doc, env, source)
+
+
+def _yaml_error(path: Path, exc: yaml.YAMLError) -> str:
+    """Where the YAML is broken and why, never the offending lines: they may hold a password or an API key."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    problem = getattr(exc, "problem", None) or "it cannot be parsed"
+    context = getattr(exc, "context", None)
+    why = f"{problem} ({context})" if context else problem
+    return f"{path} is not valid YAML{where}: {why}. Check the indentation and quoting there."
 
 
 EXAMPLE = Path(__file__).with_name("config.example.yaml")

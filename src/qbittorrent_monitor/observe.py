@@ -157,7 +157,8 @@ class Observer:
                 t = replace(t, private=private[key])
             snap.downloads.append(Download(t, refs, trackers, logs[t.client].get(t.hash, ()), memory.get(key)))
         found = {t.hash for t in torrents}
-        if len(snap.service_errors) < len(self.qbts) or not self.qbts:
+        if not any(q.name in snap.service_errors for q in self.qbts):
+            # Only when every qBittorrent answered: a torrent missing from a failed read is not "gone".
             snap.unmatched_queue = [g for h, gs in by_hash.items() if h not in found for g in gs]
         if cleanup and not snap.service_errors and not snap.held_arrs:
             # Only with every queue read: a download a silent *arr still owns must not look orphaned.

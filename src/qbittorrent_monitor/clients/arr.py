@@ -12,6 +12,7 @@ import logging
 import time
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -25,6 +26,7 @@ logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 PAGE_SIZE = 1000
 MAX_PAGES = 200
+MAX_REDIRECTS = 3
 READ_RETRIES = 2
 
 DOWNLOAD_CLIENT_CHECKS = frozenset({"DownloadClientCheck", "DownloadClientStatusCheck"})
@@ -43,12 +45,13 @@ class ArrClient:
         self.name = instance.name
         self.url = instance.url
         self._api = APPS[app]["api"]
+        self._origin = httpx.URL(instance.url)
         self._http = httpx.Client(
             base_url=instance.url,
             headers={"X-Api-Key": instance.api_key.get_secret_value(), "Accept": "application/json"},
             timeout=httpx.Timeout(instance.timeout, connect=min(5.0, instance.timeout)),
             transport=transport,
-            follow_redirects=True,  # a URL base the user forgot: the app redirects with 307
+            follow_redirects=False,  # followed by hand, and only to the same origin: the API key stays home
         )
 
     # -- plumbing ------------------------------------------------------------------------------
@@ -57,7 +60,7 @@ class ArrClient:
         for attempt in range(attempts):
             started = time.monotonic()
             try:
-                response = self._http.request(method, self._api + path, **kwargs)
+                response = self._send(method, self._api + path, **kwargs)
             except httpx.HTTPError as exc:
                 self._report(method, path, None, started, short_error(exc, 120))
                 if attempt + 1 < attempts:
@@ -74,6 +77,26 @@ class ArrClient:
                 raise ServiceError(self.name, "401: the API key was refused: check api_key (Settings > General)")
             return response
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """One request, following redirects (a URL base the user forgot: the app answers 307) only within the
+        configured origin: the X-Api-Key header is never sent to another host, port or scheme."""
+        response = self._http.request(method, url, **kwargs)
+        for _ in range(MAX_REDIRECTS):
+            if not response.is_redirect:
+                return response
+            target = response.next_request
+            if target is None:
+                return response
+            if _origin(target.url) != _origin(self._origin):
+                there = f"{target.url.scheme}://{target.url.netloc.decode()}"
+                raise ServiceError(
+                    self.name,
+                    f"{method} {urlsplit(url).path}: the app redirects to another address ({there}); the API key is not"
+                    " sent there: put that address in this instance's url",
+                )
+            response = self._http.send(target)
+        return response
 
     def _report(self, method: str, path: str, status: int | None, started: float, error: str = "") -> None:
         endpoint = self._api + path
@@ -104,8 +127,12 @@ class ArrClient:
             data = self._json(self._request("GET", path, read=True, params=query), path.strip("/"))
             if not isinstance(data, dict) or not isinstance(data.get("records"), list):
                 raise ServiceError(self.name, f"{path.strip('/')}: not a paging envelope with records")
+            total = data.get("totalRecords")
+            if not isinstance(total, int) or isinstance(total, bool):
+                # Without the count a short read cannot be told from the end: nothing is inferred from it.
+                raise ServiceError(self.name, f"{path.strip('/')}: a page without totalRecords; not trusted")
             records.extend(r for r in data["records"] if isinstance(r, dict))
-            if page * PAGE_SIZE >= int(data.get("totalRecords") or 0):
+            if page * PAGE_SIZE >= total:
                 break
             page += 1
         return records
@@ -123,6 +150,10 @@ class ArrClient:
         for record in records:
             if str(record.get("protocol", "torrent")).lower() not in ("torrent", ""):
                 continue
+            if record.get("downloadId") and not _is_id(record.get("id")):
+                # A record we cannot act on hides which download it is for: the whole queue read is not trusted,
+                # or its torrent would look like nobody's.
+                raise ServiceError(self.name, "queue: a record without a numeric id; the queue is not trusted")
             item = QueueItem.from_api(self.name, self.app, record)
             if item is not None:
                 items.append(item)
@@ -208,6 +239,14 @@ def _timestamp(value: Any) -> float | None:
         return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
     except ValueError:
         return None
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    return url.scheme, url.host, url.port
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _b(value: bool) -> str:
