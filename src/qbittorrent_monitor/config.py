@@ -606,19 +606,39 @@ def discovery_settings(doc: dict[str, Any], env: dict[str, str], source: str) ->
         raise ConfigError(_explain(exc, source, env_blame).replace("\n  ", "\n  discovery.", 1)) from None
 
 
+def raw_secrets(doc: Any) -> set[str]:
+    """Every value written under a secret's key anywhere in a raw document, before it is validated: an error
+    message must not echo them even when they sit in the wrong field."""
+    found: set[str] = set()
+    if isinstance(doc, dict):
+        for key, value in doc.items():
+            if key in SECRET_FIELDS and isinstance(value, str | int | float) and str(value).strip():
+                found.add(str(value))
+            else:
+                found |= raw_secrets(value)
+    elif isinstance(doc, list):
+        for value in doc:
+            found |= raw_secrets(value)
+    return found
+
+
+def redacted(message: str, secrets: set[str]) -> str:
+    for secret in sorted((s for s in secrets if len(s) >= 4), key=len, reverse=True):
+        message = message.replace(secret, "***")
+    return message
+
+
 def validate(doc: dict[str, Any], env: dict[str, str], source: str) -> Config:
     """Apply the environment overrides to a document and validate it. Raises ConfigError."""
     doc, from_env = _apply_env(copy.deepcopy(doc), env)
+    secrets = raw_secrets(doc)
     try:
         config = Config.model_validate(doc)
     except ValidationError as exc:
-        raise ConfigError(
-            _explain(
-                exc, source if source == "environment" or not from_env else f"{source} and the environment", from_env
-            )
-        ) from None
+        where = source if source == "environment" or not from_env else f"{source} and the environment"
+        raise ConfigError(redacted(_explain(exc, where, from_env), secrets)) from None
     except ValueError as exc:
-        raise ConfigError(f"invalid configuration in {source}: {exc}") from None
+        raise ConfigError(redacted(f"invalid configuration in {source}: {exc}", secrets)) from None
     if not config.qbittorrent:
         raise ConfigError(
             f"invalid configuration in {source}:\n  qbittorrent: no instance configured: add "
