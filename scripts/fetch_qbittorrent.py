@@ -354,7 +354,9 @@ def fetch(version: str, cache_dir: Path = DEFAULT_CACHE, etc_apt: Path = Path("/
         except BaseException:
             shutil.rmtree(dest, ignore_errors=True)
             raise
-        return Fetched(version, dest / PACKAGE, debian_version, build.suite, main.uri, False, time.monotonic() - started)
+        return Fetched(
+            version, dest / PACKAGE, debian_version, build.suite, main.uri, False, time.monotonic() - started
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
