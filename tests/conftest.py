@@ -28,6 +28,7 @@ class VersionReport:
     def __init__(self, versions: list[str]) -> None:
         self.versions = versions
         self.binaries: dict[str, str] = {}  # version -> binary, or why it cannot run
+        self.nudges: Counter[str] = Counter()  # version -> stuck announces the harness reannounced
         self.outcomes: dict[str, Counter[str]] = {v: Counter() for v in versions}
         self._item_version: dict[str, str] = {}
 
@@ -59,7 +60,8 @@ class VersionReport:
             said = ", ".join(f"{n} {what}" for what, n in sorted(counts.items())) or "no tests"
             ran = "RAN" if counts["passed"] or counts["failed"] else "DID NOT RUN"
             where = self.binaries.get(version, "not started")
-            terminalreporter.write_line(f"qBittorrent {version} {ran}: {said} ({where})")
+            nudged = f"; {self.nudges[version]} stuck announce(s) nudged" if self.nudges[version] else ""
+            terminalreporter.write_line(f"qBittorrent {version} {ran}: {said} ({where}{nudged})")
 
 
 _REPORT = pytest.StashKey[VersionReport]()
@@ -120,13 +122,14 @@ def qbt_binary(qbt_version: str, request: pytest.FixtureRequest) -> str:
     return binary
 
 
-def _instance(workdir: Path, version: str, binary: str) -> Iterator[QBittorrent]:
+def _instance(request: pytest.FixtureRequest, workdir: Path, version: str, binary: str) -> Iterator[QBittorrent]:
     instance = QBittorrent(workdir, version=version, binary=binary)
     try:
         instance.start()
         yield instance
     finally:
         instance.stop()
+        request.config.stash[_REPORT].nudges[version] += instance.nudges
 
 
 @pytest.fixture(scope="session")
@@ -142,15 +145,19 @@ def tracker(qbt_version: str) -> Iterator[Tracker]:
 
 
 @pytest.fixture(scope="session")
-def qbt(tmp_path_factory: pytest.TempPathFactory, qbt_version: str, qbt_binary: str) -> Iterator[QBittorrent]:
+def qbt(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, qbt_version: str, qbt_binary: str
+) -> Iterator[QBittorrent]:
     """One real qbittorrent-nox of `qbt_version` for the session; stopped by PID at the end, even after failures."""
-    yield from _instance(tmp_path_factory.mktemp(f"qbt-{qbt_version}"), qbt_version, qbt_binary)
+    yield from _instance(request, tmp_path_factory.mktemp(f"qbt-{qbt_version}"), qbt_version, qbt_binary)
 
 
 @pytest.fixture(scope="session")
-def seeder_qbt(tmp_path_factory: pytest.TempPathFactory, qbt_version: str, qbt_binary: str) -> Iterator[QBittorrent]:
+def seeder_qbt(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, qbt_version: str, qbt_binary: str
+) -> Iterator[QBittorrent]:
     """A second qbittorrent-nox (same version) that seeds for real downloads; started only when a test asks."""
-    yield from _instance(tmp_path_factory.mktemp(f"qbt-seeder-{qbt_version}"), qbt_version, qbt_binary)
+    yield from _instance(request, tmp_path_factory.mktemp(f"qbt-seeder-{qbt_version}"), qbt_version, qbt_binary)
 
 
 @pytest.fixture

@@ -230,6 +230,7 @@ class QBittorrent:
         self.config_path = self.profile / "qBittorrent" / "config" / "qBittorrent.conf"
         self.output_path = self.workdir / "qbittorrent-nox.out"
         self.pid: int | None = None
+        self.nudges = 0  # reannounces wait_tracker_status sent to unstick an announce (see stuck_announce_nudge)
         self._proc: subprocess.Popen[bytes] | None = None
         self._output: IO[bytes] | None = None
         self._api: httpx.Client | None = None
@@ -551,19 +552,34 @@ class QBittorrent:
     def wait_tracker_status(
         self, info_hash: str, status: int, timeout: float = 20.0, *, msg: str | None = None
     ) -> list[dict[str, Any]]:
-        """Poll torrents/trackers until a real tracker row has `status` (and `msg`, if given)."""
+        """Poll torrents/trackers until a real tracker row has `status` (and `msg`, if given).
+
+        Where the version can leave a row "updating" although the tracker has answered (`stuck_announce_nudge`),
+        a row updating for that long gets one torrents/reannounce, as a user would click; `nudges` counts them."""
         deadline = time.monotonic() + timeout
+        nudge_after = self.behaviour.stuck_announce_nudge
+        updating_since: float | None = None
         rows: list[dict[str, Any]] = []
         while True:
             with contextlib.suppress(QBittorrentError):
                 rows = self.trackers(info_hash)
-            if any(t["status"] == status and (msg is None or t["msg"] == msg) for t in self.real_trackers(rows)):
+            real = self.real_trackers(rows)
+            if any(t["status"] == status and (msg is None or t["msg"] == msg) for t in real):
                 return rows
-            if time.monotonic() > deadline:
-                seen = [(t["url"], t["status"], t["msg"]) for t in self.real_trackers(rows)]
+            now = time.monotonic()
+            # status 3 is "updating" up to 5.1; from 5.2 the row says updating=true (status stays 1 until replied)
+            updating = any(t["status"] == 3 or t.get("updating") is True for t in real)
+            updating_since = (updating_since or now) if updating else None
+            if nudge_after is not None and updating_since is not None and now - updating_since > nudge_after:
+                self.nudges += 1
+                with contextlib.suppress(QBittorrentError):
+                    self.reannounce(info_hash)
+                updating_since = None
+            if now > deadline:
+                seen = [(t["url"], t["status"], t["msg"], t.get("updating")) for t in real]
                 raise AssertionError(
                     f"torrent {info_hash}: no tracker with status {status} msg {msg!r} after {timeout}s;"
-                    f" last seen {seen}"
+                    f" last seen (url, status, msg, updating) {seen}"
                 )
             time.sleep(0.1)
 
