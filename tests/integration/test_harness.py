@@ -227,8 +227,8 @@ def test_delete_all_leaves_nothing(qbt: QBittorrent, states: StateFactory) -> No
 # -- what differs between versions, for real --------------------------------------------------------------
 def test_the_other_versions_stopped_field_is_silently_ignored(qbt: QBittorrent, states: StateFactory) -> None:
     # 5.x ignores paused=true (and 4.5.2 ignores stopped=true): a harness using the wrong one gets a running torrent.
-    other = next(r for r in Behaviour.rows() if r.name == "add_stopped_field")
-    wrong = other.old if qbt.behaviour.add_stopped_field == other.new else other.new
+    row = Behaviour.add_stopped_field
+    wrong = row.old if qbt.behaviour.add_stopped_field == row.new else row.new
     tf = make_torrent("hx-wrong-stop-field", announce=states.tracker.announce_url("nopeers"))
     response = qbt.api.post(
         "/api/v2/torrents/add",
