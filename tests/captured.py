@@ -12,7 +12,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from qbittorrent_monitor.clients.qbittorrent import log_torrent_name
+from qbittorrent_monitor.clients.qbittorrent import log_torrent_name, parse_listed, parse_version
 from qbittorrent_monitor.model import ArrDownload, Download, LogEntry, Memory, QueueItem, Torrent, TrackerStatus
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -45,7 +45,9 @@ def raw(relative: str, *, version: str = DEFAULT_VERSION) -> Any:
 
 
 def torrent(state: str, client: str = "qbittorrent", *, version: str = DEFAULT_VERSION) -> Torrent:
-    return Torrent.from_api(client, raw(f"states/{state}/torrents_info.json", version=version)[0])
+    """A captured torrent as the qBittorrent adapter of that version reads it."""
+    row = raw(f"states/{state}/torrents_info.json", version=version)[0]
+    return parse_listed(client, row, parse_version(version)).torrent
 
 
 def info(state: str, *, version: str = DEFAULT_VERSION, include_trackers: bool = False) -> dict[str, Any]:
