@@ -11,15 +11,19 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from . import decide
 from .actions import Executor
+from .activity import Activity
 from .clients import ServiceError
 from .clients.arr import ArrClient
 from .clients.qbittorrent import QBittorrentClient
 from .config import Config
 from .events import CycleFinished, Events, OutageBegan, OutageEnded, ServiceChanged
+from .metrics import Metrics
 from .model import Decision, Download, Finding, Kind, Snapshot, Verdict
+from .notify import Notifier
 from .observe import Observer
 from .record import CycleReport, log_decision
 from .rules import Patterns, RuleContext, classify
@@ -59,6 +63,13 @@ class Monitor:
         self.events = Events()  # notifications, metrics, the health log and the dashboard subscribe here
         self.health: dict[str, ServiceHealth] = {}
         self.last_report: CycleReport | None = None
+        # The record room's listeners (they subscribe to `events` and to every request the adapters make).
+        self.wake = threading.Event()  # "retry now" from the dashboard: the loop runs the next cycle at once
+        self.next_cycle_at: float | None = None
+        self.config_path: Path | None = None  # set by the CLI (the settings page says where each value came from)
+        self.activity = Activity(self)
+        self.metrics = Metrics(self)
+        self.notifier = Notifier(config.notifications, self.events, outage_window=config.outage.window)
 
     @property
     def store(self) -> Store:
@@ -107,8 +118,13 @@ class Monitor:
             self._mark(name, False, message, snapshot.taken_at)
 
     # -- one cycle -----------------------------------------------------------------------------
+    @property
+    def paused(self) -> bool:
+        """Paused from the dashboard: cycles still look and decide, and change nothing (as a dry run does)."""
+        return self.store.control("paused") is not None
+
     def run_cycle(self) -> CycleReport:
-        cfg, dry_run = self.config, self.dry_run
+        cfg, dry_run = self._cycle_config(), self.dry_run or self.paused
         report = CycleReport(started_at=self.clock(), dry_run=dry_run)
         if not dry_run:
             report.resumed = self.executor.resume() + self.executor.retry_deferred()
@@ -184,8 +200,16 @@ class Monitor:
         log_decision(decision)
         if decision.verdict is Verdict.ACT:
             report.outcomes[index] = self.executor.run(decision)
-        if not self.dry_run:
+        if not report.dry_run:
             self.store.set_decision(decision.download.key, {**decision.to_dict(), "time": now})
+
+    def _cycle_config(self) -> Config:
+        """The configuration with the torrents protected from the dashboard added to `protection.hashes`."""
+        extra = [h for h in self.store.protected_hashes() if h not in self.config.protection.hashes]
+        if not extra:
+            return self.config
+        protection = self.config.protection.model_copy(update={"hashes": [*self.config.protection.hashes, *extra]})
+        return self.config.model_copy(update={"protection": protection})
 
     def _cleanup_due(self) -> bool:
         """The opt-in cleanup of unregistered seeds reads the whole library: at most once per its interval."""
@@ -199,9 +223,16 @@ class Monitor:
                 self.run_cycle()
             except Exception:
                 log.exception("cycle failed; the next one runs in %.0f s", interval)
-            self.stop_event.wait(interval)
+            self.next_cycle_at = self.clock() + interval
+            deadline = time.monotonic() + interval
+            while not self.stop_event.is_set() and not self.wake.is_set() and time.monotonic() < deadline:
+                self.stop_event.wait(min(1.0, max(0.0, deadline - time.monotonic())))
+            self.wake.clear()
 
     def close(self) -> None:
+        self.notifier.close()
+        self.activity.close()
+        self.metrics.close()
         for q in self.qbts:
             q.close()
         for a in self.arrs.values():
