@@ -49,6 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
     u = sub.add_parser("undo", parents=[common], help="reverse what can be reversed of an action's repair")
     u.add_argument("action_id", type=int)
+    sub.add_parser(
+        "hash-password",
+        help="print the hash of a dashboard password for dashboard.password_hash (reads it from the terminal or stdin)",
+    )
     return p
 
 
@@ -69,6 +73,8 @@ def _load(args: argparse.Namespace) -> Config:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "hash-password":
+        return _hash_password()
     if args.interval is not None and args.interval < 1:
         print("error: --interval must be at least 1 second", file=sys.stderr)
         return EXIT_CONFIG
@@ -88,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     from .monitor import Monitor  # after logging is set up
 
     monitor = Monitor(config, dry_run=True if args.dry_run else None)
+    monitor.config_path = args.config or default_config_path()
     try:
         if args.health_check:
             return _health_check(monitor)
@@ -130,6 +137,27 @@ def _subcommand(args: argparse.Namespace, config: Config) -> int:
                 arr.close()
     finally:
         store.close()
+
+
+def _hash_password() -> int:
+    """The dashboard password, read twice from a terminal (once from a pipe), printed as a scrypt hash."""
+    import getpass
+
+    from .web.auth import hash_password
+
+    if sys.stdin.isatty():
+        password = getpass.getpass("dashboard password: ")
+        if getpass.getpass("again: ") != password:
+            print("error: the two passwords differ", file=sys.stderr)
+            return EXIT_FAIL
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if len(password) < 8:
+        print("error: use a password of at least 8 characters", file=sys.stderr)
+        return EXIT_FAIL
+    print(hash_password(password))
+    print("put this line in the configuration as dashboard.password_hash (or DASHBOARD_PASSWORD_HASH)", file=sys.stderr)
+    return EXIT_OK
 
 
 def _health_check(monitor: Any) -> int:

@@ -49,7 +49,9 @@ def create_app(monitor: Monitor) -> Starlette:
         doc = health_document(monitor)
         return JSONResponse(doc, status_code=503 if doc["status"] == "unhealthy" else 200)
 
-    return Starlette(routes=[Route("/health", health)])
+    from .face import mount  # the dashboard, the JSON API and /metrics, behind a login (web/face.py)
+
+    return mount(Starlette(routes=[Route("/health", health)]), monitor)
 
 
 class WebServer:
