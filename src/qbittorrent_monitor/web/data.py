@@ -136,16 +136,16 @@ def chart(store: Store, now: float, hours: int = CHART_HOURS) -> list[dict[str, 
 
 def chart_svg(buckets: list[dict[str, Any]]) -> str:
     """The chart as inline SVG (server-side, no script): red bars failures found, green bars repairs."""
-    width, height, pad_left, pad_bottom = 720, 160, 28, 20
+    width, height, pad_left, pad_bottom = 720, 170, 30, 22
     top = max([1, *(max(b["found"], b["repaired"]) for b in buckets)])
     slot = (width - pad_left) / max(1, len(buckets))
     bar = max(1.0, slot / 2 - 1)
     plot = height - pad_bottom - 6
     parts = [
         f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
-        'aria-label="failures found and repairs per hour over the last 48 hours" preserveAspectRatio="none">',
+        'aria-label="failures found and repairs per hour over the last 48 hours">',
         f'<line x1="{pad_left}" y1="{height - pad_bottom}" x2="{width}" y2="{height - pad_bottom}" class="axis"/>',
-        f'<text x="{pad_left - 4}" y="12" class="tick" text-anchor="end">{top}</text>',
+        f'<text x="{pad_left - 4}" y="16" class="tick" text-anchor="end">{top}</text>',
         f'<text x="{pad_left - 4}" y="{height - pad_bottom}" class="tick" text-anchor="end">0</text>',
     ]
     for i, b in enumerate(buckets):
@@ -358,7 +358,12 @@ def torrent(store: Store, hash_: str) -> dict[str, Any]:
 
 
 def settings(monitor: Monitor) -> dict[str, Any]:
+    rows = provenance(monitor.config, monitor.config_path)
+    sections: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        sections.setdefault(row["key"].split(".")[0].split("[")[0], []).append(row)
     return {
         "config_file": str(monitor.config_path) if monitor.config_path else None,
-        "settings": provenance(monitor.config, monitor.config_path),
+        "settings": rows,
+        "sections": [{"name": name, "rows": section} for name, section in sections.items()],
     }
