@@ -16,6 +16,7 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    disable_created_metrics,
     generate_latest,
 )
 from prometheus_client import GCCollector as _GC
@@ -29,6 +30,8 @@ from .model import ActionType, Kind, StepStatus, Verdict
 if TYPE_CHECKING:
     from .monitor import Monitor
     from .record import CycleReport
+
+disable_created_metrics()  # no `_created` series: Prometheus does not need them, and they double every counter
 
 PREFIX = "qbittorrent_monitor"
 _ID = re.compile(r"/\d+(?=/|$)")
