@@ -31,7 +31,8 @@ if TYPE_CHECKING:
     from .monitor import Monitor
     from .record import CycleReport
 
-disable_created_metrics()  # no `_created` series: Prometheus does not need them, and they double every counter
+# No `_created` series: Prometheus does not need them, and they would double every counter.
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 PREFIX = "qbittorrent_monitor"
 _ID = re.compile(r"/\d+(?=/|$)")
