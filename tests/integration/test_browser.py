@@ -158,6 +158,12 @@ def test_log_in_see_the_broken_download_flagged_see_its_repair_and_undo_it_in_a_
         assert sonarr.blocklist == []
         assert "undone" in page.locator("table.history tr", has_text="remove from queue").first.inner_text()
         shot(page, "6-undone")
+
+        # Back on the overview: the repair is on the 48-hour chart, and the download is no longer flagged.
+        reload_until(page, base + "/", "Nothing flagged in the last cycle.")
+        assert page.locator("svg.chart rect.repaired").count() == 1
+        assert page.locator("svg.chart rect.found").count() == 1
+        shot(page, "7-overview-after")
         page.close()
     finally:
         proc.send_signal(signal.SIGTERM)

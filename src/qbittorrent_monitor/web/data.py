@@ -135,35 +135,34 @@ def chart(store: Store, now: float, hours: int = CHART_HOURS) -> list[dict[str, 
 
 
 def chart_svg(buckets: list[dict[str, Any]]) -> str:
-    """The chart as inline SVG (server-side, no script): red bars failures found, green bars repairs."""
-    width, height, pad_left, pad_bottom = 720, 170, 30, 22
+    """The chart as inline SVG (server-side, no script): red bars failures found, green bars repairs. The bars stretch
+    to any width (an inner SVG without aspect ratio); the labels sit at percentages, so they never distort."""
+    n = max(1, len(buckets))
     top = max([1, *(max(b["found"], b["repaired"]) for b in buckets)])
-    slot = (width - pad_left) / max(1, len(buckets))
-    bar = max(1.0, slot / 2 - 1)
-    plot = height - pad_bottom - 6
-    parts = [
-        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
-        'aria-label="failures found and repairs per hour over the last 48 hours">',
-        f'<line x1="{pad_left}" y1="{height - pad_bottom}" x2="{width}" y2="{height - pad_bottom}" class="axis"/>',
-        f'<text x="{pad_left - 4}" y="16" class="tick" text-anchor="end">{top}</text>',
-        f'<text x="{pad_left - 4}" y="{height - pad_bottom}" class="tick" text-anchor="end">0</text>',
-    ]
+    plot_h = 140.0
+    bars = []
     for i, b in enumerate(buckets):
-        x = pad_left + i * slot
         for j, (value, cls) in enumerate(((b["found"], "found"), (b["repaired"], "repaired"))):
             if value:
-                h = plot * value / top
-                y = height - pad_bottom - h
+                h = plot_h * value / top
                 label = "failures found" if cls == "found" else "repairs"
-                parts.append(
-                    f'<rect x="{x + j * (bar + 1):.1f}" y="{y:.1f}" width="{bar:.1f}" height="{h:.1f}" class="{cls}">'
+                bars.append(
+                    f'<rect x="{i * 10 + 1 + j * 4}" y="{plot_h - h:.1f}" width="4" height="{h:.1f}" class="{cls}">'
                     f"<title>{clock(b['hour'])}: {value} {label}</title></rect>"
                 )
+    ticks = []
+    for i, b in enumerate(buckets):
         if i % 6 == 0:
             hour = datetime.fromtimestamp(b["hour"]).strftime("%H:00")
-            parts.append(f'<text x="{x:.1f}" y="{height - 6}" class="tick">{hour}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
+            ticks.append(f'<text x="{100 * i / n:.2f}%" y="174" class="tick">{hour}</text>')
+    return (
+        '<svg class="chart" width="100%" height="180" role="img" '
+        'aria-label="failures found and repairs per hour over the last 48 hours">'
+        f'<svg x="0" y="14" width="100%" height="{plot_h:.0f}" viewBox="0 0 {n * 10} {plot_h:.0f}" '
+        'preserveAspectRatio="none">'
+        f'<line x1="0" y1="{plot_h}" x2="{n * 10}" y2="{plot_h}" class="axis"/>{"".join(bars)}</svg>'
+        f'<text x="0" y="10" class="tick">max {top} per hour</text>{"".join(ticks)}</svg>'
+    )
 
 
 # -- the flagged torrents -----------------------------------------------------------------------------
