@@ -252,6 +252,26 @@ def test_metrics_are_open_unless_a_token_is_set(serve: Serve) -> None:
     assert good.status_code == 200 and "qbittorrent_monitor_cycles_total" in good.text
 
 
+def test_the_login_limit_holds_for_guesses_sent_in_parallel(serve: Serve, password_hash: str) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    _, client = serve({"password_hash": password_hash, "login_attempts": 5, "login_window": "15m"})
+    guessers = [httpx.Client(base_url=client.base_url, timeout=60) for _ in range(16)]
+    try:
+        tokens = [re.search(r'name="csrf" value="([^"]+)"', g.get("/login").text).group(1) for g in guessers]  # type: ignore[union-attr]
+
+        def guess(i: int) -> int:
+            return guessers[i].post("/login", data={"password": f"guess {i}", "csrf": tokens[i]}).status_code
+
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            codes = sorted(pool.map(guess, range(16)))
+    finally:
+        for g in guessers:
+            g.close()
+    # 16 guesses at once from one address: 5 were checked (and wrong), the other 11 refused unchecked.
+    assert codes == [401] * 5 + [429] * 11
+
+
 def test_a_new_password_ends_the_sessions_opened_with_the_old_one(serve: Serve, password_hash: str) -> None:
     monitor, client = serve({"password_hash": password_hash})
     assert log_in(client).status_code == 303 and client.get("/").status_code == 200

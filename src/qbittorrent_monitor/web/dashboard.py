@@ -4,6 +4,7 @@ Authentication and the CSRF check happen before any of these runs (auth.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +43,7 @@ def _safe_next(value: str) -> str:
 
 def routes(monitor: Monitor, limiter: LoginLimiter) -> list[Route]:
     cfg = monitor.config.dashboard
+    checking = asyncio.Lock()
 
     def render(request: Request, name: str, page: str, status: int = 200, **context: Any) -> Response:
         flash = request.session.pop("flash", None)
@@ -101,13 +103,15 @@ def routes(monitor: Monitor, limiter: LoginLimiter) -> list[Route]:
         form = await request.form()
         address = request.client.host if request.client else "?"
         nxt = _safe_next(str(form.get("next", "/")))
-        wait = limiter.retry_after(address)
-        if wait > 0:
-            return _login_again(request, nxt, f"too many failed logins: try again in {int(wait) + 1} s", 429, wait)
         password = str(form.get("password", ""))
-        if not password or not await run_in_threadpool(verify_password, password, stored):
-            limiter.failed(address)
-            return _login_again(request, nxt, "wrong password", 401)
+        # One check at a time: the limit holds for parallel guesses, and scrypt's 32 MiB is needed only once.
+        async with checking:
+            wait = limiter.retry_after(address)
+            if wait > 0:
+                return _login_again(request, nxt, f"too many failed logins: try again in {int(wait) + 1} s", 429, wait)
+            if not password or not await run_in_threadpool(verify_password, password, stored):
+                limiter.failed(address)
+                return _login_again(request, nxt, "wrong password", 401)
         request.session.clear()  # a new session: nothing from before the login survives
         request.session.update({"v": fingerprint(stored), "at": int(time.time())})
         csrf_token(request.session)
