@@ -10,6 +10,7 @@
 #                   Debian archive by scripts/fetch_qbittorrent.py and cached in .cache/qbittorrent/ (a version
 #                   that cannot be fetched skips its tests with the reason)
 #   image           the container image, built with buildah and run (tests/integration/test_image.py)
+#   browser         the dashboard in Debian's headless Chromium, driven by Playwright (no browser download)
 #
 #   bash scripts/test.sh                  every stage, in that order (what CI runs)
 #   bash scripts/test.sh STAGE [ARGS...]  setup, then one stage; ARGS go to its pytest
@@ -17,7 +18,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-STAGES=(lint types tests qbittorrent-5x image)
+STAGES=(lint types tests qbittorrent-5x image browser)
 QBT_5X_VERSIONS="5.1.0,5.3.0"
 
 SUDO=""
@@ -73,7 +74,7 @@ stage_qbittorrent-5x() {
   # Fetch (or find cached) first, so the log says where each binary came from; a failure here is not fatal: the
   # tests of that version then skip with the same reason.
   .venv/bin/python scripts/fetch_qbittorrent.py ${QBT_5X_VERSIONS//,/ } || true
-  .venv/bin/pytest -q tests/integration -m "not image" --qbt-version="$QBT_5X_VERSIONS" \
+  .venv/bin/pytest -q tests/integration -m "not image and not browser" --qbt-version="$QBT_5X_VERSIONS" \
     --junitxml=.cache/junit-qbittorrent-5x.xml "$@"
 }
 
@@ -83,6 +84,12 @@ stage_image() {
   # buildah's recommended packages bring the storage and network helpers it expects
   [ -z "$need" ] || apt_install --recommends $need
   .venv/bin/pytest -q -m image --junitxml=.cache/junit-image.xml tests/integration/test_image.py "$@"
+}
+
+stage_browser() {
+  [ -x /usr/bin/chromium ] || apt_install chromium
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,browser]'
+  .venv/bin/pytest -q -s -m browser --junitxml=.cache/junit-browser.xml "$@"
 }
 
 summary=()
