@@ -66,15 +66,18 @@ stage_types() {
   .venv/bin/mypy
 }
 
+# Two workers (pytest-xdist): the integration tests mostly wait on qBittorrent, each worker has its own instances.
+WORKERS="${TEST_WORKERS:-2}"
+
 stage_tests() {
-  .venv/bin/pytest -q --junitxml=.cache/junit-tests.xml "$@"
+  .venv/bin/pytest -q -n "$WORKERS" --junitxml=.cache/junit-tests.xml "$@"
 }
 
 stage_qbittorrent-5x() {
   # Fetch (or find cached) first, so the log says where each binary came from; a failure here is not fatal: the
   # tests of that version then skip with the same reason.
   .venv/bin/python scripts/fetch_qbittorrent.py ${QBT_5X_VERSIONS//,/ } || true
-  .venv/bin/pytest -q tests/integration -m "not image and not browser" --qbt-version="$QBT_5X_VERSIONS" \
+  .venv/bin/pytest -q -n "$WORKERS" tests/integration -m "not image and not browser" --qbt-version="$QBT_5X_VERSIONS" \
     --junitxml=.cache/junit-qbittorrent-5x.xml "$@"
 }
 

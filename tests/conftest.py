@@ -41,8 +41,16 @@ class VersionReport:
             if callspec is not None and "qbt_version" in callspec.params:
                 self._item_version[item.nodeid] = callspec.params["qbt_version"]
 
+    def _version_of(self, nodeid: str) -> str | None:
+        """The version a test ran on; with pytest-xdist the reports come from workers, so it is read from the test
+        id (`test_x[5.1.0]`, `test_x[5.3.0-fx-metadl]`)."""
+        if nodeid in self._item_version:
+            return self._item_version[nodeid]
+        params = nodeid.rpartition("[")[2].rstrip("]").split("-") if nodeid.endswith("]") else []
+        return next((v for v in self.versions if v in params), None)
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        version = self._item_version.get(report.nodeid)
+        version = self._version_of(report.nodeid)
         if version is None:
             return
         if report.when == "call" or (report.when == "setup" and not report.passed):
@@ -52,14 +60,14 @@ class VersionReport:
             self.outcomes[version]["error"] += 1
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
-        if not self._item_version:
+        if not any(self.outcomes.values()):
             return
         terminalreporter.section("qBittorrent versions")
         for version in self.versions:
             counts = self.outcomes[version]
             said = ", ".join(f"{n} {what}" for what, n in sorted(counts.items())) or "no tests"
             ran = "RAN" if counts["passed"] or counts["failed"] else "DID NOT RUN"
-            where = self.binaries.get(version, "not started")
+            where = self.binaries.get(version, "started by the workers" if counts else "not started")
             nudged = f"; {self.nudges[version]} stuck announce(s) nudged" if self.nudges[version] else ""
             terminalreporter.write_line(f"qBittorrent {version} {ran}: {said} ({where}{nudged})")
 
