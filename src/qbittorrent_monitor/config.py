@@ -155,7 +155,14 @@ class QBittorrentInstance(_Strict):
     url: str
     username: Annotated[str, BeforeValidator(_text_secret)] = "admin"
     password: Secret = SecretStr("")
+    api_key: Secret = Field(
+        SecretStr(""), description="qBittorrent 5.2+: an API key (sent as Bearer) instead of a login"
+    )
+    auth: Literal["login", "basic"] = Field(
+        "login", description="login: the WebUI session cookie; basic: HTTP Basic (a reverse proxy, or 5.3's WebUI)"
+    )
     verify_ssl: bool = True
+    ca_file: str = Field("", description="a CA bundle to verify an https URL with (a self-signed certificate)")
     timeout: Duration = 15
 
     _url = field_validator("url")(classmethod(lambda cls, v: _check_url(v)))
@@ -563,6 +570,7 @@ class Config(_Strict):
 
     def secrets(self) -> list[str]:
         out = [q.password.get_secret_value() for q in self.qbittorrent]
+        out += [q.api_key.get_secret_value() for q in self.qbittorrent]
         out += [a.api_key.get_secret_value() for _, a in self.arr_instances()]
         out += [self.dashboard.password_hash.get_secret_value(), self.dashboard.session_secret.get_secret_value()]
         out += [k.get_secret_value() for k in self.dashboard.api_keys]

@@ -376,7 +376,7 @@ def test_verbose_shows_each_request_and_each_rules_reasoning_but_no_secret(
     path, config = write_config(monitor={"log_level": "INFO"})
     result = cli("--config", str(path), "--verbose", "--test")
     assert result.returncode == 0, result.stderr
-    assert re.search(r"request qbittorrent API torrents/info -> 200 in \d+ ms", result.stderr)
+    assert re.search(r"request qbittorrent POST torrents/info -> 200 in \d+ ms", result.stderr)
     assert re.search(r"request sonarr GET /api/v3/queue -> 200 in \d+ ms", result.stderr)
     assert re.search(r"rule tracker on 'Verbose.Show.S01E01' \([0-9a-f]{40}\): tracker_errors", result.stderr)
     for secret in config.secrets():

@@ -1,11 +1,15 @@
-"""One qBittorrent instance, through qbittorrent-api (version-aware endpoints and login handled there).
+"""One qBittorrent instance over its WebUI API, with httpx (the one HTTP stack of every adapter; it costs a third
+of qbittorrent-api's CPU per request here, see bench/results.md).
 
-Only cheap, scoped questions: torrents by hash (the ones the *arr queues name), the `errored` state filter,
-trackers for suspects only, and the log tail since the last id we saw. Never the whole library each cycle: the
-whole library is read only for the opt-in seed cleanup (once per its interval) and for the tracker populations the
+Only cheap, scoped questions: torrents by hash (the ones the *arr queues name, with their tracker rows from 5.1),
+the `errored` state filter, trackers of 4.x suspects, and the log tail since the last id seen. Never the whole
+library each cycle: it is read only for the opt-in seed cleanup (once per its interval) and for the counts the
 outage breaker asks for (once per `outage.window`).
 
-What differs between qBittorrent versions is data, in `FEATURES` (compared with packaging.version).
+Authentication, as each version allows: a session cookie from `auth/login` (`SID`, or `QBT_SID_<port>` from 5.2;
+answered `Ok.` or 204, refused with `Fails.` or 401, banned with 403), an API key sent as a Bearer token (5.2+), or
+HTTP Basic. An expired session is renewed once per request, and a refused login is never repeated with the same
+credentials before `LoginGuard` allows it. What differs between versions is data, in `FEATURES`.
 """
 
 from __future__ import annotations
@@ -15,13 +19,12 @@ import json
 import logging
 import re
 import time
-from collections import UserList
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import qbittorrentapi
+import httpx
 from packaging.version import InvalidVersion, Version
 
 from ..config import QBittorrentInstance
@@ -30,8 +33,6 @@ from . import Call, ServiceError, report_call, short_error
 from .logins import LoginGuard
 
 log = logging.getLogger(__name__)
-logging.getLogger("qbittorrentapi").setLevel(logging.WARNING)
-logging.getLogger("urllib3").setLevel(logging.ERROR)  # its retry chatter; our own line says what failed
 
 HASH_CHUNK = 200
 
@@ -43,10 +44,14 @@ class Feature:
     TRACKER_FIELD_FIRST_URL = "torrents/info `tracker` is the first tracker's URL even when it never answered"
     INCLUDE_TRACKERS = "torrents/info?includeTrackers=true returns each torrent's tracker rows"
     TRACKER_ERROR_FLAGS = "sync/maindata marks each torrent has_tracker_error / has_other_announce_error"
+    CONTENT_REMOVE_OPTION = "app/preferences torrent_content_remove_option (MoveToTrash by default)"
+    API_KEY = "an API key, sent as a Bearer token, instead of a login"
 
 
 FEATURES: dict[str, Version] = {
     Feature.PRIVATE_IN_INFO: Version("5.0"),
+    Feature.CONTENT_REMOVE_OPTION: Version("5.0"),
+    Feature.API_KEY: Version("5.2"),
     Feature.TRACKER_FIELD_FIRST_URL: Version("5.1"),
     Feature.INCLUDE_TRACKERS: Version("5.1"),
     Feature.TRACKER_ERROR_FLAGS: Version("5.2"),
@@ -121,7 +126,7 @@ _REASONS = (
 
 
 def connection_reason(exc: BaseException) -> str:
-    """The one useful phrase buried in a requests/urllib3 connection error."""
+    """The one useful phrase buried in a connection error."""
     text = str(exc)
     for reason in _REASONS:
         if reason.lower() in text.lower():
@@ -137,81 +142,122 @@ def log_torrent_name(message: str) -> str | None:
 
 
 class QBittorrentClient:
-    def __init__(self, instance: QBittorrentInstance, logins: LoginGuard | None = None) -> None:
+    """One qBittorrent instance: one keep-alive httpx connection, JSON read straight into the model."""
+
+    def __init__(
+        self,
+        instance: QBittorrentInstance,
+        logins: LoginGuard | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         self.name = instance.name
         self.url = instance.url
+        self._instance = instance
+        api_key = instance.api_key.get_secret_value()
         password = instance.password.get_secret_value()
-        self._client = qbittorrentapi.Client(
-            host=instance.url,
-            username=instance.username,
-            password=password,
-            VERIFY_WEBUI_CERTIFICATE=instance.verify_ssl,
-            # Connect and read timeouts on every request; no silent retry under ours (a frozen qBittorrent must
-            # show within one timeout, not four).
-            REQUESTS_ARGS={"timeout": (min(5.0, instance.timeout), instance.timeout)},
-            HTTPADAPTER_ARGS={"max_retries": 0},
-            RAISE_NOTIMPLEMENTEDERROR_FOR_UNIMPLEMENTED_API_ENDPOINTS=True,
-            FORCE_SCHEME_FROM_HOST=True,  # http:// means http://: no probing for https
-            DISABLE_LOGGING_DEBUG_OUTPUT=True,
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        auth = httpx.BasicAuth(instance.username, password) if instance.auth == "basic" else None
+        self._http = httpx.Client(
+            base_url=instance.url + "/api/v2",
+            headers=headers,
+            auth=auth,
+            timeout=httpx.Timeout(instance.timeout, connect=min(5.0, instance.timeout)),
+            verify=_verify(instance),
+            transport=transport,
+            follow_redirects=False,
         )
+        self._cookie_login = not api_key and instance.auth != "basic"
+        self._logged_in = False
         self.version: str | None = None
         self._logins = logins or LoginGuard(None, time.time)
-        self._credentials = self._logins.fingerprint(instance.url, instance.username, password)
+        secret = api_key or password
+        self._credentials = self._logins.fingerprint(instance.url, instance.username, secret)
 
+    # -- plumbing ------------------------------------------------------------------------------------------------
+    def _request(self, method: str, endpoint: str, *, what: str = "", **kwargs: Any) -> httpx.Response:
+        """One request, logged in first (cookie auth), renewed once if the session expired (403). A refused login
+        is remembered by the LoginGuard and not tried again with the same credentials before it allows."""
+        what = what or endpoint
+        if (blocked := self._logins.blocked(self.name, self._credentials)) is not None:
+            raise ServiceError(self.name, blocked)  # not even asked: a wrong password must not become a ban
+        if self._cookie_login and not self._logged_in:
+            self._login()
+        response = self._send(method, endpoint, what, **kwargs)
+        if response.status_code == 403 and self._cookie_login:
+            self._logged_in = False  # the session expired (qBittorrent restarted): once, never a storm
+            self._login()
+            response = self._send(method, endpoint, what, **kwargs)
+        if response.status_code in (401, 403) and not self._cookie_login:  # the API key or Basic credentials
+            raise ServiceError(self.name, self._logins.refused(self.name, self._credentials))
+        if response.status_code == 403:
+            raise ServiceError(self.name, f"{what}: 403 Forbidden even after logging in again")
+        if response.status_code >= 400:
+            raise ServiceError(self.name, f"{what}: HTTP {response.status_code} {_body(response)}")
+        self._logins.succeeded(self.name)
+        return response
+
+    def _send(self, method: str, endpoint: str, what: str, **kwargs: Any) -> httpx.Response:
+        started = time.monotonic()
+        try:
+            response = self._http.request(method, "/" + endpoint, **kwargs)
+        except httpx.HTTPError as exc:
+            seconds = time.monotonic() - started
+            report_call(Call(self.name, "qbittorrent", method, endpoint, None, seconds, short_error(exc, 120)))
+            self.version = None  # it may come back upgraded: its version is read again
+            raise ServiceError(self.name, f"{what}: cannot reach {self.url} ({connection_reason(exc)})") from None
+        report_call(Call(self.name, "qbittorrent", method, endpoint, response.status_code, time.monotonic() - started))
+        return response
+
+    def _login(self) -> None:
+        form = {"username": self._instance.username, "password": self._instance.password.get_secret_value()}
+        response = self._send("POST", "auth/login", "login", data=form)
+        if response.status_code == 403:
+            raise ServiceError(self.name, self._logins.refused(self.name, self._credentials, banned=True))
+        ok = response.status_code == 204 or (response.status_code == 200 and response.text.strip() == "Ok.")
+        if not ok:  # "Fails." (200) before 5.2, 401 from 5.2
+            raise ServiceError(self.name, self._logins.refused(self.name, self._credentials))
+        self._logged_in = True
+
+    def _json(self, method: str, endpoint: str, **kwargs: Any) -> Any:
+        response = self._request(method, endpoint, **kwargs)
+        try:
+            return response.json()
+        except ValueError:
+            raise ServiceError(self.name, f"{endpoint}: the answer is not JSON ({_body(response)})") from None
+
+    # -- the version ---------------------------------------------------------------------------------------------
     @property
     def parsed_version(self) -> Version | None:
         if self.version is None:
-            self.version = str(self._call("version", self._client.app_version))
+            self.version = self._request("GET", "app/version", what="version").text.strip()
         return parse_version(self.version)
 
     def supports(self, feature: str) -> bool:
         """Whether this instance has a version-dependent behaviour."""
         return supported(self.parsed_version, feature)
 
-    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        if (blocked := self._logins.blocked(self.name, self._credentials)) is not None:
-            raise ServiceError(self.name, blocked)  # not even asked: a wrong password must not become a ban
-        started = time.monotonic()
-        status: int | None = None
-        error = ""
-        try:
-            result = fn(*args, **kwargs)
-            status = 200
-            self._logins.succeeded(self.name)
-            return result
-        except qbittorrentapi.LoginFailed:
-            error = "login refused"
-            raise ServiceError(self.name, self._logins.refused(self.name, self._credentials)) from None
-        except qbittorrentapi.Forbidden403Error:
-            status, error = 403, "forbidden"
-            raise ServiceError(self.name, self._logins.refused(self.name, self._credentials, banned=True)) from None
-        except qbittorrentapi.HTTPError as exc:
-            status, error = getattr(exc, "http_status_code", None), short_error(exc, 120)
-            raise self._service_error(what, exc) from None
-        except (qbittorrentapi.APIError, ValueError) as exc:
-            error = short_error(exc, 120)
-            raise self._service_error(what, exc) from None
-        finally:
-            report_call(Call(self.name, "qbittorrent", "API", what, status, time.monotonic() - started, error))
-
-    def _service_error(self, what: str, exc: Exception) -> ServiceError:
-        """What went wrong, said once, safely (the most specific exception first)."""
-        if isinstance(exc, qbittorrentapi.HTTPError):
-            return ServiceError(self.name, f"{what} failed: {short_error(exc)}")
-        if isinstance(exc, qbittorrentapi.APIConnectionError):
-            self.version = None  # it may come back upgraded: its version is read again
-            return ServiceError(self.name, f"{what}: cannot reach {self.url} ({connection_reason(exc)})")
-        if isinstance(exc, qbittorrentapi.APIError):
-            return ServiceError(self.name, f"{what} failed: {short_error(exc)}")
-        return ServiceError(self.name, f"{what}: unexpected answer ({exc})")  # a body not as the API promises
-
     def check(self) -> str:
         """Log in and read the version: proves the service is reachable and the credentials work."""
-        self._call("login", self._client.auth_log_in)
-        version = str(self._call("version", self._client.app_version))
-        self.version = version
-        return version
+        self._logged_in = False
+        self.version = None
+        version = self.parsed_version
+        self._warn_about_trash()
+        return self.version or str(version)
 
+    def _warn_about_trash(self) -> None:
+        """qBittorrent 5 moves deleted content to the trash by default: a removal then frees no space."""
+        if not self.supports(Feature.CONTENT_REMOVE_OPTION):
+            return
+        prefs = self._json("GET", "app/preferences")
+        option = prefs.get("torrent_content_remove_option") if isinstance(prefs, dict) else None
+        if option == "MoveToTrash":
+            log.warning(
+                "%s: qBittorrent moves deleted torrents' data to the trash (Options > Advanced > 'Torrent content"
+                " removing mode'): removals will not free disk space until the trash is emptied",
+                self.name,
+            )
+
+    # -- reads ---------------------------------------------------------------------------------------------------
     def torrents(self, hashes: Iterable[str]) -> list[Listed]:
         """The torrents with these hashes (the ones the queues name), with their trackers where the same call can
         return them (5.1+): no request per torrent."""
@@ -219,90 +265,82 @@ class QBittorrentClient:
         out: list[Listed] = []
         extra = self._inline_trackers()
         for i in range(0, len(wanted), HASH_CHUNK):
-            chunk = wanted[i : i + HASH_CHUNK]
-            rows = self._call("torrents/info", self._client.torrents_info, torrent_hashes=chunk, **extra)
-            out.extend(self._parse(rows))
+            form = {"hashes": "|".join(wanted[i : i + HASH_CHUNK]), **extra}
+            out.extend(self._parse(self._json("POST", "torrents/info", data=form)))
         return out
 
     def errored(self) -> list[Listed]:
         """`filter=errored`: the `error` and `missingFiles` states, a cheap server-side filter."""
-        return self._parse(self._call("torrents/info", self._client.torrents_info, status_filter="errored"))
+        return self._parse(self._json("GET", "torrents/info", params={"filter": "errored"}))
 
     def all_torrents(self) -> list[Listed]:
         """Every torrent (with its trackers on 5.1+): only for the opt-in cleanup of unregistered seeds, at most once
         per its interval."""
-        return self._parse(self._call("torrents/info", self._client.torrents_info, **self._inline_trackers()))
+        return self._parse(self._json("GET", "torrents/info", params=self._inline_trackers()))
 
-    def _inline_trackers(self) -> dict[str, bool]:
-        return {"include_trackers": True} if self.supports(Feature.INCLUDE_TRACKERS) else {}
+    def _inline_trackers(self) -> dict[str, str]:
+        return {"includeTrackers": "true"} if self.supports(Feature.INCLUDE_TRACKERS) else {}
 
     def _parse(self, rows: Any) -> list[Listed]:
-        if not isinstance(rows, list | UserList):
+        if not isinstance(rows, list):
             raise ServiceError(self.name, "torrents/info did not return a list")
         version = self.parsed_version
         out = []
         for row in rows:
             try:
-                out.append(parse_listed(self.name, dict(row), version))
-            except (KeyError, TypeError, ValueError) as exc:
+                out.append(parse_listed(self.name, row, version))
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 log.warning("%s: skipping a malformed torrent entry (%s)", self.name, exc)
         return out
 
     def populations(self) -> Populations:
-        """How many torrents each tracker host has in this client, from sync/maindata's tracker map (every torrent
-        that lists a tracker, whether it works or not). The whole library is in that answer, so the torrents are
-        dropped while it is parsed: only the counts are kept."""
-        raw = self._call(
-            "sync/maindata",
-            self._client._post,
-            _name="sync",
-            _method="maindata",
-            data={"rid": 0},
-            response_class=bytes,
-        )
+        """qBittorrent's own count of every tracker's torrents, from one full sync/maindata (the whole library: its
+        torrents are reduced to four fields while it is parsed)."""
+        response = self._request("POST", "sync/maindata", data={"rid": "0"})
         try:
-            return count_populations(raw, self.parsed_version)
+            return count_populations(response.content, self.parsed_version)
         except ValueError as exc:
             raise ServiceError(self.name, f"sync/maindata: {exc}") from None
 
     def trackers(self, torrent_hash: str) -> tuple[TrackerStatus, ...]:
-        rows = self._call("torrents/trackers", self._client.torrents_trackers, torrent_hash=torrent_hash)
-        return tuple(TrackerStatus.from_api(dict(r)) for r in rows)
+        rows = self._json("GET", "torrents/trackers", params={"hash": torrent_hash})
+        if not isinstance(rows, list):
+            raise ServiceError(self.name, "torrents/trackers did not return a list")
+        return tuple(TrackerStatus.from_api(r) for r in rows if isinstance(r, dict))
 
     def is_private(self, torrent_hash: str) -> bool | None:
         """4.x has no `private` in torrents/info: ask the properties of this one torrent."""
-        props = self._call("torrents/properties", self._client.torrents_properties, torrent_hash=torrent_hash)
-        value = props.get("is_private", props.get("private"))
+        props = self._json("GET", "torrents/properties", params={"hash": torrent_hash})
+        value = props.get("is_private", props.get("private")) if isinstance(props, dict) else None
         return value if isinstance(value, bool) else None
-
-    def add_tags(self, torrent_hash: str, tags: list[str]) -> None:
-        self._call("torrents/addTags", self._client.torrents_add_tags, tags=tags, torrent_hashes=[torrent_hash])
-
-    def delete(self, torrent_hash: str, *, delete_files: bool) -> None:
-        self._call(
-            "torrents/delete", self._client.torrents_delete, delete_files=delete_files, torrent_hashes=[torrent_hash]
-        )
 
     def log_since(self, last_known_id: int) -> list[LogEntry]:
         """Warnings and critical lines after `last_known_id` (where qBittorrent explains `error` states)."""
-        rows = self._call(
-            "log/main",
-            self._client.log_main,
-            normal=False,
-            info=False,
-            warning=True,
-            critical=True,
-            last_known_id=last_known_id,
-        )
-        return [LogEntry.from_api(dict(r)) for r in rows]
+        params = {"normal": "false", "info": "false", "warning": "true", "critical": "true"}
+        rows = self._json("GET", "log/main", params={**params, "last_known_id": str(last_known_id)})
+        if not isinstance(rows, list):
+            raise ServiceError(self.name, "log/main did not return a list")
+        return [LogEntry.from_api(r) for r in rows if isinstance(r, dict)]
 
     def connection_status(self) -> str:
-        info = self._call("transfer/info", self._client.transfer_info)
+        info = self._json("GET", "transfer/info")
+        if not isinstance(info, dict):
+            raise ServiceError(self.name, "transfer/info did not return an object")
         return str(info.get("connection_status", "unknown"))
 
+    # -- writes --------------------------------------------------------------------------------------------------
+    def add_tags(self, torrent_hash: str, tags: list[str]) -> None:
+        self._request("POST", "torrents/addTags", data={"hashes": torrent_hash, "tags": ",".join(tags)})
+
+    def delete(self, torrent_hash: str, *, delete_files: bool) -> None:
+        form = {"hashes": torrent_hash, "deleteFiles": "true" if delete_files else "false"}
+        self._request("POST", "torrents/delete", data=form)
+
     def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self._client.auth_log_out()
+        if self._logged_in:
+            with contextlib.suppress(ServiceError, httpx.HTTPError):
+                self._send("POST", "auth/logout", "logout")
+        self._http.close()
 
 
 def count_populations(raw: bytes, version: Version | None) -> Populations:
@@ -370,3 +408,11 @@ def _reduce_torrent(pairs: list[tuple[str, Any]]) -> Any:
         errors = bool(d.get("has_tracker_error")) or bool(d.get("has_other_announce_error"))
         return _Reduced(str(d.get("state") or ""), str(d.get("tracker") or ""), errors)
     return d
+
+
+def _verify(instance: QBittorrentInstance) -> bool | str:
+    return instance.ca_file if instance.ca_file else instance.verify_ssl
+
+
+def _body(response: httpx.Response) -> str:
+    return " ".join(response.text.split())[:200]
