@@ -777,9 +777,11 @@ class ArrSimulator:
     def _catalogue(self) -> str:
         return self.flavour.commands
 
-    @property
-    def _quality_modifier(self) -> bool:
-        return "modifier" in self._schemas["Quality"]["properties"]
+    def _quality(self) -> dict[str, Any]:
+        """The "Unknown" quality, with the fields this app's Quality has (Radarr: modifier; Lidarr: no source)."""
+        model = quality_unknown(with_modifier=True)
+        model["quality"] = self._fit(model["quality"], "Quality")
+        return model
 
     @property
     def _type_exclusive(self) -> bool:
@@ -809,7 +811,7 @@ class ArrSimulator:
                 if f.shape == "series":
                     res[child].update({"seriesId": grab.parent_id, "seasonNumber": grab.season, "hasFile": False})
         res["languages"] = [dict(ENGLISH if grab is not None else UNKNOWN_LANGUAGE)]
-        res["quality"] = quality_unknown(self._quality_modifier)
+        res["quality"] = self._quality()
         res["customFormats"] = []
         res["customFormatScore"] = 0
         res["size"] = tr.size
@@ -1046,7 +1048,7 @@ class ArrSimulator:
             {
                 "sourceTitle": grab.source_title,
                 "languages": [dict(ENGLISH)],
-                "quality": quality_unknown(self._quality_modifier),
+                "quality": self._quality(),
                 "customFormats": [],
                 "customFormatScore": 0,
                 "qualityCutoffNotMet": False,
@@ -1088,7 +1090,7 @@ class ArrSimulator:
             {
                 "sourceTitle": grab.source_title,
                 "languages": [dict(ENGLISH)],
-                "quality": quality_unknown(self._quality_modifier),
+                "quality": self._quality(),
                 "customFormats": [],
                 "date": fmt_dt(utcnow()),
                 "protocol": "torrent",
