@@ -256,12 +256,12 @@ class Observer:
         """Log where each download client's downloads go, once, and again when it changes."""
         said = self._routes_said.setdefault(arr, {})
         for name, r in routes.items():
-            text = f"{r.qbittorrent or 'nowhere'}: {r.why}"
+            text = f"-> qBittorrent {r.qbittorrent} ({r.why})" if r.qbittorrent else f"not placed: {r.why}"
             if said.get(name) == text:
                 continue
             said[name] = text
             level = logging.WARNING if r.problem or r.assumed else logging.INFO
-            log.log(level, "%s: download client %r -> qBittorrent %s", arr, name, text)
+            log.log(level, "%s: download client %r %s", arr, name, text)
 
     def _qbt(self, name: str) -> QBittorrentClient:
         return next(q for q in self.qbts if q.name == name)

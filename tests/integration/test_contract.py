@@ -99,7 +99,11 @@ def mutating(sim: ArrSimulator) -> list[tuple[str, str, dict[str, list[str]], An
 
 
 def flags(remove: bool, blocklist: bool) -> dict[str, list[str]]:
-    return {"removeFromClient": [str(remove).lower()], "blocklist": [str(blocklist).lower()], "skipRedownload": ["true"]}
+    return {
+        "removeFromClient": [str(remove).lower()],
+        "blocklist": [str(blocklist).lower()],
+        "skipRedownload": ["true"],
+    }
 
 
 def run(sim: ArrSimulator, qbt: QBittorrent, tmp_path: Path) -> dict[str, Any]:
