@@ -20,6 +20,7 @@ from e2e import hashes
 from harness.qbt import QBittorrent
 from harness.states import StateFactory
 from qbittorrent_monitor.config import load_config
+from qbittorrent_monitor.history import undo
 from qbittorrent_monitor.monitor import Monitor
 from sim.arr import ArrSimulator
 
@@ -224,4 +225,30 @@ def test_a_protected_download_is_untouched(
     assert mutating(app) == []
     assert kept in hashes(qbt)
     assert [f["decision"] for f in report["findings"]] == ["protected"]
+    assert app.violations == []
+
+
+def test_undo_takes_back_exactly_its_own_blocklist_entry(
+    app: ArrSimulator, qbt: QBittorrent, states: StateFactory, tmp_path: Path
+) -> None:
+    api = EXPECTED[app.flavour.key][0]
+    ours = states.unregistered("Contract.Undo", category=app.category, private=False)
+    other = states.unregistered("Contract.Other", category=app.category, private=False)
+    grab(app, ours, "Contract.Undo", [91])
+    grab(app, other, "Contract.Other", [92])
+    monitor = monitor_for(app, qbt, tmp_path)
+    try:
+        report = monitor.run_cycle().to_dict()
+        [remove] = [
+            a for f in report["findings"] if f["hash"] == ours for a in f["actions"] if a["type"] == "arr_remove"
+        ]
+        assert len(app.blocklist) == 2
+        app.clear_log()
+        lines: list[str] = []
+        assert undo(monitor.store, monitor.arrs, remove["id"], out=lines.append) == 0, lines
+    finally:
+        monitor.close()
+    [left] = app.blocklist
+    assert left["sourceTitle"] == "Contract.Other"  # the other download's entry stays
+    assert [(r.method, r.path.rsplit("/", 1)[0]) for r in app.mutating_calls()] == [("DELETE", f"{api}/blocklist")]
     assert app.violations == []

@@ -1086,6 +1086,8 @@ class ArrSimulator:
         if f.blocklist_parent and f.blocklist_parent != f.blocklist_items:
             row[f.blocklist_parent] = grab.parent_id if f.parent_field else grab.item_ids[0]
         row[f.blocklist_items] = grab.item_ids[0] if f.shape == "movie" else list(grab.item_ids)
+        if f.key == "sonarr-v5":  # v5 always embeds the series (its schema requires it)
+            row["series"] = {"id": grab.parent_id}
         row.update(
             {
                 "sourceTitle": grab.source_title,
@@ -1180,7 +1182,7 @@ class ArrSimulator:
     def _h_blocklist_delete(self, ctx: Ctx) -> tuple[int, Any]:
         # BlocklistService.Delete(id) is a plain DELETE ... WHERE Id = id: an unknown id is not an error.
         self._blocklist = [r for r in self._blocklist if r["id"] != int(ctx.params["id"])]
-        return 200, None
+        return self.flavour.delete_status, None
 
     def _h_blocklist_delete_bulk(self, ctx: Ctx) -> tuple[int, Any]:
         ids = ctx.body.get("ids") if isinstance(ctx.body, dict) else None
@@ -1192,7 +1194,7 @@ class ArrSimulator:
             )
         gone = {int(i) for i in ids}
         self._blocklist = [r for r in self._blocklist if r["id"] not in gone]
-        return 200, {}
+        return (204, None) if self.flavour.delete_status == 204 else (200, {})
 
     def _h_history(self, ctx: Ctx) -> tuple[int, Any]:
         q = ctx.query
