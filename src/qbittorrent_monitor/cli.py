@@ -16,9 +16,13 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import httpx
+
 from . import __version__, logs
-from .config import DEFAULT_DATA_DIR, Config, ConfigError, load_config, write_example
-from .store import StoreError
+from .bootstrap import IncompleteConfig, Loaded, load
+from .clients import Call, on_request
+from .config import Config, ConfigError, data_dir_from, describe_data_dir
+from .store import StoreError, hold_data_dir
 
 log = logging.getLogger("qbittorrent_monitor")
 
@@ -53,52 +57,93 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def default_config_path() -> Path:
-    return Path(os.environ.get("DATA_DIR") or DEFAULT_DATA_DIR) / "config" / "config.yaml"
+    return data_dir_from(dict(os.environ))[0] / "config" / "config.yaml"
 
 
-def _load(args: argparse.Namespace) -> Config:
+def _load(args: argparse.Namespace) -> Loaded:
+    """The configuration file (default: $DATA_DIR/config/config.yaml; on a first start it is written, with what
+    discovery found), discovery where it is silent, the environment on top."""
     if args.config is not None:
-        if not args.config.exists():
-            raise ConfigError(f"the configuration file {args.config} does not exist: check --config")
-        return load_config(args.config)
-    path = default_config_path()
-    if not path.exists() and write_example(path):
-        print(f"note: wrote an example configuration to {path}; edit it or use environment variables", file=sys.stderr)
-    return load_config(path)
+        return load(args.config, explicit=True)
+    return load(default_config_path(), explicit=False)
+
+
+def _print_notes(notes: list[tuple[int, str]]) -> None:
+    for _, message in notes:
+        print(message, file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command, with its output going to a pipe that may close early (`history | head`): no traceback then."""
+    try:
+        code = _main(argv)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        # The reader went away; say nothing more (flushing again at exit would raise again).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+
+
+def _main(argv: list[str] | None) -> int:
+    os.umask(os.umask(0o077) | 0o077)  # what the monitor writes (state, logs, config) is its user's alone
     args = build_parser().parse_args(argv)
     if args.interval is not None and args.interval < 1:
         print("error: --interval must be at least 1 second", file=sys.stderr)
         return EXIT_CONFIG
     try:
-        config = _load(args)
+        loaded = _load(args)
+    except IncompleteConfig as exc:
+        if not args.health_check:
+            _print_notes(exc.notes)
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    config = loaded.config
     args.json = getattr(args, "json", False)
     level = "DEBUG" if args.verbose else config.monitor.log_level
     log_dir = None if args.health_check or args.command else config.monitor.data_dir / "logs"
-    logs.setup(level, config.secrets(), log_dir)
+    logs.setup(level, config.secrets(), log_dir, config.logging)
+    for note_level, message in loaded.notes:
+        # the container's health check runs every minute: its discovery lines only with --verbose
+        log.log(logging.DEBUG if args.health_check else note_level, "%s", message)
+    log.debug("%s", loaded.describe())
+    if args.verbose:
+        on_request(_log_request)
+    if not args.health_check:
+        log.info("data directory: %s (%s)", config.monitor.data_dir, describe_data_dir(config, dict(os.environ)))
 
     if args.command:
         return _subcommand(args, config)
 
+    if args.health_check and config.health.enabled and (answer := _ask_daemon(config)) is not None:
+        return answer  # a running monitor knows; asking the services again would only add logins
+
     from .monitor import Monitor  # after logging is set up
 
-    monitor = Monitor(config, dry_run=True if args.dry_run else None)
+    lock = None
+    try:
+        if not args.health_check and not (args.dry_run or config.monitor.dry_run):
+            lock = hold_data_dir(config.monitor.data_dir)  # one monitor repairs per data dir
+        monitor = Monitor(config, dry_run=True if args.dry_run else None)
+    except StoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     try:
         if args.health_check:
             return _health_check(monitor)
         if args.test:
             return _one_cycle(monitor, as_json=args.json)
-        return _forever(monitor, config, args.interval or config.monitor.check_interval)
+        return _forever(monitor, config, args.interval or config.monitor.check_interval, args)
     except StoreError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     finally:
         monitor.close()
+        if lock is not None:
+            lock.release()
 
 
 def _subcommand(args: argparse.Namespace, config: Config) -> int:
@@ -130,6 +175,26 @@ def _subcommand(args: argparse.Namespace, config: Config) -> int:
                 arr.close()
     finally:
         store.close()
+
+
+def _log_request(call: Call) -> None:
+    status = call.status if call.status is not None else f"no answer ({call.error})"
+    log.debug("request %s %s %s -> %s in %d ms", call.service, call.method, call.path, status, call.seconds * 1000)
+
+
+def _ask_daemon(config: Config) -> int | None:
+    """`--health-check` when the monitor runs (the container's HEALTHCHECK): its own /health, or None if no monitor
+    answers on the health port."""
+    host = "127.0.0.1" if config.health.bind in ("0.0.0.0", "::", "") else config.health.bind
+    try:
+        response = httpx.get(f"http://{host}:{config.health.port}/health", timeout=5.0, trust_env=False)
+        doc = response.json()
+    except (httpx.HTTPError, ValueError):
+        return None
+    if not isinstance(doc, dict) or "status" not in doc:
+        return None
+    print(json.dumps(doc))
+    return EXIT_OK if response.status_code == 200 else EXIT_FAIL
 
 
 def _health_check(monitor: Any) -> int:
@@ -167,15 +232,30 @@ def _print_summary(doc: dict[str, Any]) -> None:
         print(f"  service {name} unavailable: {message}")
 
 
-def _forever(monitor: Any, config: Config, interval: float) -> int:
+def _forever(monitor: Any, config: Config, interval: float, args: argparse.Namespace) -> int:
     from .web.app import WebServer
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         log.info("received %s: finishing the current step, then stopping", signal.Signals(signum).name)
         monitor.stop_event.set()
+        monitor.wake.set()
+
+    def on_hangup(_signum: int, _frame: FrameType | None) -> None:
+        log.info("received SIGHUP: the configuration is read again after the current cycle")
+        monitor.wake.set()
+
+    def reload() -> Config | None:
+        try:
+            fresh = _load(args).config
+        except ConfigError as exc:
+            log.error("the configuration was not reloaded, the previous one stays in use: %s", exc)
+            return None
+        logs.redact(fresh.secrets())
+        return fresh
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGHUP, on_hangup)
     web = None
     if config.health.enabled:
         web = WebServer(monitor, config.health.bind, config.health.port)
@@ -193,7 +273,7 @@ def _forever(monitor: Any, config: Config, interval: float) -> int:
         " (dry run)" if monitor.dry_run else "",
     )
     try:
-        monitor.run_forever(interval)
+        monitor.run_forever(interval, reload)
     finally:
         if web is not None:
             web.stop()

@@ -6,12 +6,15 @@ exit code 2. Unknown keys are errors: a typo must never be silently ignored.
 
 from __future__ import annotations
 
+import copy
 import itertools
 import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
+import platformdirs
 import yaml
 from pydantic import (
     BaseModel,
@@ -27,7 +30,31 @@ from pydantic import (
 from .apps import App
 from .model import Kind
 
-DEFAULT_DATA_DIR = "/config"
+CONTAINER_DATA_DIR = Path("/config")
+APP_NAME = "qbittorrent-monitor"
+
+
+def default_data_dir() -> Path:
+    """`/config` where it exists (the container's volume), else the platform's user data dir: a pip user never
+    gets a folder created at the filesystem root."""
+    if CONTAINER_DATA_DIR.is_dir():
+        return CONTAINER_DATA_DIR
+    return platformdirs.user_data_path(APP_NAME, appauthor=False)
+
+
+def describe_data_dir(config: Config, env: dict[str, str]) -> str:
+    """Where the data directory in use comes from (printed at start: a pip user sees where their state lives)."""
+    default, why = data_dir_from(env)
+    return why if config.monitor.data_dir == default else "monitor.data_dir in the configuration"
+
+
+def data_dir_from(env: dict[str, str]) -> tuple[Path, str]:
+    """The data dir before the configuration is read (it holds the configuration), and where that choice came from."""
+    if env.get("DATA_DIR"):
+        return Path(env["DATA_DIR"]), "the DATA_DIR environment variable"
+    if CONTAINER_DATA_DIR.is_dir():
+        return CONTAINER_DATA_DIR, "the container volume /config"
+    return default_data_dir(), "the user data directory (no /config here, no DATA_DIR set)"
 
 
 class ConfigError(Exception):
@@ -62,9 +89,12 @@ class _Strict(BaseModel):
 
 class MonitorSettings(_Strict):
     check_interval: Duration = Field(300, description="seconds between two cycles")
+    cycle_budget: Duration = Field(
+        120, description="a cycle running longer than this marks the monitor degraded in /health (a service is slow)"
+    )
     dry_run: bool = False
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    data_dir: Path = Path(DEFAULT_DATA_DIR)
+    data_dir: Path = Field(default_factory=default_data_dir)
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -79,6 +109,10 @@ class MonitorSettings(_Strict):
         return v
 
 
+class LoggingSettings(_Strict):
+    format: Literal["text", "json"] = Field("text", description="json: one JSON object per line")
+
+
 class HealthSettings(_Strict):
     enabled: bool = True
     bind: str = "0.0.0.0"
@@ -87,18 +121,41 @@ class HealthSettings(_Strict):
 
 def _check_url(v: str) -> str:
     if not re.match(r"^https?://[^/\s]+", v):
-        raise ValueError(f"{v!r} is not an http(s) URL: write it like http://qbittorrent:8080")
-    if "@" in v.split("://", 1)[1].split("/", 1)[0]:
+        shown = f"{v!r} " if not re.search(r"[@?#]", v) else ""  # never echo what may hold a credential
+        raise ValueError(
+            f"{shown}is not an http(s) URL: write it like http://qbittorrent:8080 (a URL base like /sonarr may follow)"
+        )
+    parts = urlsplit(v)
+    if "@" in parts.netloc:
         # Credentials in a URL end up in error messages and /health: they belong in their own fields.
         raise ValueError("must not contain credentials (user:password@): use the username/password or api_key fields")
+    if parts.query or parts.fragment:
+        # `?apikey=...` would be echoed in errors and /health; the key has its own field.
+        raise ValueError(
+            "must not contain a query string or fragment (?apikey=... belongs in api_key): write only scheme, host, "
+            "port and URL base"
+        )
     return v.rstrip("/")
+
+
+def _text_secret(v: Any) -> Any:
+    """YAML reads unquoted digits as a number (and 0123 as 83): a password or key must be written as text."""
+    if isinstance(v, bool | int | float):
+        raise ValueError(
+            "is not text: YAML reads an unquoted value like 20242024 as a number (and 0123 as 83); put it in quotes, "
+            'e.g. password: "20242024"'
+        )
+    return v
+
+
+Secret = Annotated[SecretStr, BeforeValidator(_text_secret)]
 
 
 class QBittorrentInstance(_Strict):
     name: str = "qbittorrent"
     url: str
-    username: str = "admin"
-    password: SecretStr = SecretStr("")
+    username: Annotated[str, BeforeValidator(_text_secret)] = "admin"
+    password: Secret = SecretStr("")
     verify_ssl: bool = True
     timeout: Duration = 15
 
@@ -108,7 +165,7 @@ class QBittorrentInstance(_Strict):
 class ArrInstance(_Strict):
     name: str = ""
     url: str  # with the app's URL base if it has one: http://host:8989/sonarr
-    api_key: SecretStr
+    api_key: Secret
     timeout: Duration = 30
     ca_file: Path | None = Field(None, description="PEM file of the CA that signed the app's HTTPS certificate")
     # Which qBittorrent instance the app's download clients are: one name for all of them, or per download client
@@ -374,6 +431,35 @@ class CleanupSettings(_Strict):
     interval: Duration = "6h"  # type: ignore[assignment]
 
 
+def _paths_list(v: Any) -> Any:
+    """`config_paths` from the environment: globs separated by ':' (a YAML list stays a list)."""
+    if isinstance(v, str):
+        return [p for p in v.split(":") if p.strip()]
+    return v
+
+
+class DiscoverySettings(_Strict):
+    """Auto-discovery of qBittorrent and the *arr apps through the Docker socket (see discovery.py). It only fills
+    what the configuration and the environment leave unsaid."""
+
+    enabled: bool = True
+    docker_socket: str = Field(
+        "/var/run/docker.sock", description="the Docker socket (mounted read-only), or a unix:// or tcp:// URL"
+    )
+    network: str = Field("traefik_proxy", description="the Docker network the monitor shares with the apps")
+    config_paths: Annotated[list[str], BeforeValidator(_paths_list)] = Field(
+        default_factory=lambda: ["/configs/*/config.xml", "/configs/*/config/config.xml"],
+        description="globs of the *arr config.xml files (their API keys), under the mounted config folders",
+    )
+
+    @field_validator("docker_socket", "network")
+    @classmethod
+    def _not_empty(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("is empty: give a value or remove the key to use the default")
+        return v.strip()
+
+
 ARR_SECTIONS = tuple(app.value for app in App)
 """The *arr sections of the configuration; each is an app of apps.py (Whisparr v2 or v3 is told by its version)."""
 
@@ -381,6 +467,7 @@ ARR_SECTIONS = tuple(app.value for app in App)
 class Config(_Strict):
     monitor: MonitorSettings = Field(default_factory=MonitorSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
     qbittorrent: list[QBittorrentInstance] = Field(default_factory=list)
     sonarr: list[ArrInstance] = Field(default_factory=list)
     radarr: list[ArrInstance] = Field(default_factory=list)
@@ -396,6 +483,7 @@ class Config(_Strict):
     private: PrivateSettings = Field(default_factory=PrivateSettings)
     search: SearchSettings = Field(default_factory=SearchSettings)
     cleanup: CleanupSettings = Field(default_factory=CleanupSettings)
+    discovery: DiscoverySettings = Field(default_factory=DiscoverySettings)
 
     @model_validator(mode="after")
     def _names(self) -> Config:
@@ -448,6 +536,7 @@ ENV_OVERRIDES: dict[str, tuple[str | int, ...]] = {
     "DRY_RUN": ("monitor", "dry_run"),
     "DATA_DIR": ("monitor", "data_dir"),
     "HEALTH_PORT": ("health", "port"),
+    "LOG_FORMAT": ("logging", "format"),
     "QBITTORRENT_URL": ("qbittorrent", 0, "url"),
     "QBITTORRENT_USERNAME": ("qbittorrent", 0, "username"),
     "QBITTORRENT_PASSWORD": ("qbittorrent", 0, "password"),
@@ -461,10 +550,16 @@ ENV_OVERRIDES: dict[str, tuple[str | int, ...]] = {
     "READARR_API_KEY": ("readarr", 0, "api_key"),
     "WHISPARR_URL": ("whisparr", 0, "url"),
     "WHISPARR_API_KEY": ("whisparr", 0, "api_key"),
+    "DISCOVERY": ("discovery", "enabled"),
+    "DOCKER_HOST": ("discovery", "docker_socket"),
+    "DOCKER_NETWORK": ("discovery", "network"),
+    "DISCOVERY_CONFIG_PATHS": ("discovery", "config_paths"),
 }
 
 
-def _apply_env(doc: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
+def _apply_env(doc: dict[str, Any], env: dict[str, str]) -> tuple[dict[str, Any], dict[tuple[str | int, ...], str]]:
+    """The document with the environment's values in place, and which variable set which field."""
+    used: dict[tuple[str | int, ...], str] = {}
     for var, path in ENV_OVERRIDES.items():
         if var not in env or env[var] == "":
             continue
@@ -479,7 +574,8 @@ def _apply_env(doc: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
                     node[key] = [] if isinstance(nxt, int) else {}
                 node = node[key]
         node[path[-1]] = env[var]
-    return doc
+        used[path] = var
+    return doc, used
 
 
 SECRET_FIELDS = frozenset({"password", "api_key"})
@@ -492,10 +588,13 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-def _explain(err: ValidationError, source: str) -> str:
+def _explain(err: ValidationError, source: str, from_env: dict[tuple[str | int, ...], str]) -> str:
     lines = []
     for e in err.errors():
-        field = _field_path(tuple(x for x in e["loc"] if not str(x).startswith("function-")))
+        loc = tuple(x for x in e["loc"] if not str(x).startswith("function-"))
+        field = _field_path(loc)
+        if loc in from_env:
+            field = f"{field} (from the environment variable {from_env[loc]})"
         kind = e["type"]
         if kind == "extra_forbidden":
             msg = "unknown key: remove it or check its spelling (see config.example.yaml)"
@@ -510,29 +609,50 @@ def _explain(err: ValidationError, source: str) -> str:
     return f"invalid configuration in {source}:\n  " + "\n  ".join(lines)
 
 
-def load_config(path: Path | None, env: dict[str, str] | None = None) -> Config:
-    """Read YAML (if it exists), apply environment overrides, validate. Raises ConfigError."""
-    env = dict(os.environ) if env is None else env
-    doc: dict[str, Any] = {}
-    source = "environment"
-    if path is not None and path.exists():
-        source = str(path)
-        try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path} is not valid YAML: {exc}") from None
-        except OSError as exc:
-            raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
-        if loaded is None:
-            loaded = {}
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{path}: the top level must be a mapping (monitor:, qbittorrent:, sonarr: ...)")
-        doc = loaded
-    doc = _apply_env(doc, env)
+def read_document(path: Path | None) -> tuple[dict[str, Any], str]:
+    """The YAML document (empty if the file does not exist) and the name of its source. Raises ConfigError."""
+    if path is None or not path.exists():
+        return {}, "environment"
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(_yaml_error(path, exc)) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    if loaded is None:
+        loaded = {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping (monitor:, qbittorrent:, sonarr: ...)")
+    return loaded, str(path)
+
+
+def env_sets(env: dict[str, str], section: str) -> bool:
+    """Whether an environment variable sets something in this top-level section."""
+    return any(path[0] == section and env.get(var, "") != "" for var, path in ENV_OVERRIDES.items())
+
+
+def discovery_settings(doc: dict[str, Any], env: dict[str, str], source: str) -> DiscoverySettings:
+    """The `discovery:` section with its environment overrides, validated on its own (discovery runs before the
+    rest of the configuration is complete)."""
+    partial, from_env = _apply_env({"discovery": copy.deepcopy(doc.get("discovery") or {})}, env)
+    try:
+        return DiscoverySettings.model_validate(partial["discovery"])
+    except ValidationError as exc:
+        env_blame = {path[1:]: var for path, var in from_env.items()}
+        raise ConfigError(_explain(exc, source, env_blame).replace("\n  ", "\n  discovery.", 1)) from None
+
+
+def validate(doc: dict[str, Any], env: dict[str, str], source: str) -> Config:
+    """Apply the environment overrides to a document and validate it. Raises ConfigError."""
+    doc, from_env = _apply_env(copy.deepcopy(doc), env)
     try:
         config = Config.model_validate(doc)
     except ValidationError as exc:
-        raise ConfigError(_explain(exc, source)) from None
+        raise ConfigError(
+            _explain(
+                exc, source if source == "environment" or not from_env else f"{source} and the environment", from_env
+            )
+        ) from None
     except ValueError as exc:
         raise ConfigError(f"invalid configuration in {source}: {exc}") from None
     if not config.qbittorrent:
@@ -543,15 +663,21 @@ def load_config(path: Path | None, env: dict[str, str] | None = None) -> Config:
     return config
 
 
+def load_config(path: Path | None, env: dict[str, str] | None = None) -> Config:
+    """Read YAML (if it exists), apply environment overrides, validate. Raises ConfigError."""
+    env = dict(os.environ) if env is None else env
+    doc, source = read_document(path)
+    return validate(doc, env, source)
+
+
+def _yaml_error(path: Path, exc: yaml.YAMLError) -> str:
+    """Where the YAML is broken and why, never the offending lines: they may hold a password or an API key."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    problem = getattr(exc, "problem", None) or "it cannot be parsed"
+    context = getattr(exc, "context", None)
+    why = f"{problem} ({context})" if context else problem
+    return f"{path} is not valid YAML{where}: {why}. Check the indentation and quoting there."
+
+
 EXAMPLE = Path(__file__).with_name("config.example.yaml")
-
-
-def write_example(path: Path) -> bool:
-    """First start: leave a commented example where the user expects the config. Returns True if written."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("x", encoding="utf-8") as fh:
-            fh.write(EXAMPLE.read_text(encoding="utf-8"))
-    except OSError:
-        return False
-    return True

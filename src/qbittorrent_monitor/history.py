@@ -8,11 +8,12 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from .clients import ServiceError
 from .clients.arr import ArrClient
+from .logs import iso_time
 from .model import ActionType, StepStatus
 from .store import JournalRow, Store
 
@@ -20,9 +21,8 @@ Print = Callable[[str], None]
 
 
 def _when(ts: float | None) -> str:
-    if not ts:
-        return "-"
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    """ISO 8601 with the local offset, as the logs print it."""
+    return iso_time(ts) if ts else "-"
 
 
 def history(store: Store, since_seconds: float, *, as_json: bool, out: Print) -> int:
@@ -127,10 +127,18 @@ def _unblocklist(store: Store, arrs: dict[str, ArrClient], step: JournalRow, out
         if not entries:
             out(f"#{step.id}: no blocklist entry for {title!r} in {step.target} any more (removed already?)")
             return 0
+        removed = 0
         for entry in entries:
             result = arr.delete_blocklist(int(entry["id"]))
-            out(f"#{step.id}: removed blocklist entry {entry['id']} ({entry.get('sourceTitle')}) from {step.target}")
+            what = f"blocklist entry {entry['id']} ({entry.get('sourceTitle')})"
+            if result == "gone":  # someone removed it between our read and our delete
+                out(f"#{step.id}: {what} was already gone from {step.target}; nothing to remove")
+                continue
+            out(f"#{step.id}: removed {what} from {step.target}")
             store.record_undo(step, f"blocklist entry {entry['id']} {result}", time.time())
+            removed += 1
+        if not removed:
+            return 0
     except ServiceError as exc:
         out(f"#{step.id}: {exc.message}")
         return 0

@@ -1,21 +1,42 @@
-"""Logging: one line per event, secrets redacted whatever path a message takes (defence in depth)."""
+"""Logging: one line per event, secrets redacted whatever path a message takes (defence in depth).
+
+Times are ISO 8601 with the local offset everywhere (`2026-12-01T09:12:03+01:00`), as `history` prints them.
+`logging.format: json` writes one JSON object per line. Files under DATA_DIR/logs: `qbittorrent-monitor.log`
+(everything, rotated) and `health.log` (each change of the monitor's health).
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import logging.handlers
 import sys
 from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .config import LoggingSettings
 
 REDACTED = "***"
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+HEALTH_LOGGER = "qbittorrent_monitor.health"
+
+
+def iso_time(ts: float) -> str:
+    """ISO 8601 with the local offset, to the second."""
+    return datetime.fromtimestamp(ts).astimezone().isoformat(timespec="seconds")
 
 
 class RedactSecrets(logging.Filter):
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
-        self.secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+        self.secrets: list[str] = []
+        self.update(secrets)
+
+    def update(self, secrets: Iterable[str]) -> None:
+        self.secrets = sorted({s for s in (*self.secrets, *secrets) if len(s) >= 4}, key=len, reverse=True)
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not self.secrets:
@@ -34,24 +55,67 @@ class RedactSecrets(logging.Filter):
         return True
 
 
-def setup(level: str, secrets: Iterable[str], log_dir: Path | None = None) -> None:
+class TextFormatter(logging.Formatter):
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return iso_time(record.created)
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        doc = {
+            "time": iso_time(record.created),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_text or record.exc_info:
+            doc["exception"] = record.exc_text or self.formatException(record.exc_info)  # type: ignore[arg-type]
+        return json.dumps(doc, ensure_ascii=False)
+
+
+_redact = RedactSecrets(())
+
+
+def redact(secrets: Iterable[str]) -> None:
+    """Add secrets to redact (a reloaded configuration may bring new ones)."""
+    _redact.update(secrets)
+
+
+def setup(
+    level: str, secrets: Iterable[str], log_dir: Path | None = None, settings: LoggingSettings | None = None
+) -> None:
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
-    redact = RedactSecrets(secrets)
+    for handler in list(logging.getLogger(HEALTH_LOGGER).handlers):
+        logging.getLogger(HEALTH_LOGGER).removeHandler(handler)
+    _redact.secrets = []
+    _redact.update(secrets)
+    formatter: logging.Formatter = (
+        JsonFormatter() if settings is not None and settings.format == "json" else TextFormatter(FORMAT)
+    )
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    health: logging.Handler | None = None
     if log_dir is not None:
         try:
-            log_dir.mkdir(parents=True, exist_ok=True)
+            log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
             handlers.append(
                 logging.handlers.RotatingFileHandler(
                     log_dir / "qbittorrent-monitor.log", maxBytes=5_000_000, backupCount=3, encoding="utf-8"
                 )
             )
+            health = logging.handlers.RotatingFileHandler(
+                log_dir / "health.log", maxBytes=1_000_000, backupCount=2, encoding="utf-8"
+            )
         except OSError as exc:
             print(f"warning: cannot write logs under {log_dir}: {exc.strerror}", file=sys.stderr)
     for handler in handlers:
-        handler.setFormatter(logging.Formatter(FORMAT))
-        handler.addFilter(redact)
+        handler.setFormatter(formatter)
+        handler.addFilter(_redact)
         root.addHandler(handler)
+    if health is not None:
+        health.setFormatter(formatter)
+        health.addFilter(_redact)
+        health.setLevel(logging.INFO)
+        logging.getLogger(HEALTH_LOGGER).addHandler(health)  # and, through the root, the main log too
     root.setLevel(level)

@@ -7,21 +7,24 @@ durations are tested without sleeping.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 
-from . import decide
+from . import decide, health
 from .actions import Executor
 from .clients import ServiceError
 from .clients.arr import ArrClient
+from .clients.logins import LoginGuard
 from .clients.qbittorrent import QBittorrentClient
 from .config import Config
 from .events import CycleFinished, Events, OutageBegan, OutageEnded, ServiceChanged
 from .model import Decision, Download, Finding, Kind, Snapshot, Verdict
 from .observe import Observer
-from .record import CycleReport, log_decision
+from .record import CycleReport, log_decision, log_summary
 from .rules import Patterns, RuleContext, classify
 from .store import Store
 
@@ -49,16 +52,39 @@ class Monitor:
         self.config = config
         self.clock = clock
         self.dry_run = config.monitor.dry_run if dry_run is None else dry_run
-        self.qbts = [QBittorrentClient(q) for q in config.qbittorrent]
-        self.arrs = {inst.name: ArrClient(app, inst) for app, inst in config.arr_instances()}
         self._store = store
-        self.patterns = Patterns.from_config(config.error_patterns)
-        self.observer = Observer(config, self.qbts, self.arrs, lambda: self.store, clock)
-        self._executor: Executor | None = None
+        self._connect(config)
         self.stop_event = threading.Event()
+        self.wake = threading.Event()  # set to end the wait between two cycles early (stop, reload)
         self.events = Events()  # notifications, metrics, the health log and the dashboard subscribe here
         self.health: dict[str, ServiceHealth] = {}
         self.last_report: CycleReport | None = None
+        self.cycle_started_at: float | None = None  # a cycle is running since then
+        self.last_failure: tuple[float, str] | None = None  # when the last cycle failed, and why
+        self.health_status: tuple[str, dict[str, str]] | None = None
+        self._loop: threading.Thread | None = None
+        self._logged: dict[str, tuple[str, ...]] = {}  # what was last logged of each download's decision
+
+    def _connect(self, config: Config) -> None:
+        """The adapters for this configuration (on start, and again on SIGHUP with the new one)."""
+        logins = LoginGuard(_login_record(config), time.time)
+        self.config = config
+        self.qbts = [QBittorrentClient(q, logins) for q in config.qbittorrent]
+        self.arrs = {inst.name: ArrClient(app, inst) for app, inst in config.arr_instances()}
+        self.patterns = Patterns.from_config(config.error_patterns)
+        self.observer = Observer(config, self.qbts, self.arrs, lambda: self.store, self.clock)
+        self._executor: Executor | None = None
+
+    def reconfigure(self, config: Config) -> None:
+        """Take a new configuration between two cycles (credentials fixed, instances added): new adapters, the same
+        memory, health and journal."""
+        old_qbts, old_arrs = self.qbts, self.arrs
+        self._connect(config)
+        for q in old_qbts:
+            q.close()
+        for a in old_arrs.values():
+            a.close()
+        log.info("configuration reloaded: %d qBittorrent and %d *arr instance(s)", len(self.qbts), len(self.arrs))
 
     @property
     def store(self) -> Store:
@@ -100,6 +126,18 @@ class Monitor:
             log.info("service %s is back: %s", name, message)
             self.events.emit(ServiceChanged(name, True, message, now))
 
+    def note_health(self, status: str, problems: dict[str, str]) -> None:
+        """The health log: one line per change of the monitor's health."""
+        if self.health_status is not None and self.health_status == (status, problems):
+            return
+        before = self.health_status[0] if self.health_status else "none"
+        self.health_status = (status, dict(problems))
+        why = "; ".join(f"{k}: {v}" for k, v in sorted(problems.items())) or "every service answers"
+        logging.getLogger("qbittorrent_monitor.health").info("health %s -> %s (%s)", before, status, why)
+
+    def loop_alive(self) -> bool:
+        return self._loop is None or self._loop.is_alive()
+
     def _note_services(self, snapshot: Snapshot) -> None:
         for name, message in snapshot.service_status.items():
             self._mark(name, True, message, snapshot.taken_at)
@@ -108,6 +146,26 @@ class Monitor:
 
     # -- one cycle -----------------------------------------------------------------------------
     def run_cycle(self) -> CycleReport:
+        """One cycle; its failure is remembered for /health (and raised)."""
+        self.cycle_started_at = time.time()
+        try:
+            report = self._cycle()
+        except Exception as exc:
+            self.last_failure = (time.time(), f"{type(exc).__name__}: {exc}"[:300])
+            raise
+        finally:
+            self.cycle_started_at = None
+        self.last_failure = None
+        return report
+
+    def run_cycle_and_note_health(self) -> None:
+        """The loop's cycle: a failure is logged, and the health log hears of every change either way."""
+        try:
+            self.run_cycle()
+        finally:
+            health.document(self)
+
+    def _cycle(self) -> CycleReport:
         cfg, dry_run = self.config, self.dry_run
         report = CycleReport(started_at=self.clock(), dry_run=dry_run)
         if not dry_run:
@@ -125,6 +183,18 @@ class Monitor:
         # classify
         ctx = RuleContext(self.patterns, now, cfg.stalled.min_age, cfg.stalled.slow)
         findings = {d.key: classify(d, ctx) for d in snapshot.downloads}
+        if log.isEnabledFor(logging.DEBUG):  # --verbose: each rule's reasoning
+            for d in snapshot.downloads:
+                for f in findings[d.key]:
+                    log.debug(
+                        "rule %s on %r (%s): %s %s; evidence %s",
+                        f.rule,
+                        d.torrent.name,
+                        d.torrent.hash,
+                        f.kind.value,
+                        f.reason,
+                        f.evidence,
+                    )
         seeds = _unregistered(snapshot.seeds, ctx, snapshot.shared_data)
         kinds = {k: [f.kind.value for f in fs] for k, fs in findings.items()}
         kinds |= {s.key: [f.kind.value] for s, f, _ in seeds}
@@ -173,6 +243,8 @@ class Monitor:
                 log.info("stop requested: the remaining downloads are left for the next start")
                 break
             self._act(decision, report, now)
+        self._forget_logged({d.download.key for d in result.decisions})
+        log_summary(report, unchanged=len(result.decisions) - report.logged)
         report.finished_at = self.clock()
         self.last_report = report
         self.events.emit(CycleFinished(report))
@@ -181,11 +253,25 @@ class Monitor:
     def _act(self, decision: Decision, report: CycleReport, now: float) -> None:
         index = len(report.decisions)
         report.decisions.append(decision)
-        log_decision(decision)
+        if self._changed(decision):
+            log_decision(decision)
+            report.logged += 1
+        elif log.isEnabledFor(logging.DEBUG):
+            log_decision(decision, logging.DEBUG)
         if decision.verdict is Verdict.ACT:
             report.outcomes[index] = self.executor.run(decision)
         if not self.dry_run:
             self.store.set_decision(decision.download.key, {**decision.to_dict(), "time": now})
+
+    def _changed(self, d: Decision) -> bool:
+        """Log a decision when it changes (a repair always): an unchanged wait is not worth a line every cycle."""
+        signature = (d.verdict.value, d.finding.kind.value, d.finding.reason, d.guard)
+        before, self._logged[d.download.key] = self._logged.get(d.download.key), signature
+        return before != signature or d.verdict is Verdict.ACT
+
+    def _forget_logged(self, keys: set[str]) -> None:
+        for key in set(self._logged) - keys:  # healed, or repaired: a new problem is a new line
+            del self._logged[key]
 
     def _cleanup_due(self) -> bool:
         """The opt-in cleanup of unregistered seeds reads the whole library: at most once per its interval."""
@@ -193,13 +279,20 @@ class Monitor:
         return cfg.unregistered_seeds and self.clock() - self.store.cursor("cleanup_at", 0) >= cfg.interval
 
     # -- the loop ------------------------------------------------------------------------------
-    def run_forever(self, interval: float) -> None:
+    def run_forever(self, interval: float, reload: Callable[[], Config | None] | None = None) -> None:
+        """Cycle until stopped. When `wake` is set and `reload` gives a new configuration, it is taken between two
+        cycles (SIGHUP)."""
+        self._loop = threading.current_thread()
         while not self.stop_event.is_set():
             try:
-                self.run_cycle()
+                self.run_cycle_and_note_health()
             except Exception:
                 log.exception("cycle failed; the next one runs in %.0f s", interval)
-            self.stop_event.wait(interval)
+            self.wake.wait(interval)
+            if self.wake.is_set() and not self.stop_event.is_set() and reload is not None:
+                self.wake.clear()
+                if (config := reload()) is not None:
+                    self.reconfigure(config)
 
     def close(self) -> None:
         for q in self.qbts:
@@ -208,6 +301,12 @@ class Monitor:
             a.close()
         if self._store is not None:
             self._store.close()
+
+
+def _login_record(config: Config) -> Path | None:
+    """Where qBittorrent's answers to each login are kept (shared by every process on this data dir)."""
+    directory = config.monitor.data_dir
+    return directory / "qbittorrent-logins.json" if directory.is_dir() and os.access(directory, os.W_OK) else None
 
 
 def _unregistered(

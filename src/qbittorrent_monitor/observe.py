@@ -198,13 +198,14 @@ class Observer:
                 t = replace(t, private=private[key])
             snap.downloads.append(Download(t, refs, trackers, logs[t.client].get(t.hash, ()), memory.get(key)))
         joined = {(g.arr, g.download_id) for d in snap.downloads for g in d.arr}
-        if len(snap.service_errors) < len(self.qbts) or not self.qbts:
+        if not any(q.name in snap.service_errors for q in self.qbts):
+            # Only when every qBittorrent answered: a torrent missing from a failed read is not "gone".
             snap.unmatched_queue = [
                 g
                 for by_hash in queued.by_client.values()
                 for gs in by_hash.values()
                 for g in gs
-                if (g.arr, g.download_id) not in joined and g.client not in snap.service_errors
+                if (g.arr, g.download_id) not in joined
             ]
         snap.unmatched_queue += [g for g, _ in queued.unplaced]
         if cleanup and not snap.service_errors and not snap.held_arrs:

@@ -30,6 +30,7 @@ class CycleReport:
     interrupted: bool = False
     alerts: list[str] = field(default_factory=list)
     outages: list[RememberedOutage] = field(default_factory=list)  # active after this cycle
+    logged: int = 0  # decisions that changed and were logged
 
     def to_dict(self) -> dict[str, Any]:
         findings = []
@@ -72,10 +73,11 @@ class CycleReport:
         }
 
 
-def log_decision(d: Decision) -> None:
+def log_decision(d: Decision, level: int | None = None) -> None:
     t = d.download.torrent
     arr = ",".join(f"{a.arr}#{'/'.join(map(str, a.queue_ids))}" for a in d.download.arr) or "-"
-    level = logging.WARNING if d.verdict in (Verdict.ACT, Verdict.REPORT) else logging.INFO
+    if level is None:
+        level = logging.WARNING if d.verdict in (Verdict.ACT, Verdict.REPORT) else logging.INFO
     log.log(
         level,
         "decision=%s rule=%s kind=%s torrent=%r hash=%s client=%s tracker=%s category=%s arr=%s reason=%r why=%r "
@@ -93,4 +95,22 @@ def log_decision(d: Decision) -> None:
         d.explanation,
         d.finding.evidence,
         "; ".join(a.description for a in d.actions),
+    )
+
+
+def log_summary(report: CycleReport, *, unchanged: int) -> None:
+    """One line per cycle: what was found, done, held and waiting."""
+    counts: dict[str, int] = {}
+    for d in report.decisions:
+        counts[d.verdict.value] = counts.get(d.verdict.value, 0) + 1
+    done = sum(1 for outcomes in report.outcomes.values() for o in outcomes if o.status == "done")
+    parts = [f"{n} {verdict}" for verdict, n in sorted(counts.items())] or ["nothing wrong"]
+    log.info(
+        "cycle%s: %d torrent(s) checked; %s; %d step(s) done%s%s",
+        " (dry run)" if report.dry_run else "",
+        report.torrents_checked,
+        ", ".join(parts),
+        done,
+        f"; {unchanged} unchanged decision(s) not logged again" if unchanged else "",
+        f"; unavailable: {', '.join(sorted(report.service_errors))}" if report.service_errors else "",
     )

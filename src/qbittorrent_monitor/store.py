@@ -15,9 +15,13 @@ with a clear message, never silently emptied.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
+import socket
 import sqlite3
+import sys
 import threading
 import time
 import uuid
@@ -26,6 +30,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from filelock import FileLock, Timeout
 
 from .model import (
     Action,
@@ -195,12 +201,72 @@ class JournalRow:
         }
 
 
+def running_as() -> str:
+    return f"uid {os.getuid()}, gid {os.getgid()}"
+
+
+def prepare_dir(directory: Path) -> None:
+    """Create the data directory (private to the running user) or say exactly why it cannot be used."""
+    uid, gid = os.getuid(), os.getgid()
+    fix = (
+        f"create it and give it to the user the monitor runs as (chown -R {uid}:{gid} {directory}; in a container set "
+        "PUID/PGID to the owner of the mounted folder), or set DATA_DIR to a writable directory"
+    )
+    try:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise StoreError(
+            f"the data directory {directory} cannot be created ({exc.strerror}); the monitor runs as "
+            f"{running_as()}: {fix}"
+        ) from None
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise StoreError(f"the data directory {directory} is not writable by the monitor ({running_as()}): {fix}")
+
+
+def hold_data_dir(directory: Path) -> FileLock:
+    """One monitor repairs from a data dir at a time: an exclusive lock (released by the kernel if the process
+    dies), with who holds it written beside it. Raises StoreError naming the holder."""
+    prepare_dir(directory)
+    lock = FileLock(directory / "monitor.lock", timeout=0)
+    holder = directory / "monitor.lock.json"
+    try:
+        lock.acquire()
+    except Timeout:
+        try:
+            who = json.loads(holder.read_text(encoding="utf-8"))
+            by = f"process {who['pid']} on {who['host']} (started {who['since']}, `{who['command']}`)"
+        except (OSError, ValueError, KeyError, TypeError):
+            by = "another process"
+        raise StoreError(
+            f"another qbittorrent-monitor already uses the data directory {directory}: {by}. Two monitors on one "
+            "data dir could repair the same download twice: stop the other one, or give this one its own DATA_DIR"
+        ) from None
+    info = {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "since": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "command": " ".join(["qbittorrent-monitor", *sys.argv[1:]])[:200],
+    }
+    with contextlib.suppress(OSError):
+        holder.write_text(json.dumps(info), encoding="utf-8")
+    return lock
+
+
 class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.RLock()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        prepare_dir(path.parent)
+        for existing in (path, path.with_name(path.name + "-wal")):
+            if existing.exists() and not os.access(existing, os.R_OK | os.W_OK):
+                raise StoreError(
+                    f"the state database {existing} exists but the monitor ({running_as()}) cannot read and write "
+                    f"it (permissions): chown {os.getuid()}:{os.getgid()} {existing}, or run the monitor as its owner"
+                )
         self._db = self._open()
+        for own in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            if own.exists():
+                own.chmod(0o600)  # it holds the history of the user's library: theirs alone
 
     # -- opening, migrating, corruption -------------------------------------------------------------
     def _open(self) -> sqlite3.Connection:
@@ -208,6 +274,11 @@ class Store:
             db = self._connect()
             self._migrate(db)
             return db
+        except sqlite3.OperationalError as exc:  # the file system said no (permissions, full disk): not corruption
+            raise StoreError(
+                f"the state database {self.path} cannot be opened ({exc}); the monitor runs as {running_as()}: check "
+                "that the data directory is writable and not full"
+            ) from None
         except sqlite3.DatabaseError as exc:
             aside = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
             try:

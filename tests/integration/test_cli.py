@@ -66,7 +66,7 @@ def test_health_check_unreachable_wrong_key_wrong_password(
     assert doc["services"] == {"qbittorrent": False, "sonarr": False, "radarr": False}
     assert "cannot reach" in doc["problems"]["radarr"]
     assert "API key was refused" in doc["problems"]["sonarr"]
-    assert "login refused" in doc["problems"]["qbittorrent"]
+    assert "qBittorrent refused this username and password" in doc["problems"]["qbittorrent"]
     assert "not-the-password" not in result.stdout + result.stderr and "0" * 32 not in result.stdout + result.stderr
 
 

@@ -17,6 +17,7 @@ import ssl
 import time
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -33,6 +34,7 @@ logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 PAGE_SIZE = 1000
 MAX_PAGES = 200
+MAX_REDIRECTS = 3
 READ_RETRIES = 2
 DETECT_EVERY = 3600.0  # seconds: an app upgraded in place (Sonarr 4 -> 5) is noticed within the hour
 
@@ -51,6 +53,7 @@ class ArrClient:
         self._profile: Profile | None = None
         self._detected_at = 0.0
         self._api = apps.detection_api(self.app)  # until the version is known
+        self._origin = httpx.URL(instance.url)
         verify: ssl.SSLContext | bool = True
         if instance.ca_file is not None:
             verify = ssl.create_default_context(cafile=str(instance.ca_file))
@@ -60,7 +63,7 @@ class ArrClient:
             timeout=httpx.Timeout(instance.timeout, connect=min(5.0, instance.timeout)),
             transport=transport,
             verify=verify,
-            follow_redirects=True,  # a URL base the user forgot: the app redirects with 307
+            follow_redirects=False,  # followed by hand, and only to the same origin: the API key stays home
         )
 
     @property
@@ -82,7 +85,7 @@ class ArrClient:
         for attempt in range(attempts):
             started = time.monotonic()
             try:
-                response = self._http.request(method, self._api + path, **kwargs)
+                response = self._send(method, self._api + path, **kwargs)
             except httpx.HTTPError as exc:
                 self._report(method, path, None, started, short_error(exc, 120))
                 if attempt + 1 < attempts:
@@ -99,6 +102,26 @@ class ArrClient:
                 raise ServiceError(self.name, "401: the API key was refused: check api_key (Settings > General)")
             return response
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """One request, following redirects (a URL base the user forgot: the app answers 307) only within the
+        configured origin: the X-Api-Key header is never sent to another host, port or scheme."""
+        response = self._http.request(method, url, **kwargs)
+        for _ in range(MAX_REDIRECTS):
+            if not response.is_redirect:
+                return response
+            target = response.next_request
+            if target is None:
+                return response
+            if _origin(target.url) != _origin(self._origin):
+                there = f"{target.url.scheme}://{target.url.netloc.decode()}"
+                raise ServiceError(
+                    self.name,
+                    f"{method} {urlsplit(url).path}: the app redirects to another address ({there}); the API key is not"
+                    " sent there: put that address in this instance's url",
+                )
+            response = self._http.send(target)
+        return response
 
     def _report(self, method: str, path: str, status: int | None, started: float, error: str = "") -> None:
         endpoint = self._api + path
@@ -136,8 +159,12 @@ class ArrClient:
             data = self._json(self._request("GET", path, read=True, params=query), path.strip("/"))
             if not isinstance(data, dict) or not isinstance(data.get("records"), list):
                 raise ServiceError(self.name, f"{path.strip('/')}: not a paging envelope with records")
+            total = data.get("totalRecords")
+            if not isinstance(total, int) or isinstance(total, bool):
+                # Without the count a short read cannot be told from the end: nothing is inferred from it.
+                raise ServiceError(self.name, f"{path.strip('/')}: a page without totalRecords; not trusted")
             records.extend(r for r in data["records"] if isinstance(r, dict))
-            if page * PAGE_SIZE >= int(data.get("totalRecords") or 0):
+            if page * PAGE_SIZE >= total:
                 break
             page += 1
         return records
@@ -153,6 +180,10 @@ class ArrClient:
         for record in records:
             if str(record.get("protocol", "torrent")).lower() not in ("torrent", ""):
                 continue
+            if record.get("downloadId") and not _is_id(record.get("id")):
+                # A record we cannot act on hides which download it is for: the whole queue read is not trusted,
+                # or its torrent would look like nobody's.
+                raise ServiceError(self.name, "queue: a record without a numeric id; the queue is not trusted")
             item = QueueItem.from_api(self.name, p, record)
             if item is not None:
                 items.append(item)
@@ -267,6 +298,14 @@ def _timestamp(value: Any) -> float | None:
         return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
     except ValueError:
         return None
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    return url.scheme, url.host, url.port
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _b(value: bool) -> str:

@@ -27,6 +27,7 @@ from packaging.version import InvalidVersion, Version
 from ..config import QBittorrentInstance
 from ..model import LogEntry, Torrent, TrackerStatus
 from . import Call, ServiceError, report_call, short_error
+from .logins import LoginGuard
 
 log = logging.getLogger(__name__)
 logging.getLogger("qbittorrentapi").setLevel(logging.WARNING)
@@ -124,20 +125,26 @@ def log_torrent_name(message: str) -> str | None:
 
 
 class QBittorrentClient:
-    def __init__(self, instance: QBittorrentInstance) -> None:
+    def __init__(self, instance: QBittorrentInstance, logins: LoginGuard | None = None) -> None:
         self.name = instance.name
         self.url = instance.url
+        password = instance.password.get_secret_value()
         self._client = qbittorrentapi.Client(
             host=instance.url,
             username=instance.username,
-            password=instance.password.get_secret_value(),
+            password=password,
             VERIFY_WEBUI_CERTIFICATE=instance.verify_ssl,
+            # Connect and read timeouts on every request; no silent retry under ours (a frozen qBittorrent must
+            # show within one timeout, not four).
             REQUESTS_ARGS={"timeout": (min(5.0, instance.timeout), instance.timeout)},
+            HTTPADAPTER_ARGS={"max_retries": 0},
             RAISE_NOTIMPLEMENTEDERROR_FOR_UNIMPLEMENTED_API_ENDPOINTS=True,
             FORCE_SCHEME_FROM_HOST=True,  # http:// means http://: no probing for https
             DISABLE_LOGGING_DEBUG_OUTPUT=True,
         )
         self.version: str | None = None
+        self._logins = logins or LoginGuard(None, time.time)
+        self._credentials = self._logins.fingerprint(instance.url, instance.username, password)
 
     @property
     def parsed_version(self) -> Version | None:
@@ -150,13 +157,22 @@ class QBittorrentClient:
         return supported(self.parsed_version, feature)
 
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        if (blocked := self._logins.blocked(self.name, self._credentials)) is not None:
+            raise ServiceError(self.name, blocked)  # not even asked: a wrong password must not become a ban
         started = time.monotonic()
         status: int | None = None
         error = ""
         try:
             result = fn(*args, **kwargs)
             status = 200
+            self._logins.succeeded(self.name)
             return result
+        except qbittorrentapi.LoginFailed:
+            error = "login refused"
+            raise ServiceError(self.name, self._logins.refused(self.name, self._credentials)) from None
+        except qbittorrentapi.Forbidden403Error:
+            status, error = 403, "forbidden"
+            raise ServiceError(self.name, self._logins.refused(self.name, self._credentials, banned=True)) from None
         except qbittorrentapi.HTTPError as exc:
             status, error = getattr(exc, "http_status_code", None), short_error(exc, 120)
             raise self._service_error(what, exc) from None
@@ -168,10 +184,6 @@ class QBittorrentClient:
 
     def _service_error(self, what: str, exc: Exception) -> ServiceError:
         """What went wrong, said once, safely (the most specific exception first)."""
-        if isinstance(exc, qbittorrentapi.LoginFailed):
-            return ServiceError(self.name, "login refused: check qbittorrent username and password")
-        if isinstance(exc, qbittorrentapi.Forbidden403Error):
-            return ServiceError(self.name, "403 forbidden: banned IP or no session (check the credentials)")
         if isinstance(exc, qbittorrentapi.HTTPError):
             return ServiceError(self.name, f"{what} failed: {short_error(exc)}")
         if isinstance(exc, qbittorrentapi.APIConnectionError):

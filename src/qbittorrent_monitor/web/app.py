@@ -1,10 +1,12 @@
-"""Health endpoint. Reads the monitor's last known service states; never calls a remote service itself."""
+"""The HTTP server: /health, /health/live, /health/ready (health.py says what they mean; 200 only for starting and
+healthy), and beside them the dashboard and metrics. It reads the monitor's last known state; it never calls a
+remote service itself."""
 
 from __future__ import annotations
 
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import uvicorn
 from starlette.applications import Starlette
@@ -12,44 +14,26 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from .. import health as health_state
+
 if TYPE_CHECKING:
     from ..monitor import Monitor
 
 
-def health_document(monitor: Monitor) -> dict[str, Any]:
-    """`{"status": "healthy"|"unhealthy"|"starting", "services": {name: bool}, ...}` (no secrets, no URLs)."""
-    services = {name: h.ok for name, h in monitor.health.items()}
-    problems = {name: h.message for name, h in monitor.health.items() if not h.ok}
-    report = monitor.last_report
-    interval = monitor.config.monitor.check_interval
-    if not services:
-        status = "starting"
-    elif problems:
-        status = "unhealthy"
-    elif report is not None and time.time() - report.finished_at > 3 * interval + 60:
-        status = "unhealthy"
-        problems["monitor"] = "no cycle finished for more than three intervals"
-    else:
-        status = "healthy"
-    doc: dict[str, Any] = {"status": status, "services": services, "dry_run": monitor.dry_run}
-    if problems:
-        doc["problems"] = problems
-    if report is not None:
-        doc["last_cycle"] = {
-            "finished_at": report.finished_at,
-            "duration_s": round(report.finished_at - report.started_at, 3),
-            "torrents_checked": report.torrents_checked,
-            "decisions": len(report.decisions),
-        }
-    return doc
-
-
 def create_app(monitor: Monitor) -> Starlette:
     async def health(_: Request) -> JSONResponse:
-        doc = health_document(monitor)
-        return JSONResponse(doc, status_code=503 if doc["status"] == "unhealthy" else 200)
+        doc = health_state.document(monitor)
+        return JSONResponse(doc, status_code=200 if doc["status"] in health_state.OK_STATUSES else 503)
 
-    return Starlette(routes=[Route("/health", health)])
+    async def live(_: Request) -> JSONResponse:
+        alive = monitor.loop_alive()
+        return JSONResponse({"status": "alive" if alive else "stopped"}, status_code=200 if alive else 503)
+
+    async def readiness(_: Request) -> JSONResponse:
+        ok, why = health_state.ready(monitor)
+        return JSONResponse({"status": "ready" if ok else "not ready", "why": why}, status_code=200 if ok else 503)
+
+    return Starlette(routes=[Route("/health", health), Route("/health/live", live), Route("/health/ready", readiness)])
 
 
 class WebServer:

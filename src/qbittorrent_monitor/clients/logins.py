@@ -1,0 +1,118 @@
+"""Never let a wrong password get the monitor's IP banned.
+
+qBittorrent bans an IP after 5 failed logins (`WebUI\\MaxAuthenticationFailCount`) for an hour
+(`WebUI\\BanDuration`), after which even the right password gets 403. So once qBittorrent refuses a set of
+credentials, the same credentials are tried again only after a long pause, and at most `MAX_TRIES` times in all,
+whatever the number of cycles, `--test` runs or health checks (the record is kept in the data dir, so separate
+processes share it). New credentials (the config or the environment changed: SIGHUP or a restart) are tried at once.
+The record holds a salted fingerprint of the credentials, never the credentials.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..model import human_duration
+
+log = logging.getLogger(__name__)
+
+MAX_TRIES = 3  # refusals of the same credentials before the monitor stops trying them (qBittorrent bans at 5)
+RETRY_AFTER = (3600.0, 6 * 3600.0)  # pause after the 1st and the 2nd refusal
+BAN_WAIT = 3600.0  # qBittorrent's default ban
+
+
+@dataclass(frozen=True)
+class Refusal:
+    fingerprint: str
+    tries: int
+    last_at: float
+    banned: bool = False
+
+    def retry_at(self) -> float | None:
+        if self.banned:
+            return self.last_at + BAN_WAIT
+        if self.tries >= MAX_TRIES:
+            return None
+        return self.last_at + RETRY_AFTER[min(self.tries, len(RETRY_AFTER)) - 1]
+
+
+class LoginGuard:
+    """What qBittorrent said to each instance's credentials, kept in `path` (None: in memory only)."""
+
+    def __init__(self, path: Path | None, clock: Callable[[], float]) -> None:
+        self.path = path
+        self.clock = clock
+        self._salt = secrets.token_hex(16)
+        self._refusals: dict[str, Refusal] = {}
+        self._load()
+
+    def fingerprint(self, url: str, username: str, password: str) -> str:
+        return hashlib.sha256(f"{self._salt}\0{url}\0{username}\0{password}".encode()).hexdigest()
+
+    def blocked(self, instance: str, fingerprint: str) -> str | None:
+        """Why these credentials must not be tried now, or None."""
+        r = self._refusals.get(instance)
+        if r is None or r.fingerprint != fingerprint:
+            return None
+        retry = r.retry_at()
+        if retry is not None and self.clock() >= retry:
+            return None
+        if r.banned:
+            return (
+                "qBittorrent answered 403 Forbidden to the login: this IP is banned after too many failed logins "
+                f"(qBittorrent's WebUI\\BanDuration, 1 hour by default). Waiting until the ban ends (next try in "
+                f"{human_duration(retry - self.clock())}), or restart qBittorrent to lift it; fix the password first"
+                if retry is not None
+                else "qBittorrent banned this IP"
+            )
+        when = f"next try in {human_duration(retry - self.clock())}" if retry is not None else "not tried again"
+        return (
+            f"qBittorrent refused this username and password {r.tries} time(s); {when} with the same credentials, "
+            "so that qBittorrent never bans this IP (it bans after 5 failures). Fix `password` (or username) of this "
+            "instance in the config or QBITTORRENT_PASSWORD, then send SIGHUP or restart the monitor"
+        )
+
+    def refused(self, instance: str, fingerprint: str, *, banned: bool = False) -> str:
+        before = self._refusals.get(instance)
+        tries = before.tries + 1 if before is not None and before.fingerprint == fingerprint else 1
+        self._refusals[instance] = Refusal(fingerprint, tries, self.clock(), banned)
+        self._save()
+        return self.blocked(instance, fingerprint) or "login refused"
+
+    def succeeded(self, instance: str) -> None:
+        if self._refusals.pop(instance, None) is not None:
+            self._save()
+
+    # -- the record ---------------------------------------------------------------------------------------------
+    def _load(self) -> None:
+        if self.path is None or not self.path.exists():
+            return
+        try:
+            doc = json.loads(self.path.read_text(encoding="utf-8"))
+            self._salt = str(doc["salt"])
+            self._refusals = {name: Refusal(**r) for name, r in doc.get("refusals", {}).items()}
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.warning("ignoring the unreadable login record %s (%s)", self.path, exc)
+
+    def _save(self) -> None:
+        if self.path is None:
+            return
+        doc = {"salt": self._salt, "refusals": {k: vars(r) for k, r in self._refusals.items()}}
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(doc, fh)
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            log.warning("cannot keep the login record in %s (%s): only this process remembers it", self.path, exc)
+            with contextlib.suppress(OSError):
+                tmp.unlink()

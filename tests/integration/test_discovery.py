@@ -1,0 +1,182 @@
+"""Discovery against a fake Docker engine on a unix socket (the real `docker` SDK talks HTTP to it), real config.xml
+files and the *arr simulators' real /api/v3/downloadclient, pointing at the suite's real qbittorrent-nox."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from discovery_world import NETWORK, World, port_of, seedbox
+from e2e import RADARR_CATEGORY, SONARR_CATEGORY, cli
+from harness.qbt import QBittorrent
+from qbittorrent_monitor import bootstrap, discovery
+from qbittorrent_monitor.config import DiscoverySettings
+from sim.arr import ArrSimulator
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def world(tmp_path: Path, qbt: QBittorrent, sonarr: ArrSimulator, radarr: ArrSimulator) -> World:
+    with seedbox(tmp_path, qbt, sonarr, radarr) as w:
+        yield w  # type: ignore[misc]
+
+
+def settings(world: World) -> DiscoverySettings:
+    return DiscoverySettings(docker_socket=str(world.socket), network=NETWORK, config_paths=world.config_paths)
+
+
+def test_finds_each_app_its_address_on_the_network_its_key_and_which_qbittorrent_it_uses(
+    world: World, qbt: QBittorrent, sonarr: ArrSimulator, radarr: ArrSimulator, tmp_path: Path
+) -> None:
+    found = discovery.discover(settings(world))
+
+    assert found.ran
+    by_container = {s.container: s for s in found.services}
+    # Our own container, traefik and the Sonarr on the default bridge only are not services to use.
+    assert set(by_container) == {"qbittorrent", "sonarr", "radarr", "lidarr"}
+    assert found.skipped == [
+        {"container": "sonarr-old", "app": "sonarr", "reason": "not on network traefik_proxy (it is on: bridge)"}
+    ]
+    q = by_container["qbittorrent"]
+    # The traefik_proxy address, not the bridge one; the WebUI port the linuxserver image was given (WEBUI_PORT).
+    assert (q.matched_by, q.address, q.url) == ("image", "127.0.0.1", qbt.url)
+    assert q.username == qbt.username  # learnt from the *arr download clients
+    assert sorted(q.used_by) == [
+        "lidarr (category lidarr)",
+        f"radarr (category {RADARR_CATEGORY})",
+        f"sonarr (category {SONARR_CATEGORY})",
+    ]
+
+    s, r = by_container["sonarr"], by_container["radarr"]
+    assert (s.url, s.api_key, s.config_xml) == (
+        sonarr.url,
+        sonarr.api_key,
+        str(world.configs / "sonarr/config/config.xml"),
+    )
+    # hotio's Radarr, Saltbox layout; the radarr4k folder beside it is another Radarr's
+    assert (r.url, r.api_key, r.config_xml) == (radarr.url, radarr.api_key, str(world.configs / "radarr/config.xml"))
+    [s_client], [r_client] = s.download_clients, r.download_clients
+    assert (s_client.host, s_client.port, s_client.category, s_client.qbittorrent) == (
+        "127.0.0.1",
+        qbt.port,
+        SONARR_CATEGORY,
+        "qbittorrent",
+    )
+    assert (r_client.category, r_client.qbittorrent) == (RADARR_CATEGORY, "qbittorrent")
+    assert s.usable and r.usable and q.usable
+
+    # Lidarr (API v1) is found with its key and its download client; a half-written config.xml is reported and
+    # does not stop discovery.
+    assert by_container["lidarr"].api_key == world.lidarr_key and by_container["lidarr"].usable
+    [l_client] = by_container["lidarr"].download_clients
+    assert (l_client.category, l_client.qbittorrent) == ("lidarr", "qbittorrent")
+    assert any("broken/config.xml" in e for e in found.errors)
+    # Discovery only reads from the engine.
+    assert world.engine.writes == [] and any("/containers/json" in p for _, p in world.engine.requests)
+
+    report = tmp_path / "out" / discovery.REPORT_NAME
+    assert discovery.write_report(found, report)
+    assert report.stat().st_mode & 0o777 == 0o600
+    text = report.read_text()
+    for key in (sonarr.api_key, radarr.api_key, world.lidarr_key):
+        assert key not in text
+    doc = json.loads(text)
+    assert {x["container"]: x.get("api_key_found") for x in doc["services"]} == {
+        "qbittorrent": None,
+        "sonarr": True,
+        "radarr": True,
+        "lidarr": True,
+    }
+    assert not discovery.write_report(found, report)  # unchanged: not rewritten
+
+
+def test_only_the_apps_the_configuration_supports_are_filled_in(world: World, sonarr: ArrSimulator) -> None:
+    found = discovery.discover(settings(world))
+    doc: dict[str, object] = {}
+    lines = discovery.fill(doc, found, bootstrap.supported_sections(), set())
+    assert set(doc) == {"qbittorrent", "sonarr", "radarr", "lidarr"}  # every section config.py has (issue 8: lidarr)
+    assert doc["sonarr"] == [{"name": "sonarr", "url": sonarr.url, "api_key": sonarr.api_key}]
+    assert len(lines) == 4
+    only_v1 = discovery.fill({}, found, {"qbittorrent", "sonarr", "radarr"}, set())
+    assert len(only_v1) == 3  # a section the configuration lacks stays in the report
+
+
+def test_explicit_configuration_and_environment_win_over_discovery(
+    world: World, qbt: QBittorrent, sonarr: ArrSimulator, radarr: ArrSimulator, tmp_path: Path
+) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        "qbittorrent: [{name: mine, url: 'http://qbt.example:8080', username: me, password: pw}]\n"
+        f"sonarr: [{{name: tv, url: '{sonarr.url}'}}]\n"  # no api_key: the discovered Sonarr at that address has it
+        "health: {port: 0}\n"
+    )
+    env = {**world.env(tmp_path / "data"), "RADARR_API_KEY": "from-the-environment"}
+
+    loaded = bootstrap.load(path, explicit=True, env=env)
+
+    config = loaded.config
+    assert [(q.name, q.url, q.username) for q in config.qbittorrent] == [("mine", "http://qbt.example:8080", "me")]
+    assert [(s.name, s.url, s.api_key.get_secret_value()) for s in config.sonarr] == [
+        ("tv", sonarr.url, sonarr.api_key)
+    ]
+    # The file says nothing of Radarr: discovery gives it, the environment's key still wins.
+    assert [(r.url, r.api_key.get_secret_value()) for r in config.radarr] == [(radarr.url, "from-the-environment")]
+    assert path.read_text().startswith("qbittorrent: [{name: mine")  # an explicit file is never rewritten
+    assert (tmp_path / "data" / "config" / discovery.REPORT_NAME).exists()
+
+
+def test_a_fully_configured_monitor_does_not_run_discovery(world: World, tmp_path: Path, qbt: QBittorrent) -> None:
+    path = tmp_path / "config.yaml"
+    sections = "".join(f"{app}: []\n" for app in ("sonarr", "radarr", "lidarr", "readarr", "whisparr"))
+    path.write_text(f"qbittorrent: [{{url: '{qbt.url}', password: x}}]\n{sections}")
+    loaded = bootstrap.load(path, explicit=True, env=world.env(tmp_path / "data"))
+    assert loaded.discovery is None and world.engine.requests == []
+
+
+def test_no_socket_is_one_log_line_and_the_monitor_runs_from_its_configuration(
+    write_config: Callable[..., tuple[Path, Any]], tmp_path: Path
+) -> None:
+    path, _ = write_config()
+    doc = yaml.safe_load(path.read_text())
+    del doc["radarr"]  # a section left to discovery
+    path.write_text(yaml.safe_dump(doc))
+    missing = tmp_path / "no-such" / "docker.sock"
+
+    result = cli("--config", str(path), "--test", env={"DOCKER_HOST": f"unix://{missing}"})
+
+    assert result.returncode == 0, result.stderr
+    lines = [
+        line
+        for line in result.stderr.splitlines()
+        if ("discovery" in line or "Docker" in line) and " DEBUG " not in line
+    ]
+    assert len(lines) == 1 and f"no Docker socket at unix://{missing}" in lines[0], result.stderr
+    assert "running from the configuration alone" in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_an_engine_that_answers_garbage_is_reported_not_fatal(tmp_path: Path) -> None:
+    not_a_socket = tmp_path / "docker.sock"
+    not_a_socket.write_text("I am a file")
+    found = discovery.discover(DiscoverySettings(docker_socket=str(not_a_socket)))
+    assert found.ran and found.services == []
+    [error] = found.errors
+    assert error.startswith(f"cannot talk to the Docker engine at {not_a_socket}")
+
+
+def test_the_port_comes_from_config_xml_and_the_apps_own_environment_overrides_it(
+    world: World, sonarr: ArrSimulator
+) -> None:
+    sonarr_container = next(c for c in world.engine.containers if c.name == "sonarr")
+    sonarr_container.env.append("SONARR__AUTH__APIKEY=key-from-the-container-environment")
+    found = discovery.discover(settings(world))
+    s = next(x for x in found.services if x.container == "sonarr")
+    assert s.port == port_of(sonarr.url)
+    assert s.api_key == "key-from-the-container-environment"
+    assert s.api_key_source == "the container's SONARR__AUTH__APIKEY"

@@ -1,0 +1,109 @@
+"""The deployment files: valid YAML whose keys are the ones ssdv2, Saltbox and Compose read
+(../shared/SSDV2-NOTES.md), and whose settings the monitor and its image really understand."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from qbittorrent_monitor.config import ENV_OVERRIDES, DiscoverySettings, HealthSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+# What the monitor reads from its environment: config.py's overrides plus the entrypoint's own variables.
+KNOWN_ENV = set(ENV_OVERRIDES) | {"PUID", "PGID", "UMASK", "TZ"}
+SSDV2_KEYS = {"pgrole", "intport", "image", "pg_volumes", "pg_env", "specific_docker_info"}
+SSDV2_OPTIONAL = {"extra_labels", "traefik_labels_enabled", "docker_deploy_enabled"}
+
+
+def load(path: Path) -> Any:
+    return yaml.safe_load(path.read_text())
+
+
+def image_port() -> str:
+    m = re.search(r"^EXPOSE (\d+)$", (ROOT / "Dockerfile").read_text(), re.M)
+    assert m
+    return m.group(1)
+
+
+def configs_root() -> str:
+    roots = {p.split("/*")[0] for p in DiscoverySettings().config_paths}
+    assert len(roots) == 1
+    return roots.pop()
+
+
+def test_ssdv2_vars_file_has_the_keys_ssdv2_reads() -> None:
+    path = DEPLOY / "ssdv2" / "qbittorrent-monitor.yml"
+    doc = load(path)
+    assert SSDV2_KEYS <= set(doc) <= SSDV2_KEYS | SSDV2_OPTIONAL
+    assert doc["pgrole"] == path.stem  # ssdv2 requires pgrole == the file name
+    assert doc["intport"] == image_port() == str(HealthSettings().port)
+    assert doc["image"].startswith("ghcr.io/")
+    volumes = doc["pg_volumes"]
+    assert "{{ settings.storage }}/docker/{{ lookup('env','USER') }}/{{ pgrole }}:/config" in volumes
+    assert "/etc/localtime:/etc/localtime:ro" in volumes
+    assert "/var/run/docker.sock:/var/run/docker.sock:ro" in volumes
+    assert f"{{{{ settings.storage }}}}/docker/{{{{ lookup('env','USER') }}}}:{configs_root()}:ro" in volumes
+    env = doc["pg_env"]
+    assert env["PUID"] == "{{ lookup('env','MYUID') }}" and env["PGID"] == "{{ lookup('env','MYGID') }}"
+    assert {"TZ", "CHECK_INTERVAL", "LOG_LEVEL", "DRY_RUN", "DOCKER_NETWORK"} <= set(env) <= KNOWN_ENV
+    assert env["DOCKER_NETWORK"] == DiscoverySettings().network == "traefik_proxy"
+    info = doc["specific_docker_info"]
+    assert info["mem_limit"] == "128m" and info["cpus"] == 0.25
+    assert info["restart_policy"] == "unless-stopped" and "no-new-privileges:true" in info["security_opt"]
+
+
+def test_ssdv2_labels_leave_health_and_metrics_reachable_and_nothing_else() -> None:
+    doc = load(DEPLOY / "ssdv2" / "qbittorrent-monitor.yml")
+    labels = doc["extra_labels"]
+    routers = {k.split(".")[3] for k in labels if k.startswith("traefik.http.routers.")}
+    assert routers == {"qbittorrent-monitor-health-rtr"}  # ssdv2 makes <pgrole>-rtr (the user's auth chain) itself
+    prefix = "traefik.http.routers.qbittorrent-monitor-health-rtr."
+    rule = labels[prefix + "rule"]
+    # The same Host as ssdv2's own router, restricted to exactly these two paths.
+    assert rule.startswith("Host(`{{ sub[pgrole][pgrole] if sub_enabled else pgrole }}.{{ user.domain }}`) && ")
+    assert sorted(re.findall(r"Path\(`([^`]+)`\)", rule)) == ["/health", "/metrics"] and "PathPrefix" not in rule
+    assert labels[prefix + "middlewares"] == "chain-no-auth@file"
+    assert labels[prefix + "service"] == f"{doc['pgrole']}-svc"  # the service ssdv2 defines on intport
+    assert int(labels[prefix + "priority"]) > 0
+
+
+def test_saltbox_sandbox_role() -> None:
+    role = DEPLOY / "saltbox" / "qbittorrent_monitor"
+    defaults = load(role / "defaults" / "main.yml")
+    assert all(k.startswith("qbittorrent_monitor_") for k in defaults)
+    v = {k.removeprefix("qbittorrent_monitor_role"): val for k, val in defaults.items()}
+    assert defaults["qbittorrent_monitor_name"] == "qbittorrent-monitor"
+    for key in ("_docker_container", "_docker_image", "_docker_envs", "_docker_volumes", "_docker_networks"):
+        assert key in v, key
+    assert v["_web_port"] == image_port()
+    env = v["_docker_envs_default"]
+    assert {"PUID", "PGID", "UMASK", "TZ"} <= set(env) <= KNOWN_ENV
+    assert env["DOCKER_NETWORK"] == "saltbox"  # Saltbox's shared network
+    assert "/var/run/docker.sock:/var/run/docker.sock:ro" in v["_docker_volumes_default"]
+    assert f":{configs_root()}/" in v["_docker_volumes_arr"]
+    assert v["_traefik_api_enabled"] is True
+    assert sorted(re.findall(r"Path\(`([^`]+)`\)", v["_traefik_api_endpoint"])) == ["/health", "/metrics"]
+    assert v["_docker_memory"] == "128m" and v["_docker_cpus"] == "0.25"
+    tasks = load(role / "tasks" / "main.yml")
+    included = [t["ansible.builtin.include_tasks"] for t in tasks]
+    assert [p.rsplit("/", 1)[-1] for p in included] == [
+        "remove_docker_container.yml",
+        "create_directories.yml",
+        "create_docker_container.yml",
+    ]
+
+
+def test_compose_puts_the_four_on_one_network_with_read_only_socket_and_arr_configs() -> None:
+    doc = load(DEPLOY / "docker-compose.yml")
+    services = doc["services"]
+    assert set(services) == {"qbittorrent", "sonarr", "radarr", "qbittorrent-monitor"}
+    assert all(s["networks"] == ["traefik_proxy"] for s in services.values())
+    monitor = services["qbittorrent-monitor"]
+    assert "/var/run/docker.sock:/var/run/docker.sock:ro" in monitor["volumes"]
+    assert {"./sonarr:/configs/sonarr:ro", "./radarr:/configs/radarr:ro"} <= set(monitor["volumes"])
+    assert set(monitor["environment"]) <= KNOWN_ENV
+    assert monitor["mem_limit"] == "128m" and monitor["cpus"] == 0.25
