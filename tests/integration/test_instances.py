@@ -20,6 +20,7 @@ from harness.qbt import QBittorrent
 from harness.states import StateFactory
 from harness.tracker import Tracker
 from qbittorrent_monitor.config import Config, load_config
+from qbittorrent_monitor.health import document as health_document
 from qbittorrent_monitor.monitor import Monitor
 from sim.arr import ArrSimulator
 
@@ -135,12 +136,14 @@ def test_a_download_client_that_matches_no_configured_url_is_reported_until_the_
         try:
             report = monitor.run_cycle().to_dict()
             health = monitor.health["sonarr"]
+            doc = health_document(monitor)
         finally:
             monitor.close()
         assert mutating(sonarr) == [] and dead in hashes(qbt)  # not judged: nothing done
         problem = report["service_errors"]["sonarr"]
         assert f"localhost:{qbt.port}" in problem and "qbittorrent: <name>" in problem, problem
-        assert not health.ok and health.message == problem  # what /health shows under problems
+        assert not health.ok and health.message == problem
+        assert doc["status"] == "unhealthy" and doc["problems"]["sonarr"] == problem  # what /health answers
         assert [d["download_id"] for d in report["unmatched_queue"]] == [dead]
 
         named = {**plain, "qbittorrent": "qbt-a"}
