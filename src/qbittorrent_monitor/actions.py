@@ -93,20 +93,32 @@ class Executor:
         return outcomes
 
     def _run(self, rows: list[JournalRow], *, resuming: bool) -> list[Outcome]:
+        """The steps of one repair, in order. Each *arr's search follows its own removal only: a removal that
+        failed or found nothing (404) skips that *arr's search, not another's. The torrent is deleted from the client
+        by the first removal that really removes it (a later *arr's removal takes over when the first one fails)."""
         outcomes: list[Outcome] = []
-        stop_reason = ""
+        stopped: dict[str, str] = {}  # *arr instance -> why its search is skipped
+        deleted = False  # the torrent was deleted from the client by a removal of this repair
+        removed_any = False
         for row in rows:
-            if row.status not in UNFINISHED_STEPS:
-                if row.type == ActionType.ARR_REMOVE and row.status == StepStatus.FAILED:
-                    stop_reason = "the queue removal failed"
+            if row.status not in UNFINISHED_STEPS:  # done before (this run or an interrupted one)
+                if row.type == ActionType.ARR_REMOVE:
+                    if row.status == StepStatus.DONE and row.result != RemoveResult.GONE:
+                        deleted = deleted or _deletes(row, deleted)
+                        removed_any = True
+                    else:
+                        stopped[row.target] = _why_stopped(row.status, row.result)
                 continue
-            if stop_reason and row.type in (ActionType.ARR_SEARCH, ActionType.QBT_TAG):
-                outcomes.append(self._finish(row, StepStatus.SKIPPED, stop_reason))
+            if row.type == ActionType.ARR_SEARCH and row.target in stopped:
+                outcomes.append(self._finish(row, StepStatus.SKIPPED, stopped[row.target]))
+                continue
+            if row.type == ActionType.QBT_TAG and stopped and not removed_any:
+                outcomes.append(self._finish(row, StepStatus.SKIPPED, next(iter(stopped.values()))))
                 continue
             was_running = row.status == StepStatus.RUNNING
             self.store.finish(row.id, StepStatus.RUNNING, "", self.clock())
             try:
-                status, result = self._execute(row, resuming=resuming, was_running=was_running)
+                status, result = self._execute(row, resuming=resuming, was_running=was_running, deleted=deleted)
             except ServiceError as exc:
                 if resuming:  # leave the journal as it was; the next cycle tries again
                     self.store.finish(row.id, StepStatus(row.status), row.result, row.updated_at)
@@ -119,15 +131,19 @@ class Executor:
                     continue
                 outcomes.append(self._finish(row, StepStatus.FAILED, exc.message))
                 if row.type == ActionType.ARR_REMOVE:
-                    stop_reason = "the queue removal failed"
+                    stopped[row.target] = _why_stopped(StepStatus.FAILED, exc.message)
                 continue
             if row.type == ActionType.ARR_REMOVE:
                 if result == RemoveResult.GONE:
                     # The queue changed underneath us (imported, or removed by someone): no search for it.
-                    stop_reason = "the download had already left the queue"
+                    stopped[row.target] = _why_stopped(StepStatus.DONE, result)
                 else:
-                    # Only a download really taken out of the queue is a failed download of its episodes/movie.
-                    self.store.record_failure(row.target, row.params.get("items", []), row.hash, self.clock())
+                    # Only a download really taken out of the queue is a failed download of its episodes/movie:
+                    # the step and that failure are written together.
+                    items = row.params.get("items", [])
+                    self.store.finish_removal(row.id, result, row.target, items, row.hash, self.clock())
+                    deleted = deleted or _deletes(row, deleted)
+                    removed_any = True
             outcomes.append(self._finish(row, status, result))
         return outcomes
 
@@ -137,7 +153,9 @@ class Executor:
         log.log(level, "action %d %s: %s -> %s", row.id, status.value, row.description, result)
         return Outcome(row.id, row.action, status, result)
 
-    def _execute(self, row: JournalRow, *, resuming: bool, was_running: bool) -> tuple[StepStatus, str]:
+    def _execute(
+        self, row: JournalRow, *, resuming: bool, was_running: bool, deleted: bool = False
+    ) -> tuple[StepStatus, str]:
         p = row.params
         done = StepStatus.DONE
         if row.type == ActionType.ALERT:
@@ -155,7 +173,7 @@ class Executor:
                 return done, "already removed before the interruption"
             result = arr.remove(
                 int(p["queue_id"]),
-                remove_from_client=bool(p["removeFromClient"]),
+                remove_from_client=_deletes(row, deleted),
                 blocklist=bool(p["blocklist"]),
                 skip_redownload=bool(p["skipRedownload"]),
             )
@@ -196,3 +214,16 @@ class Executor:
         if qbt is None:
             raise ServiceError(name, "this qBittorrent instance is no longer configured")
         return qbt
+
+
+def _deletes(row: JournalRow, deleted: bool) -> bool:
+    """Whether this removal deletes the torrent from the client: the first removal of a repair that deletes, or a
+    later one when no earlier removal of the repair deleted it (it failed, or the queue no longer had it)."""
+    p = row.params
+    return bool(p["removeFromClient"]) or (bool(p.get("deletes_torrent")) and not deleted)
+
+
+def _why_stopped(status: str, result: str) -> str:
+    if status == StepStatus.DONE and result == RemoveResult.GONE:
+        return "the download had already left the queue"
+    return "the queue removal failed"

@@ -349,6 +349,7 @@ class Download:
     trackers: tuple[TrackerStatus, ...] | None = None  # None: not read (not a suspect)
     log: tuple[LogEntry, ...] = ()
     memory: Memory | None = None
+    listed_hosts: tuple[str, ...] = ()  # every tracker host it lists, whatever its status (for the protections)
 
     @property
     def key(self) -> str:
@@ -484,15 +485,26 @@ class OutageGroup:
 
 
 @dataclass(frozen=True, slots=True)
+class Population:
+    """A group's torrents in one qBittorrent instance by qBittorrent's own count: how many, and how many of them
+    fail each way qBittorrent can tell (`failing` by Kind value; a kind is absent when this version cannot tell)."""
+
+    torrents: int
+    failing: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class Evidence:
-    failing: int  # candidates in the group
-    onset: int  # of them, fine at an earlier observation and failing since less than onset_window
-    population: int  # the group's torrents in the client (0: unknown)
+    failing: int  # the group's failing torrents: its candidates, or qBittorrent's count when that is larger
+    onset: int  # candidates fine at an earlier observation and failing since less than onset_window
+    population: int  # the group's torrents in the client (at least what the monitor watches)
+    counted: bool = False  # the population (and failing) come from qBittorrent's own count
 
     def describe(self) -> str:
         of = f" of {self.population} torrents" if self.population else ""
+        how = " (qBittorrent's count)" if self.counted else " (of those the monitor watches)"
         sudden = f", {self.onset} of them fine until moments ago" if self.onset else ""
-        return f"{self.failing}{of} failing{sudden}"
+        return f"{self.failing}{of} failing{how if self.population else ''}{sudden}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -521,5 +533,5 @@ class Snapshot:
     held_arrs: dict[str, str] = field(default_factory=dict)  # *arr instance -> why its actions are held
     seeds: list[Download] = field(default_factory=list)  # opt-in cleanup: complete torrents no queue refers to
     shared_data: frozenset[str] = frozenset()  # keys of seeds whose content another torrent also uses
-    populations: dict[PopulationKey, int] = field(default_factory=dict)  # counted this cycle (the cleanup's read)
     cleanup_read: bool = False  # the cleanup read the whole library this cycle
+    held_clients: dict[str, str] = field(default_factory=dict)  # qBittorrent instance -> why its actions wait

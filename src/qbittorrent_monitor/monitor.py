@@ -22,10 +22,10 @@ from .clients.logins import LoginGuard
 from .clients.qbittorrent import QBittorrentClient
 from .config import Config
 from .events import CycleFinished, Events, OutageBegan, OutageEnded, ServiceChanged
-from .model import Decision, Download, Finding, Kind, Snapshot, Verdict
+from .model import Decision, Snapshot, Verdict
 from .observe import Observer
 from .record import CycleReport, log_decision, log_summary
-from .rules import Patterns, RuleContext, classify
+from .rules import Patterns, RuleContext, classify, unregistered_seeds
 from .store import Store
 
 __all__ = ["CycleReport", "Monitor", "ServiceHealth"]
@@ -88,9 +88,11 @@ class Monitor:
 
     @property
     def store(self) -> Store:
-        """Opened on first use: `--health-check` never touches the state database."""
+        """Opened on first use: `--health-check` never touches the state database. A dry run works on a private
+        in-memory copy: it remembers between its own cycles and leaves the file as it was."""
         if self._store is None:
-            self._store = Store(self.config.monitor.data_dir / "state.db")
+            path = self.config.monitor.data_dir / "state.db"
+            self._store = Store.scratch_copy(path) if self.dry_run else Store(path)
         return self._store
 
     @property
@@ -172,7 +174,7 @@ class Monitor:
             report.resumed = self.executor.resume() + self.executor.retry_deferred()
 
         # observe
-        snapshot = self.observer.snapshot(dry_run=dry_run, cleanup=self._cleanup_due())
+        snapshot = self.observer.snapshot(cleanup=self._cleanup_due())
         self._note_services(snapshot)
         report.service_errors = dict(snapshot.service_errors)
         report.unmatched_queue = snapshot.unmatched_queue
@@ -195,10 +197,10 @@ class Monitor:
                         f.reason,
                         f.evidence,
                     )
-        seeds = _unregistered(snapshot.seeds, ctx, snapshot.shared_data)
+        seeds = unregistered_seeds(snapshot.seeds, ctx, snapshot.shared_data)
         kinds = {k: [f.kind.value for f in fs] for k, fs in findings.items()}
         kinds |= {s.key: [f.kind.value] for s, f, _ in seeds}
-        since, strikes = self.store.note_findings(kinds, now, commit=not dry_run)
+        since, strikes = self.store.note_findings(kinds, now)
 
         # decide
         facts = decide.CycleFacts(
@@ -206,25 +208,22 @@ class Monitor:
             dry_run=dry_run,
             since=since,
             strikes=strikes,
-            held_clients={
-                name: f"qBittorrent {name} reports connection status disconnected"
-                for name, status in snapshot.connection_status.items()
-                if status == "disconnected"
-            },
+            held_clients=snapshot.held_clients,
             held_arrs=snapshot.held_arrs,
             failures=self.store.failures(now - cfg.search.failure_window),
             repaired=self.store.repaired(),
+            failed_removals=self.store.failed_removals(now - decide.REMOVAL_RETRY),
             outages=self.store.outages(),
-            populations={**self.observer.known_populations(), **snapshot.populations},
+            populations=self.observer.known_populations(),
+            unobserved=frozenset(snapshot.service_errors),
         )
         observed = [*snapshot.downloads, *snapshot.seeds]
         candidates = decide.pass_one(((d, findings[d.key]) for d in snapshot.downloads), seeds, cfg, facts)
         if wanted := decide.population_requests(candidates, observed, cfg, facts):
-            read = self.observer.populations(wanted, dry_run=dry_run)
-            facts = replace(facts, populations={**facts.populations, **read})
+            facts = replace(facts, populations={**facts.populations, **self.observer.populations(wanted)})
         result = decide.guard_cycle(candidates, observed, cfg, facts)
-        self.store.save_outages(result.outages, commit=not dry_run)
-        if snapshot.cleanup_read and not dry_run:
+        self.store.save_outages(result.outages)
+        if snapshot.cleanup_read:
             self.store.set_cursor("cleanup_at", int(now))
 
         # act, and record
@@ -260,8 +259,7 @@ class Monitor:
             log_decision(decision, logging.DEBUG)
         if decision.verdict is Verdict.ACT:
             report.outcomes[index] = self.executor.run(decision)
-        if not self.dry_run:
-            self.store.set_decision(decision.download.key, {**decision.to_dict(), "time": now})
+        self.store.set_decision(decision.download.key, {**decision.to_dict(), "time": now})
 
     def _changed(self, d: Decision) -> bool:
         """Log a decision when it changes (a repair always): an unchanged wait is not worth a line every cycle."""
@@ -307,15 +305,3 @@ def _login_record(config: Config) -> Path | None:
     """Where qBittorrent's answers to each login are kept (shared by every process on this data dir)."""
     directory = config.monitor.data_dir
     return directory / "qbittorrent-logins.json" if directory.is_dir() and os.access(directory, os.W_OK) else None
-
-
-def _unregistered(
-    seeds: list[Download], ctx: RuleContext, shared: frozenset[str]
-) -> list[tuple[Download, Finding, bool]]:
-    """The seeds of the opt-in cleanup whose trackers say they are unregistered."""
-    out = []
-    for seed in seeds:
-        found = classify(seed, ctx)
-        if found and found[0].kind is Kind.TRACKER:
-            out.append((seed, found[0], seed.key in shared))
-    return out

@@ -20,6 +20,7 @@ import re
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from urllib.parse import urlsplit
 
 from .clients import ServiceError
 from .clients.arr import ArrClient
@@ -32,6 +33,7 @@ from .model import (
     ArrDownload,
     Download,
     LogEntry,
+    Population,
     PopulationKey,
     Snapshot,
     Torrent,
@@ -149,13 +151,15 @@ class Observer:
         self._endpoints = [Endpoint.from_url(q.name, q.url) for q in config.qbittorrent]
         self._routes_said: dict[str, dict[str, str]] = {}  # *arr -> download client -> what was last logged
         self._categories: dict[tuple[str, str], str] = {}  # (*arr, download client) -> the category it polls
+        self._private: dict[str, bool] = {}  # what the store knows, kept here too (read once per process)
+        self._hosts: dict[str, tuple[str, ...]] = {}  # tracker hosts read for protection.trackers, per torrent
 
     @property
     def store(self) -> Store:
         return self._store()
 
     # -- the snapshot ------------------------------------------------------------------------------------
-    def snapshot(self, *, dry_run: bool, cleanup: bool = False) -> Snapshot:
+    def snapshot(self, *, cleanup: bool = False) -> Snapshot:
         now = self.clock()
         snap = Snapshot(taken_at=now)
         queued = self._queues(snap)
@@ -163,29 +167,26 @@ class Observer:
         for q in self.qbts:
             mine_queued = queued.by_client.get(q.name, {})
             try:
-                snap.connection_status[q.name] = q.connection_status()
+                status = snap.connection_status[q.name] = q.connection_status()
                 mine = {item.torrent.hash: item for item in q.torrents(mine_queued)}
                 for item in q.errored():
                     mine.setdefault(item.torrent.hash, item)
                 self._tail_log(q, [i.torrent for i in mine.values()])
-                snap.service_status[q.name] = f"connection {snap.connection_status[q.name]}"
+                snap.service_status[q.name] = f"connection {status}"
+                if status == "disconnected":
+                    snap.held_clients[q.name] = f"qBittorrent {q.name} reports connection status disconnected"
             except ServiceError as exc:
                 snap.service_errors[q.name] = exc.message
                 continue
             listed += mine.values()
 
         torrents = [item.torrent for item in listed]
-        memory = self.store.observe(
-            torrents,
-            now,
-            self.config.stalled.slow.window,
-            max_gap=max(3 * self.config.monitor.check_interval, MIN_GAP),
-            commit=not dry_run,
-        )
+        max_gap = max(3 * self.config.monitor.check_interval, MIN_GAP)
+        if unwatched := self.store.note_watch(now, max_gap):
+            log.info("nobody watched for %s: the clocks of findings and outages move on by that much", unwatched)
+        memory = self.store.observe(torrents, now, self.config.stalled.slow.window, max_gap=max_gap)
         refs_of = {(t.client, t.hash): self._refs(t, queued) for t in torrents}
-        private = self._private_flags(
-            [t for t in torrents if refs_of[(t.client, t.hash)] and may_be_repaired(t)], dry_run
-        )
+        private = self._private_flags([t for t in torrents if refs_of[(t.client, t.hash)] and may_be_repaired(t)])
         logs = {q.name: join_log([t for t in torrents if t.client == q.name], self._logs[q.name]) for q in self.qbts}
         for item in listed:
             t = item.torrent
@@ -196,7 +197,8 @@ class Observer:
                 trackers = item.trackers if item.trackers is not None else (self._trackers(t) if refs else None)
             if key in private:
                 t = replace(t, private=private[key])
-            snap.downloads.append(Download(t, refs, trackers, logs[t.client].get(t.hash, ()), memory.get(key)))
+            hosts = self._listed_hosts(t, item.trackers or trackers, bool(refs))
+            snap.downloads.append(Download(t, refs, trackers, logs[t.client].get(t.hash, ()), memory.get(key), hosts))
         joined = {(g.arr, g.download_id) for d in snap.downloads for g in d.arr}
         if not any(q.name in snap.service_errors for q in self.qbts):
             # Only when every qBittorrent answered: a torrent missing from a failed read is not "gone".
@@ -210,7 +212,7 @@ class Observer:
         snap.unmatched_queue += [g for g, _ in queued.unplaced]
         if cleanup and not snap.service_errors and not snap.held_arrs:
             # Only with every queue read: a download a silent *arr still owns must not look orphaned.
-            self._seeds(snap, queued.hashes() | {g.download_id for g, _ in queued.unplaced}, dry_run)
+            self._seeds(snap, queued.hashes() | {g.download_id for g, _ in queued.unplaced})
         return snap
 
     def _refs(self, t: Torrent, queued: Assigned) -> tuple[ArrDownload, ...]:
@@ -274,11 +276,33 @@ class Observer:
             log.warning("%s: trackers of %s unavailable: %s", t.client, t.name, exc.message)
             return None
 
-    def _private_flags(self, torrents: list[Torrent], dry_run: bool) -> dict[str, bool]:
+    def _listed_hosts(self, t: Torrent, rows: tuple[TrackerStatus, ...] | None, queued: bool) -> tuple[str, ...]:
+        """Every tracker host the torrent lists, whatever its status, for `protection.trackers`. Where no call
+        returned its rows (4.x, not a suspect) and trackers are protected, they are read once per torrent."""
+        if rows is None and queued and self.config.protection.trackers and not t.is_complete:
+            key = f"{t.client}:{t.hash}"
+            if key not in self._hosts:
+                read = self._trackers(t)
+                if read is None:
+                    return ()  # unknown: not remembered, asked again next cycle
+                self._hosts[key] = tuple(dict.fromkeys(r.host for r in read if r.host))
+            hosts = self._hosts[key]
+        else:
+            hosts = tuple(r.host for r in rows or () if r.host)
+        field = urlsplit(t.tracker).hostname or "" if t.tracker else ""
+        return tuple(dict.fromkeys(h for h in (*hosts, field) if h))
+
+    def _private_flags(self, torrents: list[Torrent]) -> dict[str, bool]:
         """Known flags for these torrents; qBittorrent 4.x is asked (torrents/properties) for each unknown one
-        once, and the answer kept. Unknown stays unknown (the policy then keeps the torrent: it may be private)."""
-        unknown = {f"{t.client}:{t.hash}": t for t in torrents if t.private is None}
-        known = self.store.private_flags(unknown)
+        once, and the answer kept. Unknown stays unknown (the policy then keeps the torrent: it may be private).
+        A torrent without its metadata is never asked: 4.x answers "not private" for a magnet it knows nothing of."""
+        unknown = {
+            f"{t.client}:{t.hash}": t
+            for t in torrents
+            if t.private is None and t.state not in METADATA_STATES and t.size > 0
+        }
+        known = {k: v for k, v in self._private.items() if k in unknown}
+        known |= self.store.private_flags(k for k in unknown if k not in known)
         asked: dict[str, bool] = {}
         for key, t in unknown.items():
             if key in known:
@@ -293,7 +317,8 @@ class Observer:
                 continue
             if flag is not None:
                 asked[key] = flag
-        self.store.save_private_flags(asked, commit=not dry_run)
+        self.store.save_private_flags(asked)
+        self._private |= known | asked
         return {**known, **asked}
 
     def _tail_log(self, q: QBittorrentClient, torrents: list[Torrent]) -> None:
@@ -313,14 +338,16 @@ class Observer:
             self._log_cursor[q.name] = max(e.id for e in entries)
 
     # -- the opt-in seed cleanup -------------------------------------------------------------------------
-    def _seeds(self, snap: Snapshot, queued: set[str], dry_run: bool) -> None:
-        """Complete torrents no queue refers to, with their trackers where no tracker is known to work, every user
-        of their data, and (free with this read) each tracker's population."""
-        shared: set[str] = set()
+    def _seeds(self, snap: Snapshot, queued: set[str]) -> None:
+        """Complete torrents no queue refers to, with their trackers where no tracker is known to work, and every
+        user of their data in every instance. With several qBittorrent instances the data is never deleted: two
+        instances may see one folder under different paths, and that cannot be proven otherwise."""
+        users: dict[str, int] = {}
+        suspects: list[Download] = []
         for q in self.qbts:
             try:
                 everything = q.all_torrents()
-                suspects = []
+                found = []
                 for item in everything:
                     t = item.torrent
                     if t.hash in queued or not t.is_complete or t.is_paused:
@@ -329,50 +356,39 @@ class Observer:
                     if trackers is None and not t.working_tracker:
                         trackers = q.trackers(t.hash)
                     if trackers is not None:
-                        suspects.append(Download(t, (), trackers))
+                        found.append(Download(t, (), trackers, listed_hosts=self._listed_hosts(t, trackers, False)))
             except ServiceError as exc:
                 log.warning("cleanup of unregistered seeds on %s skipped: %s", q.name, exc.message)
                 continue
             snap.cleanup_read = True
-            users: dict[str, int] = {}
             for item in everything:  # incomplete torrents (a cross-seed being checked) use the data too
                 path = item.torrent.content_path.rstrip("/")
                 users[path] = users.get(path, 0) + 1
-            shared |= {
-                d.key for d in suspects if d.torrent.content_path and users[d.torrent.content_path.rstrip("/")] > 1
-            }
-            private = self._private_flags([d.torrent for d in suspects], dry_run)
-            snap.seeds += [
-                replace(d, torrent=replace(d.torrent, private=private[d.key])) if d.key in private else d
-                for d in suspects
+            private = self._private_flags([d.torrent for d in found])
+            suspects += [
+                replace(d, torrent=replace(d.torrent, private=private[d.key])) if d.key in private else d for d in found
             ]
-            snap.populations.update(self._count(q.name, everything, suspects))
-        snap.shared_data = frozenset(shared)
-
-    @staticmethod
-    def _count(client: str, everything: list[Listed], read: list[Download]) -> dict[PopulationKey, int]:
-        rows = {d.torrent.hash: d for d in read}
-        counts: dict[PopulationKey, int] = {PopulationKey(client): len(everything)}
-        for item in everything:
-            d = rows.get(item.torrent.hash) or Download(item.torrent, (), item.trackers)
-            if host := d.tracker_host:
-                key = PopulationKey(client, host)
-                counts[key] = counts.get(key, 0) + 1
-        return counts
+        several = len(self.qbts) > 1
+        snap.seeds = suspects
+        snap.shared_data = frozenset(
+            d.key
+            for d in suspects
+            if several or not d.torrent.content_path or users.get(d.torrent.content_path.rstrip("/"), 0) > 1
+        )
 
     # -- what the outage breaker asks --------------------------------------------------------------------
-    def known_populations(self) -> dict[PopulationKey, int]:
+    def known_populations(self) -> dict[PopulationKey, Population]:
         """The populations read within the last `outage.window` (what the breaker knows without asking)."""
         cached = self.store.populations(since=self.clock() - self.config.outage.window)
         return {k: v for k, v in cached.items() if v is not None}
 
-    def populations(self, wanted: set[PopulationKey], *, dry_run: bool) -> dict[PopulationKey, int]:
-        """Each wanted group's torrents in its client. Read (sync/maindata's tracker map, the whole library) at most
-        once per `outage.window` per group, even when the read failed; cached in the store."""
+    def populations(self, wanted: set[PopulationKey]) -> dict[PopulationKey, Population]:
+        """qBittorrent's own count of the wanted groups (and, free with the same read, of every tracker of that
+        client). Read (sync/maindata, the whole library) at most once per `outage.window` per group, even when the
+        read failed; cached in the store."""
         now = self.clock()
-        window = self.config.outage.window
-        cached = self.store.populations(since=now - window)
-        out = {k: v for k, v in cached.items() if k in wanted and v is not None}
+        cached = self.store.populations(since=now - self.config.outage.window)
+        out = {k: v for k, v in cached.items() if v is not None}
         to_read = sorted(k for k in wanted if k not in cached)
         for client in dict.fromkeys(k.client for k in to_read):
             keys = [k for k in to_read if k.client == client]
@@ -382,16 +398,16 @@ class Observer:
                 log.warning(
                     "%s: tracker populations unavailable (%s): judged on what the monitor sees", client, exc.message
                 )
-                self.store.save_populations(dict.fromkeys(keys), now, commit=not dry_run)
+                self.store.save_populations(dict.fromkeys(keys), now)
                 continue
-            counts: dict[PopulationKey, int | None] = {PopulationKey(client): counted.total}
+            counts: dict[PopulationKey, Population | None] = {PopulationKey(client): counted.client}
             counts |= {PopulationKey(client, host): n for host, n in counted.by_host.items()}
-            counts |= {k: counts.get(k, 0) for k in keys}
+            counts |= {k: Population(0) for k in keys if k not in counts}  # a host no torrent lists
             log.info(
-                "%s: read the tracker populations for the outage breaker (%s)",
+                "%s: read the torrent counts for the outage breaker (%s)",
                 client,
-                ", ".join(f"{k.describe()}: {counts[k]}" for k in keys),
+                ", ".join(f"{k.describe()}: {counts[k].torrents}" for k in keys),  # type: ignore[union-attr]
             )
-            self.store.save_populations(counts, now, commit=not dry_run)
-            out |= {k: v for k in keys if (v := counts[k]) is not None}
+            self.store.save_populations(counts, now)
+            out |= {k: v for k, v in counts.items() if v is not None}
         return out

@@ -41,6 +41,7 @@ from .model import (
     Kind,
     Memory,
     OutageGroup,
+    Population,
     PopulationKey,
     RememberedOutage,
     RemoveResult,
@@ -135,6 +136,7 @@ CREATE TABLE outages (
     failing INTEGER NOT NULL,
     onset INTEGER NOT NULL,
     population INTEGER NOT NULL,
+    counted INTEGER NOT NULL,
     members TEXT NOT NULL,
     PRIMARY KEY (scope, client, host, kind)
 );
@@ -143,6 +145,7 @@ CREATE TABLE populations (
     client TEXT NOT NULL,
     host TEXT NOT NULL,
     torrents INTEGER,
+    failing TEXT NOT NULL DEFAULT '{}',
     read_at REAL NOT NULL,
     PRIMARY KEY (client, host)
 );
@@ -268,6 +271,30 @@ class Store:
             if own.exists():
                 own.chmod(0o600)  # it holds the history of the user's library: theirs alone
 
+    @classmethod
+    def scratch_copy(cls, path: Path) -> Store:
+        """A private in-memory copy of the database at `path` (an empty one if there is none): a dry run works on
+        it, remembers between its own cycles, and leaves the file untouched."""
+        store = cls.__new__(cls)
+        store.path = path
+        store._lock = threading.RLock()
+        db = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+        if path.exists():
+            try:
+                source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+                try:
+                    source.backup(db)
+                finally:
+                    source.close()
+            except sqlite3.DatabaseError as exc:
+                log.warning("dry run: the state database %s cannot be read (%s); starting from nothing", path, exc)
+                db.close()
+                db = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        store._migrate(db)
+        store._db = db
+        return store
+
     # -- opening, migrating, corruption -------------------------------------------------------------
     def _open(self) -> sqlite3.Connection:
         try:
@@ -333,8 +360,8 @@ class Store:
             self._db.close()
 
     @contextmanager
-    def _tx(self, commit: bool = True) -> Iterator[sqlite3.Connection]:
-        """One transaction; `commit=False` computes the same answers and keeps nothing (dry runs)."""
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One transaction (a dry run's store is an in-memory copy: `scratch_copy`)."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -342,23 +369,18 @@ class Store:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT" if commit else "ROLLBACK")
+            self._db.execute("COMMIT")
 
     # -- torrent memory ---------------------------------------------------------------------------
     def observe(
-        self,
-        torrents: Iterable[Torrent],
-        now: float,
-        speed_window: float = 7200.0,
-        max_gap: float = float("inf"),
-        commit: bool = True,
+        self, torrents: Iterable[Torrent], now: float, speed_window: float = 7200.0, max_gap: float = float("inf")
     ) -> dict[str, Memory]:
         """Update progress memory for the torrents seen this cycle and return it (key client:hash).
 
         Time nobody watched does not count: when a torrent was last seen more than `max_gap` ago (the monitor or
         the whole host was down), its no-progress clock and its finding clocks move forward by that gap."""
         out: dict[str, Memory] = {}
-        with self._tx(commit) as db:
+        with self._tx() as db:
             for t in torrents:
                 key = f"{t.client}:{t.hash}"
                 row = db.execute("SELECT * FROM torrents WHERE key=?", (key,)).fetchone()
@@ -398,13 +420,13 @@ class Store:
         return out
 
     def note_findings(
-        self, kinds_by_key: dict[str, list[str]], now: float, commit: bool = True
+        self, kinds_by_key: dict[str, list[str]], now: float
     ) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, int]]]:
         """Record the finding kinds seen now on each observed torrent. Returns since when each has lasted and its
         strikes (consecutive cycles seen). A kind no longer seen is forgotten: a condition must be continuous."""
         since: dict[str, dict[str, float]] = {}
         strikes: dict[str, dict[str, int]] = {}
-        with self._tx(commit) as db:
+        with self._tx() as db:
             for key, kinds in kinds_by_key.items():
                 existing = {
                     r["kind"]: (r["first_seen"], r["strikes"])
@@ -435,21 +457,21 @@ class Store:
         out = {}
         for r in rows:
             group = OutageGroup(Scope(r["scope"]), r["client"], Kind(r["kind"]), r["host"])
-            evidence = Evidence(r["failing"], r["onset"], r["population"])
+            evidence = Evidence(r["failing"], r["onset"], r["population"], bool(r["counted"]))
             members = tuple(json.loads(r["members"]))
             out[group.key] = RememberedOutage(group, r["first_seen"], r["last_seen"], evidence, members)
         return out
 
-    def save_outages(self, outages: dict[str, RememberedOutage], commit: bool = True) -> None:
+    def save_outages(self, outages: dict[str, RememberedOutage]) -> None:
         """Replace the memory with the breaker's new state (nothing is written when it did not change)."""
         if outages == self.outages():
             return
-        with self._tx(commit) as db:
+        with self._tx() as db:
             db.execute("DELETE FROM outages")
             for o in outages.values():
                 g, e = o.group, o.evidence
                 db.execute(
-                    "INSERT INTO outages VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    "INSERT INTO outages VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         g.scope.value,
                         g.client,
@@ -460,9 +482,26 @@ class Store:
                         e.failing,
                         e.onset,
                         e.population,
+                        int(e.counted),
                         json.dumps(list(o.members)),
                     ),
                 )
+
+    def note_watch(self, now: float, max_gap: float) -> float:
+        """The monitor is watching now. Time nobody watched does not count: after a gap longer than `max_gap` (the
+        monitor or the host was down), the outages began that much later, as the findings' clocks do. Returns the
+        gap that was not watched (0 when there was none)."""
+        with self._tx() as db:
+            row = db.execute("SELECT value FROM cursors WHERE name='watched_at'").fetchone()
+            gap = now - row[0] if row is not None else 0.0
+            unwatched = gap if gap > max_gap else 0.0
+            if unwatched:
+                db.execute("UPDATE outages SET first_seen=first_seen+?", (unwatched,))
+            db.execute(
+                "INSERT INTO cursors VALUES ('watched_at', ?) ON CONFLICT(name) DO UPDATE SET value=excluded.value",
+                (int(now),),
+            )
+        return unwatched
 
     # -- facts about torrents that never change, or change slowly -------------------------------------
     def private_flags(self, keys: Iterable[str]) -> dict[str, bool]:
@@ -476,25 +515,33 @@ class Store:
                     out[r[0]] = bool(r[1])
         return out
 
-    def save_private_flags(self, flags: dict[str, bool], commit: bool = True) -> None:
+    def save_private_flags(self, flags: dict[str, bool]) -> None:
         if not flags:
             return
-        with self._tx(commit) as db:
+        with self._tx() as db:
             db.executemany("INSERT OR REPLACE INTO private_flags VALUES (?,?)", [(k, int(v)) for k, v in flags.items()])
 
-    def populations(self, since: float) -> dict[PopulationKey, int | None]:
+    def populations(self, since: float) -> dict[PopulationKey, Population | None]:
         """Populations read at or after `since` (None: the read was tried and failed; not tried again before)."""
         with self._lock:
             rows = self._db.execute("SELECT * FROM populations WHERE read_at>=?", (since,)).fetchall()
-        return {PopulationKey(r["client"], r["host"]): r["torrents"] for r in rows}
+        return {
+            PopulationKey(r["client"], r["host"]): (
+                Population(r["torrents"], json.loads(r["failing"])) if r["torrents"] is not None else None
+            )
+            for r in rows
+        }
 
-    def save_populations(self, counts: dict[PopulationKey, int | None], now: float, commit: bool = True) -> None:
+    def save_populations(self, counts: dict[PopulationKey, Population | None], now: float) -> None:
         if not counts:
             return
-        with self._tx(commit) as db:
+        with self._tx() as db:
             db.executemany(
-                "INSERT OR REPLACE INTO populations VALUES (?,?,?,?)",
-                [(k.client, k.host, v, now) for k, v in counts.items()],
+                "INSERT OR REPLACE INTO populations VALUES (?,?,?,?,?)",
+                [
+                    (k.client, k.host, v.torrents if v else None, json.dumps(v.failing if v else {}), now)
+                    for k, v in counts.items()
+                ],
             )
 
     def repaired(self) -> set[tuple[str, str]]:
@@ -508,10 +555,28 @@ class Store:
             ).fetchall()
         return {(r[0], r[1]) for r in rows if r[1]}
 
-    def record_failure(self, arr: str, items: Iterable[str], hash_: str, now: float) -> None:
+    def finish_removal(
+        self, action_id: int, result: str, arr: str, items: Iterable[str], hash_: str, now: float
+    ) -> None:
+        """A removal that really removed the download, and the failed download of its items, in one transaction
+        (a crash between the two must not count the failure twice on resume, nor lose it)."""
         with self._tx() as db:
+            db.execute(
+                "UPDATE actions SET status=?, result=?, updated_at=? WHERE id=?",
+                (StepStatus.DONE, result, now, action_id),
+            )
             for item in items:
                 db.execute("INSERT OR IGNORE INTO failures VALUES (?,?,?,?)", (arr, item, hash_, now))
+
+    def failed_removals(self, since: float) -> dict[tuple[str, str], float]:
+        """(arr, download id) -> when a queue removal of it last failed, for failures since `since`."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT target, json_extract(params, '$.download_id'), MAX(updated_at) FROM actions"
+                " WHERE type=? AND status=? AND updated_at>=? GROUP BY target, json_extract(params, '$.download_id')",
+                (ActionType.ARR_REMOVE, StepStatus.FAILED, since),
+            ).fetchall()
+        return {(r[0], r[1]): float(r[2]) for r in rows if r[1]}
 
     def failures(self, since: float) -> dict[tuple[str, str], int]:
         """(arr, item) -> how many different downloads of it failed since `since`."""

@@ -18,7 +18,7 @@ from qbittorrent_monitor.actions import Executor
 from qbittorrent_monitor.clients.arr import ArrClient
 from qbittorrent_monitor.clients.qbittorrent import QBittorrentClient
 from qbittorrent_monitor.config import ArrInstance, Config, ErrorPatterns
-from qbittorrent_monitor.model import ActionType, Decision, Download, PopulationKey, StepStatus, Verdict
+from qbittorrent_monitor.model import ActionType, Decision, Download, Population, PopulationKey, StepStatus, Verdict
 from qbittorrent_monitor.rules import Patterns, RuleContext, classify
 from qbittorrent_monitor.store import Store
 
@@ -34,8 +34,10 @@ class FakeArr:
         self.calls: list[tuple[str, str]] = []
         self.commands: list[dict[str, Any]] = []
         self.delete_status: int | None = None  # force an answer to DELETE (500, 404, ...)
+        self.requests: list[httpx.Request] = []
 
     def handle(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
         path = request.url.path.removeprefix("/api/v3")
         if request.method == "GET" and path == "/system/status":  # read once: which Sonarr, which API
             return httpx.Response(200, json={"appName": "Sonarr", "version": "4.0.19.2979"})
@@ -227,7 +229,7 @@ def test_seed_cleanup_never_deletes_a_private_seed_that_still_owes_seeding(store
     facts = decide.CycleFacts(now=clock.now)
     decisions = decide.pass_one((), items, cfg, facts)
     # The tracker serves 100 other torrents fine: three unregistered seeds are no outage.
-    populations = {PopulationKey("qbittorrent", "127.0.0.1"): 100}
+    populations = {PopulationKey("qbittorrent", "127.0.0.1"): Population(100)}
     state = decide.guard_cycle(decisions, seeds, cfg, dataclasses.replace(facts, populations=populations))
     run = executor(cfg, FakeArr(), store, clock, qbt)
     for decision in state.decisions:
@@ -238,3 +240,72 @@ def test_seed_cleanup_never_deletes_a_private_seed_that_still_owes_seeding(store
     assert "owes seeding" in next(d for d in state.decisions if d.download.torrent.name == "Seed.1").explanation
     assert f"{1:040x}" not in {h for h, _ in qbt.deleted}
     assert {h for h, _ in qbt.deleted} == {f"{n:040x}" for n in (2, 3, 4)}  # under the cap of 3 for the tracker
+
+
+def two_arr_executor(cfg: Config, fakes: dict[str, FakeArr], store: Store, clock: Clock) -> Executor:
+    arrs = {
+        name: ArrClient(
+            "sonarr",
+            ArrInstance(name=name, url=f"http://{name}:8989", api_key="k"),
+            httpx.MockTransport(fake.handle),
+        )
+        for name, fake in fakes.items()
+    }
+    return Executor(cfg, arrs, {"qbittorrent": cast(QBittorrentClient, FakeQbt())}, store, clock)
+
+
+def in_two_arrs(n: int) -> Download:
+    """One torrent both Sonarr instances queue (a 1080p and a 4K instance grabbed the same release)."""
+    d = dead_episode(n, [11])
+    other = sonarr_ref(d.torrent.hash, [11])
+    other = dataclasses.replace(
+        other, arr="sonarr4k", items=tuple(dataclasses.replace(i, arr="sonarr4k") for i in other.items)
+    )
+    return dataclasses.replace(d, arr=(*d.arr, other))
+
+
+def cfg_two_arrs() -> Config:
+    return Config.model_validate(
+        {
+            "qbittorrent": [{"url": "http://127.0.0.1:1"}],
+            "sonarr": [
+                {"name": "sonarr", "url": "http://sonarr:8989", "api_key": "k"},
+                {"name": "sonarr4k", "url": "http://sonarr4k:8989", "api_key": "k"},
+            ],
+        }
+    )
+
+
+def test_each_arr_searches_after_its_own_removal_and_a_later_one_deletes_when_the_first_could_not(
+    store: Store,
+) -> None:
+    cfg, clock = cfg_two_arrs(), Clock()
+    d = in_two_arrs(1)
+    first, second = FakeArr(), FakeArr()
+    first.queue = {}  # the 1080p instance already let it go: 404
+    second.queue = {1011: d.torrent.hash}
+    outcomes = two_arr_executor(cfg, {"sonarr": first, "sonarr4k": second}, store, clock).run(
+        repair(d, cfg, store, clock)
+    )
+    steps = [(o.action.type, o.action.target, o.status, o.result) for o in outcomes]
+    assert steps == [
+        (ActionType.ARR_REMOVE, "sonarr", StepStatus.DONE, "gone"),
+        (ActionType.ARR_SEARCH, "sonarr", StepStatus.SKIPPED, "the download had already left the queue"),
+        (ActionType.ARR_REMOVE, "sonarr4k", StepStatus.DONE, "removed"),
+        (ActionType.ARR_SEARCH, "sonarr4k", StepStatus.DONE, "command 1 queued"),
+    ]
+    # The torrent is deleted from the client by the removal that worked (the first one's 404 deleted nothing).
+    [delete] = [r for r in second.requests if r.method == "DELETE"]
+    assert delete.url.params["removeFromClient"] == "true"
+    assert first.commands == [] and second.commands == [{"name": "EpisodeSearch", "episodeIds": [11]}]
+
+
+def test_with_two_arrs_the_torrent_is_deleted_once(store: Store) -> None:
+    cfg, clock = cfg_two_arrs(), Clock()
+    d = in_two_arrs(2)
+    first, second = FakeArr(), FakeArr()
+    first.queue = {1011: d.torrent.hash}
+    second.queue = {1011: d.torrent.hash}
+    two_arr_executor(cfg, {"sonarr": first, "sonarr4k": second}, store, clock).run(repair(d, cfg, store, clock))
+    flags = [r.url.params["removeFromClient"] for f in (first, second) for r in f.requests if r.method == "DELETE"]
+    assert flags == ["true", "false"]

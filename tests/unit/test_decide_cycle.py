@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -21,7 +22,16 @@ from captured import radarr_ref, sonarr_ref
 from qbittorrent_monitor import decide
 from qbittorrent_monitor.clients.qbittorrent import parse_listed, parse_version
 from qbittorrent_monitor.config import Config, ErrorPatterns
-from qbittorrent_monitor.model import ArrDownload, Decision, Download, Memory, PopulationKey, RememberedOutage, Verdict
+from qbittorrent_monitor.model import (
+    ArrDownload,
+    Decision,
+    Download,
+    Memory,
+    Population,
+    PopulationKey,
+    RememberedOutage,
+    Verdict,
+)
 from qbittorrent_monitor.observe import is_suspect
 from qbittorrent_monitor.rules import Patterns, RuleContext, classify
 
@@ -81,7 +91,11 @@ class Box:
             refs = (radarr_ref(t.hash, movie_id=self.counter),)
         # observe reads the trackers of suspects, and of the seeds the opt-in cleanup looks at
         trackers = listed.trackers if is_suspect(t) or seed else None
-        self.items.append((Download(t, refs, trackers), moving))
+        # what observe lists for the protections: every tracker row, whatever its status, and the `tracker` field
+        hosts = [r.host for r in listed.trackers or () if r.host] + [urlsplit(t.tracker).hostname or ""]
+        self.items.append(
+            (Download(t, refs, trackers, listed_hosts=tuple(dict.fromkeys(h for h in hosts if h))), moving)
+        )
         return name
 
     def get(self, name: str) -> Download:
@@ -136,7 +150,7 @@ class World:
         base = decide.CycleFacts(now=self.now, since=self.since, strikes=self.strikes, outages=self.outages, **facts)
         candidates = decide.pass_one(((d, findings[d.key]) for d in downloads), (), self.cfg, base)
         asked = decide.population_requests(candidates, downloads, self.cfg, base)
-        known = {k: self.populations[k] for k in asked if k in self.populations}
+        known = {k: Population(self.populations[k]) for k in asked if k in self.populations}
         state = decide.guard_cycle(candidates, downloads, self.cfg, dataclasses.replace(base, populations=known))
         self.outages = state.outages
         result = Cycle({d.download.torrent.name: d for d in state.decisions}, state.alerts, asked, state.outages)
@@ -198,7 +212,9 @@ def test_realistic_seedbox_on_first_start_repairs_the_four_unrelated_failures_an
     assert not {"Done.Movie.2018", "Done.Show.S03", "Private.Seed.2017", "Paused.Movie.2016"} & set(first.decisions)
     [alert] = first.alerts  # one alert: the dead tracker; no client-wide outage
     assert f"tracker {DEAD} (connection_errors): 10 of 10 torrents failing" in alert
-    assert first.asked == {PopulationKey(CLIENT, DEAD)}  # the population was read only where it decides
+    # Read only where it decides: the dead tracker, and the client (ten connection errors are most of what the
+    # monitor watches there); one read of qBittorrent's counts answers both.
+    assert first.asked == {PopulationKey(CLIENT, DEAD), PopulationKey(CLIENT)}
     # The season pack is one download: one removal, one search for its three episodes.
     pack = first.decisions["Show.S02.Pack"]
     assert [a.type for a in pack.actions] == ["arr_remove", "arr_search"]
@@ -482,3 +498,131 @@ def test_the_seed_cleanup_waits_while_any_arr_cannot_reach_its_client() -> None:
     assert [d.verdict for d in decisions] == [Verdict.ACT]
     state = decide.guard_cycle(decisions, [seed], cfg, dataclasses.replace(facts, populations={}))
     assert [(d.verdict, d.guard) for d in state.decisions] == [(Verdict.HELD, "holds")]
+
+
+@pytest.mark.parametrize("version", ["4.5.2", "5.1.0", "5.3.0"])
+def test_a_protected_tracker_protects_downloads_no_tracker_ever_answered(version: str) -> None:
+    # An error or missingFiles download never contacted its tracker: it is still that tracker's to protect.
+    box = Box(version)
+    box.add("fx-error-notadir", "Broken.On.Protected", host=TV)
+    box.add(
+        "fx-missingfiles-restart" if version != "4.5.2" else "fx-missingfiles-skipcheck",
+        "Missing.On.Protected",
+        host=TV,
+    )
+    box.add("fx-error-notadir", "Broken.Elsewhere", host=DEAD)
+    cycle = World(config(protection={"trackers": [TV]}), {PopulationKey(CLIENT): 100}).cycle(box)
+    assert cycle.named(Verdict.PROTECTED) == {"Broken.On.Protected", "Missing.On.Protected"}
+    assert cycle.named(Verdict.ACT) == {"Broken.Elsewhere"}
+
+
+def test_an_outage_survives_a_cycle_that_could_not_see_its_downloads() -> None:
+    box = Box()
+    for i in range(8):
+        box.add("fx-stalled-dl", f"W.{i}", host=WIPE, arr="sonarr", moving=True)
+    box.add("fx-error-notadir", "Broken.Elsewhere", host=TV)  # another kind, repaired meanwhile
+    world = World(config(), {PopulationKey(CLIENT, WIPE): 400, PopulationKey(CLIENT): 500})
+    world.cycle(box)
+    for i in range(8):
+        box.replace(f"W.{i}", "fx-unregistered-dl", host=WIPE)
+    assert len(world.cycle(box).named(Verdict.OUTAGE)) == 8
+    hidden, box.items = box.items, []  # Sonarr restarts: its queue cannot be read, its downloads are not seen
+    blind = world.cycle(box, unobserved=frozenset({"sonarr"}))
+    assert blind.alerts == () and len(blind.outages) == 1  # not "over": nothing says it is
+    box.items = hidden
+    world.now += 2 * HOUR  # no longer an onset, 8 of 400: only the memory keeps it an outage
+    back = world.cycle(box)
+    assert len(back.named(Verdict.OUTAGE)) == 8 and back.alerts == ()
+
+
+def test_a_wiped_tracker_on_first_start_is_an_outage_by_qbittorrents_own_count() -> None:
+    # The monitor never saw them fine, but qBittorrent says all 412 of the tracker's torrents fail (its seeds too).
+    box = Box()
+    for i in range(12):
+        box.add("fx-unregistered-dl", f"Wiped.{i}", host=WIPE, arr="sonarr" if i % 2 else "radarr")
+    box.add("fx-error-notadir", "Broken.Movie", host=TV)  # another kind and host: repaired
+    world = World(config())
+    unknown_failing = {PopulationKey(CLIENT, WIPE): Population(412), PopulationKey(CLIENT): Population(500)}
+    blind = _cycle_with(world, box, unknown_failing)  # 5.1 cannot tell which of its torrents fail
+    assert len(blind.named(Verdict.ACT)) == 4 and blind.alerts == ()  # a backlog: three of them, and the other
+    counted = {**unknown_failing, PopulationKey(CLIENT, WIPE): Population(412, {"tracker_errors": 412})}
+    cycle = _cycle_with(world, box, counted)
+    assert len(cycle.named(Verdict.OUTAGE)) == 12 and cycle.named(Verdict.ACT) == {"Broken.Movie"}
+    [alert] = cycle.alerts
+    assert "412 of 412 torrents failing (qBittorrent's count)" in alert
+
+
+def _cycle_with(world: World, box: Box, known: dict[PopulationKey, Population]) -> Cycle:
+    """One cycle where qBittorrent's counts (with their failing torrents) are these."""
+    downloads = [dataclasses.replace(d, memory=Memory(world.now, world.now, 0)) for d, _ in box.items]
+    ctx = RuleContext(PATTERNS, world.now, world.cfg.stalled.min_age)
+    findings = {d.key: classify(d, ctx) for d in downloads}
+    facts = decide.CycleFacts(now=world.now, populations=known)
+    candidates = decide.pass_one(((d, findings[d.key]) for d in downloads), (), world.cfg, facts)
+    state = decide.guard_cycle(candidates, downloads, world.cfg, facts)
+    return Cycle({d.download.torrent.name: d for d in state.decisions}, state.alerts, set(), state.outages)
+
+
+def test_ten_connection_errors_on_a_large_tracker_are_no_client_outage() -> None:
+    box = Box()
+    for i in range(10):
+        box.add("fx-tracker-down", f"Refused.{i}", host=DEAD)
+    box.add("fx-stalled-dl", "Fine.Download", host=TV, moving=True)
+    world = World(config(), {PopulationKey(CLIENT, DEAD): 400, PopulationKey(CLIENT): 900})
+    cycle = world.cycle(box)
+    assert cycle.alerts == () and cycle.named(Verdict.WAIT) == {f"Refused.{i}" for i in range(10)}
+    assert PopulationKey(CLIENT) in cycle.asked  # the client's count is asked for too: it decides here
+
+
+def test_a_download_whose_removal_failed_waits_and_leaves_its_cap_slot_to_the_others() -> None:
+    box = Box()
+    for i in range(4):
+        box.add("fx-unregistered-dl", f"Bad.{i}", host=TV)
+    box.add("fx-missingfiles-skipcheck", "Missing.Movie", host=TV)  # another kind, counted under the client
+    world = World(config(), {PopulationKey(CLIENT, TV): 300, PopulationKey(CLIENT): 400})
+    refused = {("radarr", f"{n:040x}"): T0 - 600 for n in (1, 2, 3)}  # the app answered 500 ten minutes ago
+    cycle = world.cycle(box, failed_removals=refused)
+    assert cycle.named(Verdict.ACT) == {"Bad.3", "Missing.Movie"}
+    assert cycle.named(Verdict.WAIT) == {"Bad.0", "Bad.1", "Bad.2"}
+    assert "its last removal failed 10m ago" in cycle.decisions["Bad.0"].explanation
+    assert cycle.decisions["Bad.0"].next_at == T0 - 600 + decide.REMOVAL_RETRY
+
+
+def test_a_complete_download_is_never_a_candidate_whatever_its_rule() -> None:
+    # auth_errors keeps the torrent but would blocklist it: a complete download awaiting import is left alone.
+    box = Box()
+    box.add("fx-unregistered-seed", "Awaiting.Import", host=TV, seed=True)
+    d = box.get("Awaiting.Import")
+    rows = tuple(dataclasses.replace(r, msg="Invalid passkey") if r.is_real else r for r in d.trackers or ())
+    box.items = [(dataclasses.replace(d, trackers=rows), False)]
+    cycle = World(config()).cycle(box)
+    assert cycle.named(Verdict.PROTECTED) == {"Awaiting.Import"}
+    assert cycle.decisions["Awaiting.Import"].finding.kind.value == "auth_errors"
+
+
+@pytest.mark.parametrize(("failing", "outage"), [(3, True), (2, False)])
+def test_half_of_a_trackers_torrents_failing_is_an_outage_and_less_is_not(failing: int, outage: bool) -> None:
+    # max_fraction 0.5: 3 of 6 is half (an outage); 2 of 6 is a third (repaired)
+    box = Box()
+    for i in range(failing):
+        box.add("fx-unregistered-dl", f"Bad.{i}", host=TV)
+    box.add("fx-error-notadir", "Broken.Elsewhere", host=DEAD)  # mixed: another kind and host, always repaired
+    cycle = World(config(), {PopulationKey(CLIENT, TV): 6, PopulationKey(CLIENT): 50}).cycle(box)
+    assert bool(cycle.named(Verdict.OUTAGE)) is outage
+    assert "Broken.Elsewhere" in cycle.named(Verdict.ACT)
+
+
+def test_an_outage_is_repaired_the_moment_it_has_lasted_exactly_its_window() -> None:
+    box = Box()
+    for i in range(6):
+        box.add("fx-stalled-dl", f"W.{i}", host=WIPE, moving=True)
+    world = World(config(), {PopulationKey(CLIENT, WIPE): 1000})
+    world.cycle(box)
+    for i in range(6):
+        box.replace(f"W.{i}", "fx-unregistered-dl", host=WIPE)
+    began = world.now
+    assert len(world.cycle(box).named(Verdict.OUTAGE)) == 6
+    world.now = began + 6 * HOUR - 1
+    assert len(world.cycle(box, remove_repaired=False).named(Verdict.OUTAGE)) == 6
+    world.now = began + 6 * HOUR
+    assert len(world.cycle(box).named(Verdict.ACT)) == 3

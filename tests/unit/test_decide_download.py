@@ -49,6 +49,7 @@ def test_tracker_error_removes_blocklists_and_searches_the_episodes_once() -> No
         "queue_id": 1011,
         "download_id": torrent("fx-sonarr-unregistered").hash,
         "removeFromClient": True,
+        "deletes_torrent": True,
         "blocklist": True,
         "title": "Show.S01.1080p",
         "items": ["episode:11", "episode:12", "episode:13"],
@@ -248,6 +249,15 @@ def test_a_torrent_whose_private_flag_is_unknown_is_kept_like_a_private_one() ->
     decision = run(d, config(), d.torrent.added_on + 10)
     assert decision.actions[0].params["removeFromClient"] is False
     assert "possibly private" in decision.explanation
+
+
+def test_a_magnet_whose_metadata_never_came_owes_nothing_whatever_its_unknown_flag() -> None:
+    # Not a byte of it was downloaded, and qBittorrent cannot say whether it is private before the metadata comes.
+    t = torrent("fx-metadl")
+    d = download("fx-metadl", arr=(sonarr_ref(t.hash, [1]),))
+    d = dataclasses.replace(d, torrent=dataclasses.replace(d.torrent, private=None))
+    decision = run(d, config(), t.added_on + 7200)
+    assert decision.verdict is Verdict.ACT and decision.actions[0].params["removeFromClient"] is True
 
 
 def test_private_torrent_that_seeded_enough_may_be_deleted() -> None:

@@ -10,11 +10,20 @@ from typing import cast
 
 import pytest
 
-from captured import log_entries, torrent
+from captured import log_entries, sonarr_ref, torrent, trackers
 from qbittorrent_monitor.clients import ServiceError
-from qbittorrent_monitor.clients.qbittorrent import Populations, QBittorrentClient, count_populations
+from qbittorrent_monitor.clients.arr import ArrClient
+from qbittorrent_monitor.clients.qbittorrent import (
+    Listed,
+    Populations,
+    QBittorrentClient,
+    count_populations,
+    parse_version,
+    supported,
+)
 from qbittorrent_monitor.config import Config
-from qbittorrent_monitor.model import LogEntry, PopulationKey, Torrent
+from qbittorrent_monitor.mapping import DownloadClient
+from qbittorrent_monitor.model import ArrDownload, LogEntry, Population, PopulationKey, Torrent, TrackerStatus
 from qbittorrent_monitor.observe import Observer, join_log
 from qbittorrent_monitor.store import Store
 
@@ -80,17 +89,24 @@ def test_a_line_that_quotes_the_hash_goes_to_that_torrent_whatever_the_names() -
 @pytest.mark.parametrize("version", ["4.5.2", "5.1.0", "5.3.0"])
 def test_populations_are_counted_from_a_real_maindata_answer(version: str) -> None:
     body = (FIXTURES / f"qbittorrent-{version}" / "sync_maindata_full.json").read_bytes()
-    counted = count_populations(body)
-    assert counted.total == len(json.loads(body)["torrents"]) > 20  # every failure state of the capture run
+    counted = count_populations(body, parse_version(version))
+    torrents = json.loads(body)["torrents"]
+    assert counted.client.torrents == len(torrents) > 20  # every failure state of the capture run
     # Every torrent of the capture lists one tracker on 127.0.0.1 (the harness tracker, or a closed port there).
-    assert counted.by_host == {"127.0.0.1": counted.total}
+    assert set(counted.by_host) == {"127.0.0.1"} and counted.by_host["127.0.0.1"].torrents == len(torrents)
+    # What qBittorrent itself says is failing, by state: one `error`, one magnet without metadata.
+    assert counted.client.failing["file_errors"] == 1 and counted.client.failing["metadata"] == 1
+    # And whose trackers fail: the capture's unregistered, not-registered, not-found, trumped and refused torrents
+    # (seven on 4.5.2, eight on 5.3.0, which adds a public unregistered one); 5.1 cannot tell.
+    failing = counted.by_host["127.0.0.1"].failing.get("tracker_errors")
+    assert failing == {"4.5.2": 7, "5.1.0": None, "5.3.0": 8}[version]
 
 
 def test_a_maindata_answer_without_a_tracker_map_is_refused() -> None:
     with pytest.raises(ValueError, match="no tracker map"):
-        count_populations(b'{"rid": 1, "torrents": {}}')
+        count_populations(b'{"rid": 1, "torrents": {}}', None)
     with pytest.raises(ValueError, match="unexpected answer"):
-        count_populations(b"<html>login</html>")
+        count_populations(b"<html>login</html>", None)
 
 
 class CountingQbt:
@@ -121,17 +137,18 @@ def observer(tmp_path: Path, qbt: CountingQbt, clock: Clock) -> tuple[Observer, 
 
 
 def test_a_trackers_population_is_read_at_most_once_per_outage_window(tmp_path: Path) -> None:
-    qbt, clock = CountingQbt(Populations(500, {"t.example": 400, "u.example": 90})), Clock()
+    counts = Populations(Population(500), {"t.example": Population(400), "u.example": Population(90)})
+    qbt, clock = CountingQbt(counts), Clock()
     obs, store = observer(tmp_path, qbt, clock)
-    tracker = PopulationKey("qbittorrent", "t.example")
-    assert obs.populations({tracker}, dry_run=False) == {tracker: 400}
+    tracker, other, client = (PopulationKey("qbittorrent", h) for h in ("t.example", "u.example", ""))
+    # Every count of the read is kept (the client's and every tracker's), not only the one asked for.
+    assert obs.populations({tracker}) == {tracker: Population(400), other: Population(90), client: Population(500)}
     clock.now += 3600
-    other = PopulationKey("qbittorrent", "u.example")
-    assert obs.populations({tracker, other}, dry_run=False) == {tracker: 400, other: 90}  # one read served both
-    assert obs.known_populations()[PopulationKey("qbittorrent")] == 500
+    assert obs.populations({tracker, other})[other] == Population(90)  # one read served both
+    assert obs.known_populations()[client] == Population(500)
     assert qbt.reads == 1
     clock.now += 5 * 3600 + 1  # the window has passed: read again
-    obs.populations({tracker}, dry_run=False)
+    obs.populations({tracker})
     assert qbt.reads == 2
     store.close()
 
@@ -141,16 +158,113 @@ def test_a_failed_population_read_is_not_retried_before_the_window_ends(tmp_path
     obs, store = observer(tmp_path, qbt, clock)
     key = PopulationKey("qbittorrent", "t.example")
     for _ in range(5):  # a library too large to answer in time must not be asked every cycle
-        assert obs.populations({key}, dry_run=False) == {}
+        assert obs.populations({key}) == {}
         clock.now += 300
     assert qbt.reads == 1
     store.close()
 
 
-def test_a_dry_run_reads_but_keeps_nothing(tmp_path: Path) -> None:
-    qbt, clock = CountingQbt(Populations(10, {"t.example": 10})), Clock()
-    obs, store = observer(tmp_path, qbt, clock)
-    key = PopulationKey("qbittorrent", "t.example")
-    assert obs.populations({key}, dry_run=True) == {key: 10}
-    assert store.populations(since=0) == {}
-    store.close()
+class FakeLibrary:
+    """A qBittorrent instance as observe sees it, built from real captures."""
+
+    def __init__(self, name: str, torrents: list[Torrent], *, version: str = "4.5.2") -> None:
+        self.name = name
+        self.items = {t.hash: dataclasses.replace(t, client=name) for t in torrents}
+        self.version = version
+        self.asked_private: list[str] = []
+        self.asked_trackers: list[str] = []
+
+    def supports(self, feature: str) -> bool:
+        return supported(parse_version(self.version), feature)
+
+    def connection_status(self) -> str:
+        return "connected"
+
+    def torrents(self, hashes: object) -> list[Listed]:
+        return [Listed(t) for h, t in self.items.items() if h in hashes]  # type: ignore[operator]
+
+    def errored(self) -> list[Listed]:
+        return []
+
+    def all_torrents(self) -> list[Listed]:
+        return [Listed(t) for t in self.items.values()]
+
+    def log_since(self, _: int) -> list[LogEntry]:
+        return []
+
+    def trackers(self, torrent_hash: str) -> tuple[TrackerStatus, ...]:
+        self.asked_trackers.append(torrent_hash)
+        return trackers("fx-unregistered-seed")
+
+    def is_private(self, torrent_hash: str) -> bool:
+        self.asked_private.append(torrent_hash)
+        return False
+
+
+class FakeQueue:
+    name = "sonarr"
+
+    def __init__(self, refs: list[ArrDownload]) -> None:
+        self.refs = refs
+
+    def queue(self) -> list[object]:
+        return [i for r in self.refs for i in r.items]
+
+    def download_client_problem(self) -> None:
+        return None
+
+    qbittorrent = None  # no `qbittorrent:` override: the download client settings decide
+
+    def download_clients(self) -> list[DownloadClient]:
+        """One qBittorrent download client, at the URL observer_of gives the instances (http://127.0.0.1:1)."""
+        return [DownloadClient("qBittorrent", "QBittorrent", "127.0.0.1", 1)]
+
+
+def observer_of(tmp_path: Path, libraries: list[FakeLibrary], refs: list[ArrDownload], **cfg: object) -> Observer:
+    config = Config.model_validate(
+        {"qbittorrent": [{"name": lib.name, "url": "http://127.0.0.1:1"} for lib in libraries], **cfg}
+    )
+    store = Store(tmp_path / "state.db")
+    arrs = {"sonarr": cast(ArrClient, FakeQueue(refs))}
+    return Observer(config, [cast(QBittorrentClient, lib) for lib in libraries], arrs, lambda: store, Clock())
+
+
+def test_a_magnet_without_metadata_is_never_asked_whether_it_is_private(tmp_path: Path) -> None:
+    # 4.x answers "not private" for a magnet it knows nothing of: asked and kept, that would later allow deleting
+    # a private torrent that owes seeding.
+    magnet, stalled = torrent("fx-metadl"), torrent("fx-stalled-dl")
+    lib = FakeLibrary("qbittorrent", [magnet, stalled])
+    obs = observer_of(tmp_path, [lib], [sonarr_ref(magnet.hash, [1]), sonarr_ref(stalled.hash, [2])])
+    first = {d.torrent.hash: d.torrent.private for d in obs.snapshot().downloads}
+    assert lib.asked_private == [stalled.hash] and first == {magnet.hash: None, stalled.hash: False}
+    obs.snapshot()
+    assert lib.asked_private == [stalled.hash]  # asked once: the answer is kept
+
+
+def test_qbittorrent_5_is_never_asked_for_properties(tmp_path: Path) -> None:
+    magnet = dataclasses.replace(torrent("fx-stalled-dl"), private=None)  # 5.x: null while metadata is missing
+    lib = FakeLibrary("qbittorrent", [magnet], version="5.3.0")
+    obs = observer_of(tmp_path, [lib], [sonarr_ref(magnet.hash, [1])])
+    obs.snapshot()
+    assert lib.asked_private == []
+
+
+def test_protected_trackers_are_read_once_for_downloads_whose_trackers_no_call_returned(tmp_path: Path) -> None:
+    broken = torrent("fx-error-notadir")  # 4.5.2: not a suspect, its `tracker` field is empty
+    lib = FakeLibrary("qbittorrent", [broken])
+    obs = observer_of(tmp_path, [lib], [sonarr_ref(broken.hash, [1])], protection={"trackers": ["127.0.0.1"]})
+    [d] = obs.snapshot().downloads
+    assert d.listed_hosts == ("127.0.0.1",) and d.trackers is None  # listed for the protections, not classified
+    obs.snapshot()
+    assert lib.asked_trackers == [broken.hash]
+
+
+def test_with_two_qbittorrent_instances_the_seed_cleanup_never_deletes_data(tmp_path: Path) -> None:
+    # Two containers may see one folder under different paths: the data of a seed cannot be proven unused.
+    seed = torrent("fx-unregistered-seed")
+    a, b = FakeLibrary("qbt-a", [seed]), FakeLibrary("qbt-b", [])
+    snap = observer_of(tmp_path, [a, b], []).snapshot(cleanup=True)
+    [found] = snap.seeds
+    assert found.key in snap.shared_data
+    snap = observer_of(tmp_path / "one", [FakeLibrary("qbittorrent", [seed])], []).snapshot(cleanup=True)
+    assert snap.seeds and not snap.shared_data  # alone, and nobody else uses its data: it may go

@@ -17,6 +17,7 @@ from qbittorrent_monitor.model import (
     Finding,
     Kind,
     OutageGroup,
+    Population,
     PopulationKey,
     RememberedOutage,
     Scope,
@@ -139,20 +140,32 @@ def test_time_nobody_watched_does_not_count(tmp_path: Path) -> None:
     store.close()
 
 
-def test_dry_run_computes_without_keeping_anything(tmp_path: Path) -> None:
+def test_a_dry_run_works_on_a_copy_that_remembers_its_own_cycles_and_leaves_the_file_as_it_was(
+    tmp_path: Path,
+) -> None:
     t = torrent("fx-stalled-dl")
     key = f"qbittorrent:{t.hash}"
-    store = Store(tmp_path / "state.db")
-    assert key in store.observe([t], now=1000.0, commit=False)
-    _, strikes = store.note_findings({key: ["stalled"]}, now=1000.0, commit=False)
-    assert strikes[key]["stalled"] == 1
+    real = Store(tmp_path / "state.db")
+    real.observe([t], now=1000.0)
+    real.close()
+    before = (tmp_path / "state.db").read_bytes()
+    scratch = Store.scratch_copy(tmp_path / "state.db")
+    assert scratch.observe([t], now=1300.0)[key].first_seen == 1000.0  # it starts from what the file knew
+    scratch.note_findings({key: ["stalled"]}, now=1300.0)
+    _, strikes = scratch.note_findings({key: ["stalled"]}, now=1600.0)
+    assert strikes[key]["stalled"] == 2  # and remembers between its own cycles
     group = OutageGroup(Scope.CLIENT, "qbittorrent", Kind.MISSING_FILES)
-    store.save_outages({group.key: RememberedOutage(group, 1000.0, 1000.0, Evidence(6, 6, 6), (key,))}, commit=False)
-    store.save_private_flags({key: True}, commit=False)
-    store.save_populations({PopulationKey("qbittorrent", "t.example"): 40}, 1000.0, commit=False)
-    assert store.torrent(t.hash) == [] and store.outages() == {}
-    assert store.private_flags([key]) == {} and store.populations(since=0) == {}
-    store.close()
+    scratch.save_outages({group.key: RememberedOutage(group, 1000.0, 1000.0, Evidence(6, 6, 6), (key,))})
+    scratch.save_private_flags({key: True})
+    scratch.save_populations({PopulationKey("qbittorrent", "t.example"): Population(40)}, 1000.0)
+    assert group.key in scratch.outages()
+    scratch.close()
+    assert (tmp_path / "state.db").read_bytes() == before
+    real = Store(tmp_path / "state.db")
+    assert real.outages() == {} and real.private_flags([key]) == {} and real.populations(since=0) == {}
+    assert "stalled" not in real.torrent(t.hash)[0]["findings"]
+    real.close()
+    assert Store.scratch_copy(tmp_path / "missing.db").outages() == {}  # no file: an empty memory
 
 
 def test_outage_memory_private_flags_and_populations_survive_a_restart(tmp_path: Path) -> None:
@@ -165,14 +178,15 @@ def test_outage_memory_private_flags_and_populations_survive_a_restart(tmp_path:
     store = Store(tmp_path / "state.db")
     store.save_outages(memory)
     store.save_private_flags({"q:a": True, "q:b": False})
-    store.save_populations({PopulationKey("qbt:main", "t.example"): 400, PopulationKey("qbt:main"): None}, 1000.0)
+    counted = Population(400, {"tracker_errors": 12})
+    store.save_populations({PopulationKey("qbt:main", "t.example"): counted, PopulationKey("qbt:main"): None}, 1000.0)
     store.close()
     store = Store(tmp_path / "state.db")
     assert store.outages() == memory
     assert store.private_flags(["q:a", "q:b", "q:z"]) == {"q:a": True, "q:b": False}
     # A read that failed is remembered too (None), so it is not tried again before the window ends.
     assert store.populations(since=999.0) == {
-        PopulationKey("qbt:main", "t.example"): 400,
+        PopulationKey("qbt:main", "t.example"): counted,
         PopulationKey("qbt:main"): None,
     }
     assert store.populations(since=1001.0) == {}

@@ -25,7 +25,7 @@ import qbittorrentapi
 from packaging.version import InvalidVersion, Version
 
 from ..config import QBittorrentInstance
-from ..model import LogEntry, Torrent, TrackerStatus
+from ..model import METADATA_STATES, Kind, LogEntry, Population, Torrent, TrackerStatus
 from . import Call, ServiceError, report_call, short_error
 from .logins import LoginGuard
 
@@ -42,12 +42,14 @@ class Feature:
     PRIVATE_IN_INFO = "torrents/info carries `private` (null while metadata is missing)"
     TRACKER_FIELD_FIRST_URL = "torrents/info `tracker` is the first tracker's URL even when it never answered"
     INCLUDE_TRACKERS = "torrents/info?includeTrackers=true returns each torrent's tracker rows"
+    TRACKER_ERROR_FLAGS = "sync/maindata marks each torrent has_tracker_error / has_other_announce_error"
 
 
 FEATURES: dict[str, Version] = {
     Feature.PRIVATE_IN_INFO: Version("5.0"),
     Feature.TRACKER_FIELD_FIRST_URL: Version("5.1"),
     Feature.INCLUDE_TRACKERS: Version("5.1"),
+    Feature.TRACKER_ERROR_FLAGS: Version("5.2"),
 }
 """Each behaviour, and the first qBittorrent version that has it (observed on 4.5.2, 5.1.0 and 5.3.0)."""
 
@@ -87,10 +89,20 @@ def parse_listed(client: str, row: dict[str, Any], version: Version | None) -> L
 
 @dataclass(frozen=True, slots=True)
 class Populations:
-    """How many torrents the client holds, in all and per tracker host (a torrent counts once per host)."""
+    """qBittorrent's own count of its torrents, in all (`client`) and per tracker host (a torrent counts once per
+    host it lists), with how many of each fail the ways this version can tell."""
 
-    total: int
-    by_host: dict[str, int]
+    client: Population
+    by_host: dict[str, Population]
+
+
+ANNOUNCING_STATES = frozenset(
+    {"downloading", "stalledDL", "forcedDL", "uploading", "stalledUP", "forcedUP", "metaDL", "forcedMetaDL"}
+)
+"""Running torrents: they announce, so an empty `tracker` field (before 5.1) means no tracker works for them."""
+STATE_KINDS = {"error": Kind.FILE, "missingFiles": Kind.MISSING_FILES, "stalledDL": Kind.STALLED}
+STATE_KINDS |= dict.fromkeys(METADATA_STATES, Kind.METADATA)
+TRACKER_KINDS_COUNTED = (Kind.TRACKER, Kind.CONNECTION, Kind.AUTH, Kind.RATIO)
 
 
 _TORRENT_IN_LOG = re.compile(r'Torrent: "(?P<name>.*?)"(?:\.|$)')
@@ -187,6 +199,7 @@ class QBittorrentClient:
         if isinstance(exc, qbittorrentapi.HTTPError):
             return ServiceError(self.name, f"{what} failed: {short_error(exc)}")
         if isinstance(exc, qbittorrentapi.APIConnectionError):
+            self.version = None  # it may come back upgraded: its version is read again
             return ServiceError(self.name, f"{what}: cannot reach {self.url} ({connection_reason(exc)})")
         if isinstance(exc, qbittorrentapi.APIError):
             return ServiceError(self.name, f"{what} failed: {short_error(exc)}")
@@ -204,10 +217,9 @@ class QBittorrentClient:
         return them (5.1+): no request per torrent."""
         wanted = sorted({h.lower() for h in hashes})
         out: list[Listed] = []
-        inline = self.supports(Feature.INCLUDE_TRACKERS)
+        extra = self._inline_trackers()
         for i in range(0, len(wanted), HASH_CHUNK):
             chunk = wanted[i : i + HASH_CHUNK]
-            extra = {"include_trackers": True} if inline else {}
             rows = self._call("torrents/info", self._client.torrents_info, torrent_hashes=chunk, **extra)
             out.extend(self._parse(rows))
         return out
@@ -219,9 +231,10 @@ class QBittorrentClient:
     def all_torrents(self) -> list[Listed]:
         """Every torrent (with its trackers on 5.1+): only for the opt-in cleanup of unregistered seeds, at most once
         per its interval."""
-        inline = self.supports(Feature.INCLUDE_TRACKERS)
-        extra = {"include_trackers": True} if inline else {}
-        return self._parse(self._call("torrents/info", self._client.torrents_info, **extra))
+        return self._parse(self._call("torrents/info", self._client.torrents_info, **self._inline_trackers()))
+
+    def _inline_trackers(self) -> dict[str, bool]:
+        return {"include_trackers": True} if self.supports(Feature.INCLUDE_TRACKERS) else {}
 
     def _parse(self, rows: Any) -> list[Listed]:
         if not isinstance(rows, list | UserList):
@@ -248,7 +261,7 @@ class QBittorrentClient:
             response_class=bytes,
         )
         try:
-            return count_populations(raw)
+            return count_populations(raw, self.parsed_version)
         except ValueError as exc:
             raise ServiceError(self.name, f"sync/maindata: {exc}") from None
 
@@ -292,29 +305,68 @@ class QBittorrentClient:
             self._client.auth_log_out()
 
 
-def count_populations(raw: bytes) -> Populations:
-    """Count a full sync/maindata answer's torrents, in all and per tracker host, keeping nothing else of it."""
+def count_populations(raw: bytes, version: Version | None) -> Populations:
+    """Count a full sync/maindata answer (the whole library): its torrents in all and per tracker host, and how many
+    of them fail. Each torrent is reduced to four fields while it is parsed; nothing else of the answer is kept.
+
+    A torrent whose trackers fail: 5.2+ says so per torrent (has_tracker_error, has_other_announce_error); before
+    5.1 a running torrent's empty `tracker` field means no tracker works; 5.1 cannot tell (only our own candidates
+    count as failing then)."""
     try:
-        doc = json.loads(raw, object_pairs_hook=_drop_torrents)
+        doc = json.loads(raw, object_pairs_hook=_reduce_torrent)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"unexpected answer ({short_error(exc, 120)})") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("trackers"), dict):
         raise ValueError("no tracker map in the answer")
+    raw_torrents = doc.get("torrents")
+    torrents: dict[str, Any] = raw_torrents if isinstance(raw_torrents, dict) else {}
+    flags, field_works = (
+        supported(version, Feature.TRACKER_ERROR_FLAGS),
+        not supported(version, Feature.TRACKER_FIELD_FIRST_URL),
+    )
+
+    def tracker_fails(t: _Reduced) -> bool | None:
+        if flags:
+            return t.tracker_error
+        if field_works:
+            return t.state in ANNOUNCING_STATES and not t.tracker
+        return None
+
+    by_state: dict[str, int] = {}
+    not_working = 0
+    for t in torrents.values():
+        if isinstance(t, _Reduced):
+            if kind := STATE_KINDS.get(t.state):
+                by_state[kind.value] = by_state.get(kind.value, 0) + 1
+            not_working += bool(tracker_fails(t))
+    known = flags or field_works
+    client_failing = dict(by_state) | ({Kind.CONNECTION.value: not_working} if known else {})
     hashes_by_host: dict[str, set[str]] = {}
     for url, hashes in doc["trackers"].items():
         host = urlsplit(str(url)).hostname or ""
         if host and isinstance(hashes, list):
             hashes_by_host.setdefault(host, set()).update(str(h) for h in hashes)
-    torrents = doc.get("torrents")
-    total = torrents if isinstance(torrents, int) else 0
-    return Populations(total, {host: len(hs) for host, hs in hashes_by_host.items()})
+    by_host = {}
+    for host, hashes in hashes_by_host.items():
+        failing: dict[str, int] = {}
+        if known:
+            n = sum(1 for h in hashes if isinstance(t := torrents.get(h), _Reduced) and tracker_fails(t))
+            failing = dict.fromkeys((k.value for k in TRACKER_KINDS_COUNTED), n)
+        by_host[host] = Population(len(hashes), failing)
+    return Populations(Population(len(torrents), client_failing), by_host)
 
 
-def _drop_torrents(pairs: list[tuple[str, Any]]) -> Any:
-    """json object hook for sync/maindata: a torrent's fields become nothing, the torrents map its size."""
-    if any(k == "state" for k, _ in pairs):
-        return None
+@dataclass(frozen=True, slots=True)
+class _Reduced:
+    state: str
+    tracker: str
+    tracker_error: bool
+
+
+def _reduce_torrent(pairs: list[tuple[str, Any]]) -> Any:
+    """json object hook for sync/maindata: a torrent (the only objects with a `state`) becomes four fields."""
     d = dict(pairs)
-    if d and all(v is None for v in d.values()) and all(len(k) in (40, 64) for k in d):
-        return len(d)  # the `torrents` map: keyed by hash, every value dropped
+    if "state" in d and "name" in d:
+        errors = bool(d.get("has_tracker_error")) or bool(d.get("has_other_announce_error"))
+        return _Reduced(str(d.get("state") or ""), str(d.get("tracker") or ""), errors)
     return d

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 from ..config import Config
 from ..model import Decision, Download, Evidence, Finding, OutageGroup, PopulationKey, RememberedOutage
-from .download import decide_download
+from .download import REMOVAL_RETRY, decide_download
 from .facts import CycleFacts
 from .guards import GUARDS, CycleState, GuardContext, run_guards, watched_counts
 from .guards import outage as _outage
@@ -21,6 +21,7 @@ from .seeds import decide_seed
 
 __all__ = [
     "GUARDS",
+    "REMOVAL_RETRY",
     "CycleFacts",
     "CycleState",
     "Evidence",

@@ -15,6 +15,9 @@ from .facts import CycleFacts
 from .protection import protection
 from .repair import plan_actions
 
+REMOVAL_RETRY = 3600.0
+"""A removal the *arr refused is tried again after this long; meanwhile it takes no slot of the per-tracker cap."""
+
 
 def primary(findings: list[Finding]) -> Finding:
     """The most important finding, carrying the others as evidence."""
@@ -40,8 +43,8 @@ def decide_download(download: Download, findings: list[Finding], cfg: Config, fa
     # 1. Never destroy something good.
     if (why := protection(download, finding, cfg)) is not None:
         return verdict(Verdict.PROTECTED, why)
-    if t.is_complete and rule.remove:
-        return verdict(Verdict.PROTECTED, "is complete (seeding): completed torrents are never removed")
+    if t.is_complete:
+        return verdict(Verdict.PROTECTED, "is complete (seeding): completed torrents are never repaired")
 
     # 2. Only through the *arr that owns it; only what the policy enables.
     if not download.arr:
@@ -56,7 +59,15 @@ def decide_download(download: Download, findings: list[Finding], cfg: Config, fa
             "for it?): not repeated, check it by hand",
         )
 
-    # 3. Has it lasted, and been seen often enough? (a candidate that waits)
+    # 3. Has it lasted, been seen often enough, and not failed to be removed a moment ago? (a candidate that waits)
+    failed = [at for a in download.arr if (at := facts.failed_removals.get((a.arr, a.download_id)))]
+    if failed and facts.now - max(failed) < REMOVAL_RETRY:
+        return verdict(
+            Verdict.WAIT,
+            f"waiting: its last removal failed {human_duration(facts.now - max(failed))} ago; tried again after "
+            f"{human_duration(REMOVAL_RETRY)} (a download the app will not remove must not hold the others back)",
+            next_at=max(failed) + REMOVAL_RETRY,
+        )
     lasted = max(0.0, facts.now - since)
     after = cfg.after(finding.kind)
     if lasted < after:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..model import PopulationKey, RememberedOutage
+from ..model import Population, PopulationKey, RememberedOutage
 
 
 @dataclass(frozen=True)
@@ -18,7 +18,9 @@ class CycleFacts:
     failures: dict[tuple[str, str], int] = field(default_factory=dict)  # (arr, item) -> failed downloads
     repaired: set[tuple[str, str]] = field(default_factory=set)  # (arr, download id) really removed from a queue
     outages: dict[str, RememberedOutage] = field(default_factory=dict)  # group key -> what the store remembers
-    populations: dict[PopulationKey, int] = field(default_factory=dict)  # torrents per group, known this cycle
+    populations: dict[PopulationKey, Population] = field(default_factory=dict)  # qBittorrent's count, if known
+    unobserved: frozenset[str] = frozenset()  # services that did not answer this cycle: absence proves nothing
+    failed_removals: dict[tuple[str, str], float] = field(default_factory=dict)  # (arr, download id) -> last failed
 
     def first_seen(self, key: str, kind: str) -> float:
         """When the store first saw this kind of finding on this torrent (now, if it never did)."""

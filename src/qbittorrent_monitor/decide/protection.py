@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..config import Config
-from ..model import Download, Finding
+from ..model import METADATA_STATES, Download, Finding
 
 
 def protection(download: Download, finding: Finding, cfg: Config) -> str | None:
@@ -16,7 +16,8 @@ def protection(download: Download, finding: Finding, cfg: Config) -> str | None:
         return f"is in the protected category {t.category}"
     if t.hash in cfg.protection.hashes:
         return "its hash is in protection.hashes"
-    for host in dict.fromkeys((str(finding.evidence.get("tracker") or ""), download.tracker_host)):
+    hosts = (str(finding.evidence.get("tracker") or ""), download.tracker_host, *download.listed_hosts)
+    for host in dict.fromkeys(hosts):  # any tracker it lists, whatever that tracker's status
         if host and (covered := cfg.protection.tracker_protected(host)):
             return f"its tracker {host} is protected ({covered})"
     if t.is_paused:
@@ -26,8 +27,13 @@ def protection(download: Download, finding: Finding, cfg: Config) -> str | None:
 
 def owes_seeding(download: Download, cfg: Config) -> bool:
     """A private torrent that has not yet seeded the minimum time or ratio (hit-and-run if deleted). A torrent
-    whose private flag is unknown is treated as private."""
+    whose private flag is unknown is treated as private, except a magnet whose metadata never came: it has not a
+    byte of the payload to seed back (and qBittorrent cannot tell its flag before the metadata arrives)."""
     t = download.torrent
-    if t.private is False:
+    if t.private is False or t.state in METADATA_STATES:
         return False
     return t.seeding_time < cfg.private.min_seeding_time and t.ratio < cfg.private.min_ratio
+
+
+def private_word(private: bool | None) -> str:
+    return "private" if private else "possibly private (qBittorrent did not say)"

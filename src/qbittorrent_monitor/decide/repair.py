@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from ..config import Config, RuleAction
 from ..model import Action, ActionType, ArrDownload, Download, Finding, Kind, human_duration
 from .facts import CycleFacts
-from .protection import owes_seeding
+from .protection import owes_seeding, private_word
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,9 +28,9 @@ def plan_actions(download: Download, finding: Finding, rule: RuleAction, cfg: Co
     # Only a release at fault is blocklisted; a kept private torrent follows `private.blocklist`.
     blocklist = rule.blocklist and (not keep or cfg.private.blocklist)
     if keep:
-        private = "private" if t.private else "possibly private (qBittorrent did not say)"
         notes.append(
-            f"{private} torrent still owes seeding ({human_duration(t.seeding_time)} seeded, ratio {t.ratio:.2f}):"
+            f"{private_word(t.private)} torrent still owes seeding ({human_duration(t.seeding_time)} seeded, "
+            f"ratio {t.ratio:.2f}):"
             " kept in qBittorrent"
         )
     torrent_removed = False
@@ -46,6 +46,8 @@ def plan_actions(download: Download, finding: Finding, rule: RuleAction, cfg: Co
                         "queue_id": arr.queue_ids[0],
                         "download_id": arr.download_id,
                         "removeFromClient": remove_from_client,
+                        # The repair deletes the torrent: if this *arr's removal is the first to succeed, it does.
+                        "deletes_torrent": rule.remove and not keep,
                         "blocklist": blocklist,
                         "title": arr.title,
                         "items": search_items(arr),

@@ -7,7 +7,7 @@ from __future__ import annotations
 from ..config import Config
 from ..model import Action, ActionType, Decision, Download, Finding, Origin, Verdict
 from .facts import CycleFacts
-from .protection import owes_seeding, protection
+from .protection import owes_seeding, private_word, protection
 
 
 def decide_seed(download: Download, finding: Finding, *, shares_data: bool, cfg: Config, facts: CycleFacts) -> Decision:
@@ -20,8 +20,7 @@ def decide_seed(download: Download, finding: Finding, *, shares_data: bool, cfg:
     if (why := protection(download, finding, cfg)) is not None:
         return verdict(Verdict.PROTECTED, why)
     if owes_seeding(download, cfg):
-        private = "private" if t.private else "possibly private (qBittorrent did not say)"
-        return verdict(Verdict.PROTECTED, f"{private} torrent still owes seeding time/ratio: kept")
+        return verdict(Verdict.PROTECTED, f"{private_word(t.private)} torrent still owes seeding time/ratio: kept")
     note = "another torrent uses the same data: the torrent goes, the data stays" if shares_data else "data deleted"
     action = Action(
         ActionType.QBT_DELETE,

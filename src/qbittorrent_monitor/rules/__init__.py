@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..config import SlowSettings
-from ..model import Download, Finding
+from ..model import Download, Finding, Kind
 from . import client_state, metadata, slow, stalled, tracker
 from .patterns import Patterns
 
-__all__ = ["Patterns", "RuleContext", "classify"]
+__all__ = ["Patterns", "RuleContext", "classify", "unregistered_seeds"]
 
 
 @dataclass(frozen=True)
@@ -30,3 +30,15 @@ def classify(download: Download, ctx: RuleContext) -> list[Finding]:
         slow.check(download, ctx.slow),
     ]
     return [f for f in found if f is not None]
+
+
+def unregistered_seeds(
+    seeds: list[Download], ctx: RuleContext, shared: frozenset[str]
+) -> list[tuple[Download, Finding, bool]]:
+    """The seeds of the opt-in cleanup whose trackers say they are unregistered: (seed, finding, shares its data)."""
+    out = []
+    for seed in seeds:
+        found = classify(seed, ctx)
+        if found and found[0].kind is Kind.TRACKER:
+            out.append((seed, found[0], seed.key in shared))
+    return out

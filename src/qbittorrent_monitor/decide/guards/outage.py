@@ -42,7 +42,8 @@ from .context import CycleState, GuardContext, tracker_of
 NAME = "outage"
 
 TRACKER_KINDS = frozenset({Kind.TRACKER, Kind.CONNECTION, Kind.AUTH, Kind.RATIO})
-CLIENT_KINDS = frozenset({Kind.CONNECTION, Kind.FILE, Kind.MISSING_FILES})
+CLIENT_KINDS = frozenset({Kind.CONNECTION, Kind.FILE, Kind.MISSING_FILES, Kind.STALLED, Kind.METADATA})
+"""Client-wide kinds: a disk or mount gone, the client's network, peers or DHT unreachable for every download."""
 
 
 def judge(evidence: Evidence, cfg: OutageSettings) -> bool:
@@ -90,11 +91,14 @@ def _tally(decisions: list[Decision], group_of: GroupOf) -> dict[OutageGroup, li
 
 
 def _evidence(group: OutageGroup, members: list[Decision], ctx: GuardContext, *, lower_bound: bool) -> Evidence:
-    key = group.population_key
-    seen = ctx.watched.get(key, 0)
-    known = ctx.facts.populations.get(key)
-    population = seen if lower_bound or known is None else max(known, seen)
-    return Evidence(len(members), sum(is_onset(d, ctx) for d in members), max(population, len(members)))
+    """The group's numbers: its candidates and their onsets; its population and failing torrents by qBittorrent's
+    own count when known (the failing seeds of a wiped tracker count too), else the monitor's lower bound."""
+    seen = ctx.watched.get(group.population_key, 0)
+    known = None if lower_bound else ctx.facts.populations.get(group.population_key)
+    onset = sum(is_onset(d, ctx) for d in members)
+    failing = max(len(members), known.failing.get(group.kind.value, 0) if known else 0)
+    population = max(known.torrents if known else 0, seen, failing)
+    return Evidence(failing, onset, population, counted=known is not None)
 
 
 def _candidates(decisions: tuple[Decision, ...]) -> list[Decision]:
@@ -109,16 +113,17 @@ def population_requests(decisions: tuple[Decision, ...], ctx: GuardContext) -> s
         return set()
     needed: set[PopulationKey] = set()
     candidates = _candidates(decisions)
-    explained: set[str] = set()
     groups: tuple[GroupOf, ...] = (tracker_group, client_group)
+    # Client groups are judged with every candidate here: whether a tracker outage explains some of them is not
+    # known before that tracker's population is read.
     for group_of in groups:
-        for group, members in _tally([d for d in candidates if d.download.key not in explained], group_of).items():
+        for group, members in _tally(candidates, group_of).items():
             rough = _evidence(group, members, ctx, lower_bound=True)
-            if not judge(rough, cfg):
-                continue
-            if group.scope is Scope.TRACKER:
-                explained |= {d.download.key for d in members}
-            if rough.onset <= cfg.max_torrents and group.population_key not in ctx.facts.populations:
+            if (
+                judge(rough, cfg)
+                and rough.onset <= cfg.max_torrents
+                and group.population_key not in ctx.facts.populations
+            ):
                 needed.add(group.population_key)
     return needed
 
@@ -155,11 +160,17 @@ def apply(state: CycleState, ctx: GuardContext) -> CycleState:
                 )
             else:
                 members_ever = tuple(sorted(set(before.members) | set(keys)))
-                outage = RememberedOutage(group, before.first_seen, now, evidence, members_ever)
+                changed = members_ever != before.members or evidence != before.evidence
+                outage = replace(
+                    before, last_seen=now if changed else before.last_seen, evidence=evidence, members=members_ever
+                )
             active[group.key] = outage
             member_of.update(dict.fromkeys(keys, outage))
             if group.scope is Scope.TRACKER:
                 explained |= set(keys)
+    for key, r in remembered.items():
+        if key not in active and _unobserved(r, ctx):
+            active[key] = r  # its downloads were not seen this cycle (a service did not answer): still an outage
     ended = tuple(r for key, r in remembered.items() if key not in active)
     for r in ended:
         alerts.append(f"outage over on {r.group.describe()}, after {human_duration(now - r.first_seen)}")
@@ -170,6 +181,13 @@ def apply(state: CycleState, ctx: GuardContext) -> CycleState:
         for d in state.decisions
     )
     return CycleState(decisions, (*state.alerts, *alerts), active, (*state.ended, *ended))
+
+
+def _unobserved(outage: RememberedOutage, ctx: GuardContext) -> bool:
+    """A cycle that could not see the group's downloads says nothing about its end: its qBittorrent did not
+    answer, or an *arr did (its downloads then had no owner in the snapshot)."""
+    missing = ctx.facts.unobserved
+    return outage.group.client in missing or bool(missing - {q.name for q in ctx.config.qbittorrent})
 
 
 def _mark(d: Decision, outage: RememberedOutage, ctx: GuardContext) -> Decision:
