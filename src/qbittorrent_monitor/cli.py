@@ -53,6 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
     u = sub.add_parser("undo", parents=[common], help="reverse what can be reversed of an action's repair")
     u.add_argument("action_id", type=int)
+    sub.add_parser(
+        "hash-password",
+        help="print the hash of a dashboard password for dashboard.password_hash (reads it from the terminal or stdin)",
+    )
     return p
 
 
@@ -88,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str] | None) -> int:
     os.umask(os.umask(0o077) | 0o077)  # what the monitor writes (state, logs, config) is its user's alone
     args = build_parser().parse_args(argv)
+    if args.command == "hash-password":
+        return _hash_password()
     if args.interval is not None and args.interval < 1:
         print("error: --interval must be at least 1 second", file=sys.stderr)
         return EXIT_CONFIG
@@ -131,6 +137,7 @@ def _main(argv: list[str] | None) -> int:
     except StoreError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    monitor.config_path = args.config or default_config_path()
     try:
         if args.health_check:
             return _health_check(monitor)
@@ -197,6 +204,27 @@ def _ask_daemon(config: Config) -> int | None:
     return EXIT_OK if response.status_code == 200 else EXIT_FAIL
 
 
+def _hash_password() -> int:
+    """The dashboard password, read twice from a terminal (once from a pipe), printed as a scrypt hash."""
+    import getpass
+
+    from .web.auth import hash_password
+
+    if sys.stdin.isatty():
+        password = getpass.getpass("dashboard password: ")
+        if getpass.getpass("again: ") != password:
+            print("error: the two passwords differ", file=sys.stderr)
+            return EXIT_FAIL
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if len(password) < 8:
+        print("error: use a password of at least 8 characters", file=sys.stderr)
+        return EXIT_FAIL
+    print(hash_password(password))
+    print("put this line in the configuration as dashboard.password_hash (or DASHBOARD_PASSWORD_HASH)", file=sys.stderr)
+    return EXIT_OK
+
+
 def _health_check(monitor: Any) -> int:
     services = monitor.check_services()
     healthy = all(h.ok for h in services.values())
@@ -242,6 +270,7 @@ def _forever(monitor: Any, config: Config, interval: float, args: argparse.Names
 
     def on_hangup(_signum: int, _frame: FrameType | None) -> None:
         log.info("received SIGHUP: the configuration is read again after the current cycle")
+        monitor.reload_requested = True
         monitor.wake.set()
 
     def reload() -> Config | None:

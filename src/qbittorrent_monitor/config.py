@@ -11,7 +11,7 @@ import itertools
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
 
 import platformdirs
@@ -460,6 +460,71 @@ class DiscoverySettings(_Strict):
         return v.strip()
 
 
+class DashboardSettings(_Strict):
+    """The dashboard and the JSON API (web/). Nothing but /health is served without a login: with neither a
+    password nor an API key set, the dashboard only says how to set one."""
+
+    enabled: bool = True
+    password_hash: SecretStr = Field(
+        SecretStr(""), description="from `qbittorrent-monitor hash-password`; never the password itself"
+    )
+    api_keys: list[SecretStr] = Field(default_factory=list, description="accepted in the X-Api-Key header of /api/")
+    session_secret: SecretStr = Field(
+        SecretStr(""), description="signs the session cookie; empty: a random key kept in data_dir"
+    )
+    session_lifetime: Duration = "7d"  # type: ignore[assignment]
+    secure_cookie: bool = Field(False, description="true when the dashboard is only reached over https (Traefik)")
+    login_attempts: int = Field(5, ge=1, description="failed logins allowed per client address per login_window")
+    login_window: Duration = "15m"  # type: ignore[assignment]
+    refresh: Duration = Field(30, description="seconds between the overview's own reloads; 0: never")
+
+    @field_validator("password_hash")
+    @classmethod
+    def _a_hash(cls, v: SecretStr) -> SecretStr:
+        value = v.get_secret_value().strip()
+        if value and not value.startswith("scrypt$"):
+            raise ValueError(
+                "is not a password hash: run `qbittorrent-monitor hash-password` and paste what it prints "
+                "(the password itself never goes in the file)"
+            )
+        return SecretStr(value)
+
+    @field_validator("api_keys")
+    @classmethod
+    def _long_keys(cls, v: list[SecretStr]) -> list[SecretStr]:
+        if any(len(k.get_secret_value().strip()) < 16 for k in v):
+            raise ValueError("each API key needs at least 16 characters: e.g. `openssl rand -hex 24`")
+        return [SecretStr(k.get_secret_value().strip()) for k in v]
+
+
+class MetricsSettings(_Strict):
+    """Prometheus metrics at /metrics (open unless a token is set; then `Authorization: Bearer <token>`)."""
+
+    enabled: bool = True
+    token: SecretStr = SecretStr("")
+
+
+NotificationEvent = Literal["repairs", "outage_began", "outage_ended", "service_down", "service_back", "given_up"]
+NOTIFICATION_EVENTS: tuple[NotificationEvent, ...] = get_args(NotificationEvent)
+
+
+class NotificationSettings(_Strict):
+    """Apprise URLs (Discord, Telegram, ntfy, Gotify, Pushover, e-mail, a JSON webhook...) and what to send."""
+
+    urls: list[SecretStr] = Field(default_factory=list, description="Apprise URLs; they carry tokens: kept secret")
+    events: list[NotificationEvent] = Field(default_factory=lambda: list(NOTIFICATION_EVENTS))
+
+    @field_validator("urls")
+    @classmethod
+    def _apprise_urls(cls, v: list[SecretStr]) -> list[SecretStr]:
+        for url in v:
+            if "://" not in url.get_secret_value():
+                raise ValueError(
+                    "each entry must be an Apprise URL such as ntfy://ntfy.sh/my-topic or json://host:port"
+                )
+        return v
+
+
 ARR_SECTIONS = tuple(app.value for app in App)
 """The *arr sections of the configuration; each is an app of apps.py (Whisparr v2 or v3 is told by its version)."""
 
@@ -484,6 +549,9 @@ class Config(_Strict):
     search: SearchSettings = Field(default_factory=SearchSettings)
     cleanup: CleanupSettings = Field(default_factory=CleanupSettings)
     discovery: DiscoverySettings = Field(default_factory=DiscoverySettings)
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    notifications: NotificationSettings = Field(default_factory=NotificationSettings)
 
     @model_validator(mode="after")
     def _names(self) -> Config:
@@ -526,6 +594,10 @@ class Config(_Strict):
     def secrets(self) -> list[str]:
         out = [q.password.get_secret_value() for q in self.qbittorrent]
         out += [a.api_key.get_secret_value() for _, a in self.arr_instances()]
+        out += [self.dashboard.password_hash.get_secret_value(), self.dashboard.session_secret.get_secret_value()]
+        out += [k.get_secret_value() for k in self.dashboard.api_keys]
+        out += [self.metrics.token.get_secret_value()]
+        out += [u.get_secret_value() for u in self.notifications.urls]
         return [s for s in out if s]
 
 
@@ -554,6 +626,8 @@ ENV_OVERRIDES: dict[str, tuple[str | int, ...]] = {
     "DOCKER_HOST": ("discovery", "docker_socket"),
     "DOCKER_NETWORK": ("discovery", "network"),
     "DISCOVERY_CONFIG_PATHS": ("discovery", "config_paths"),
+    "DASHBOARD_PASSWORD_HASH": ("dashboard", "password_hash"),
+    "METRICS_TOKEN": ("metrics", "token"),
 }
 
 
@@ -578,7 +652,7 @@ def _apply_env(doc: dict[str, Any], env: dict[str, str]) -> tuple[dict[str, Any]
     return doc, used
 
 
-SECRET_FIELDS = frozenset({"password", "api_key"})
+SECRET_FIELDS = frozenset({"password", "api_key", "password_hash", "api_keys", "session_secret", "token", "urls"})
 
 
 def _field_path(loc: tuple[int | str, ...]) -> str:
@@ -602,7 +676,7 @@ def _explain(err: ValidationError, source: str, from_env: dict[tuple[str | int, 
             msg = "is required but missing: add it"
         else:
             msg = e["msg"].removeprefix("Value error, ")
-            secret = str(e["loc"][-1]) in SECRET_FIELDS if e["loc"] else False
+            secret = any(str(part) in SECRET_FIELDS for part in e["loc"])
             if "input" in e and kind != "value_error" and not secret and not isinstance(e["input"], dict | list):
                 msg += f" (got {e['input']!r})"
         lines.append(f"{field or '(top level)'}: {msg}")
@@ -642,19 +716,39 @@ def discovery_settings(doc: dict[str, Any], env: dict[str, str], source: str) ->
         raise ConfigError(_explain(exc, source, env_blame).replace("\n  ", "\n  discovery.", 1)) from None
 
 
+def raw_secrets(doc: Any) -> set[str]:
+    """Every value written under a secret's key anywhere in a raw document, before it is validated: an error
+    message must not echo them even when they sit in the wrong field."""
+    found: set[str] = set()
+    if isinstance(doc, dict):
+        for key, value in doc.items():
+            if key in SECRET_FIELDS and isinstance(value, str | int | float) and str(value).strip():
+                found.add(str(value))
+            else:
+                found |= raw_secrets(value)
+    elif isinstance(doc, list):
+        for value in doc:
+            found |= raw_secrets(value)
+    return found
+
+
+def redacted(message: str, secrets: set[str]) -> str:
+    for secret in sorted((s for s in secrets if len(s) >= 4), key=len, reverse=True):
+        message = message.replace(secret, "***")
+    return message
+
+
 def validate(doc: dict[str, Any], env: dict[str, str], source: str) -> Config:
     """Apply the environment overrides to a document and validate it. Raises ConfigError."""
     doc, from_env = _apply_env(copy.deepcopy(doc), env)
+    secrets = raw_secrets(doc)
     try:
         config = Config.model_validate(doc)
     except ValidationError as exc:
-        raise ConfigError(
-            _explain(
-                exc, source if source == "environment" or not from_env else f"{source} and the environment", from_env
-            )
-        ) from None
+        where = source if source == "environment" or not from_env else f"{source} and the environment"
+        raise ConfigError(redacted(_explain(exc, where, from_env), secrets)) from None
     except ValueError as exc:
-        raise ConfigError(f"invalid configuration in {source}: {exc}") from None
+        raise ConfigError(redacted(f"invalid configuration in {source}: {exc}", secrets)) from None
     if not config.qbittorrent:
         raise ConfigError(
             f"invalid configuration in {source}:\n  qbittorrent: no instance configured: add "
@@ -681,3 +775,73 @@ def _yaml_error(path: Path, exc: yaml.YAMLError) -> str:
 
 
 EXAMPLE = Path(__file__).with_name("config.example.yaml")
+
+
+Source = Literal["file", "environment", "default"]
+MASK = "********"
+
+
+def _raw_document(path: Path | None) -> dict[str, Any]:
+    if path is None or not path.exists():
+        return {}
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, OSError):
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def _present(doc: Any, path: tuple[str | int, ...]) -> bool:
+    node = doc
+    for part in path:
+        if isinstance(part, int):
+            if not isinstance(node, list) or part >= len(node):
+                return False
+        elif not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def provenance(config: Config, path: Path | None, env: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """The effective configuration, one row per setting: `key` (dotted, `qbittorrent[0].url`), `value` (secrets
+    masked), and `source`: `environment` (an override was set), `file` (the YAML names it) or `default` (a key the
+    file leaves out, a policy key an entry does not name). The rules of `load_config`, read back."""
+    env = dict(os.environ) if env is None else env
+    doc = _raw_document(path)
+    from_env = {path_ for var, path_ in ENV_OVERRIDES.items() if env.get(var)}
+    rows: list[dict[str, Any]] = []
+
+    def walk(value: Any, where: tuple[str | int, ...]) -> None:
+        if isinstance(value, BaseModel):
+            for name in type(value).model_fields:
+                walk(getattr(value, name), (*where, name))
+            return
+        if isinstance(value, list) and value and all(isinstance(v, BaseModel) for v in value):
+            for i, item in enumerate(value):
+                walk(item, (*where, i))
+            return
+        secret = any(str(part) in SECRET_FIELDS for part in where)
+        shown: Any
+        if isinstance(value, SecretStr) or secret:
+            shown = (MASK if _is_set(value) else "") if not isinstance(value, list) else [MASK for _ in value]
+        elif isinstance(value, Path):
+            shown = str(value)
+        else:
+            shown = value
+        if where in from_env:
+            source: Source = "environment"
+        elif _present(doc, where):
+            source = "file"
+        else:
+            source = "default"
+        rows.append({"key": _field_path(where), "value": shown, "source": source})
+
+    walk(config, ())
+    return rows
+
+
+def _is_set(value: Any) -> bool:
+    if isinstance(value, SecretStr):
+        return bool(value.get_secret_value())
+    return bool(value)

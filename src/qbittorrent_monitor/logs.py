@@ -119,3 +119,4 @@ def setup(
         health.setLevel(logging.INFO)
         logging.getLogger(HEALTH_LOGGER).addHandler(health)  # and, through the root, the main log too
     root.setLevel(level)
+    logging.getLogger("filelock").setLevel(logging.WARNING)  # its lock chatter says nothing to a user

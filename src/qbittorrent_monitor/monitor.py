@@ -16,13 +16,16 @@ from pathlib import Path
 
 from . import decide, health
 from .actions import Executor
+from .activity import Activity
 from .clients import ServiceError
 from .clients.arr import ArrClient
 from .clients.logins import LoginGuard
 from .clients.qbittorrent import QBittorrentClient
 from .config import Config
 from .events import CycleFinished, Events, OutageBegan, OutageEnded, ServiceChanged
+from .metrics import Metrics
 from .model import Decision, Snapshot, Verdict
+from .notify import Notifier
 from .observe import Observer
 from .record import CycleReport, log_decision, log_summary
 from .rules import Patterns, RuleContext, classify, unregistered_seeds
@@ -64,6 +67,13 @@ class Monitor:
         self.health_status: tuple[str, dict[str, str]] | None = None
         self._loop: threading.Thread | None = None
         self._logged: dict[str, tuple[str, ...]] = {}  # what was last logged of each download's decision
+        self.reload_requested = False  # SIGHUP: the configuration is read again between two cycles
+        # The record room's listeners (they subscribe to `events` and to every request the adapters make).
+        self.next_cycle_at: float | None = None
+        self.config_path: Path | None = None  # set by the CLI (the settings page says where each value came from)
+        self.activity = Activity(self)
+        self.metrics = Metrics(self)
+        self.notifier = Notifier(config.notifications, self.events, outage_window=config.outage.window)
 
     def _connect(self, config: Config) -> None:
         """The adapters for this configuration (on start, and again on SIGHUP with the new one)."""
@@ -147,6 +157,11 @@ class Monitor:
             self._mark(name, False, message, snapshot.taken_at)
 
     # -- one cycle -----------------------------------------------------------------------------
+    @property
+    def paused(self) -> bool:
+        """Paused from the dashboard: cycles still look and decide, and change nothing (as a dry run does)."""
+        return self.store.control("paused") is not None
+
     def run_cycle(self) -> CycleReport:
         """One cycle; its failure is remembered for /health (and raised)."""
         self.cycle_started_at = time.time()
@@ -168,7 +183,7 @@ class Monitor:
             health.document(self)
 
     def _cycle(self) -> CycleReport:
-        cfg, dry_run = self.config, self.dry_run
+        cfg, dry_run = self._cycle_config(), self.dry_run or self.paused
         report = CycleReport(started_at=self.clock(), dry_run=dry_run)
         if not dry_run:
             report.resumed = self.executor.resume() + self.executor.retry_deferred()
@@ -271,6 +286,14 @@ class Monitor:
         for key in set(self._logged) - keys:  # healed, or repaired: a new problem is a new line
             del self._logged[key]
 
+    def _cycle_config(self) -> Config:
+        """The configuration with the torrents protected from the dashboard added to `protection.hashes`."""
+        extra = [h for h in self.store.protected_hashes() if h not in self.config.protection.hashes]
+        if not extra:
+            return self.config
+        protection = self.config.protection.model_copy(update={"hashes": [*self.config.protection.hashes, *extra]})
+        return self.config.model_copy(update={"protection": protection})
+
     def _cleanup_due(self) -> bool:
         """The opt-in cleanup of unregistered seeds reads the whole library: at most once per its interval."""
         cfg = self.config.cleanup
@@ -286,13 +309,18 @@ class Monitor:
                 self.run_cycle_and_note_health()
             except Exception:
                 log.exception("cycle failed; the next one runs in %.0f s", interval)
-            self.wake.wait(interval)
-            if self.wake.is_set() and not self.stop_event.is_set() and reload is not None:
-                self.wake.clear()
+            self.next_cycle_at = self.clock() + interval
+            self.wake.wait(interval)  # set by a stop, SIGHUP or "run a cycle now" from the dashboard
+            self.wake.clear()
+            if self.reload_requested and not self.stop_event.is_set() and reload is not None:
+                self.reload_requested = False
                 if (config := reload()) is not None:
                     self.reconfigure(config)
 
     def close(self) -> None:
+        self.notifier.close()
+        self.activity.close()
+        self.metrics.close()
         for q in self.qbts:
             q.close()
         for a in self.arrs.values():

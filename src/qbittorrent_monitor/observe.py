@@ -37,6 +37,7 @@ from .model import (
     PopulationKey,
     Snapshot,
     Torrent,
+    TrackerState,
     TrackerStatus,
     group_queue,
 )
@@ -190,6 +191,10 @@ class Observer:
         logs = {q.name: join_log([t for t in torrents if t.client == q.name], self._logs[q.name]) for q in self.qbts}
         for item in listed:
             t = item.torrent
+            if item.trackers is not None and not t.working_tracker:
+                # 5.1+ returned the rows with the torrent: a tracker that works for it is known without its field
+                working = next((r.url for r in item.trackers if r.status == TrackerState.WORKING and r.host), "")
+                t = replace(t, working_tracker=working)
             key = f"{t.client}:{t.hash}"
             refs = refs_of[(t.client, t.hash)]
             trackers = None

@@ -9,6 +9,8 @@
 - `outages`: the outage breaker's memory (each group, since when, the evidence that made it an outage).
 - `private_flags`: whether a torrent is private (qBittorrent 4.x says so only per torrent, and it never changes).
 - `populations`: how many torrents each tracker has in a client, read at most once per `outage.window`.
+- `protected_torrents`, `controls`, `found`: torrents protected and the pause switch set from the dashboard, and
+  each failure found (torrent and kind, first and last flagged) for the overview's chart.
 Schema versioned (`PRAGMA user_version`), WAL journal. A file that is not a readable database is moved aside
 with a clear message, never silently emptied.
 """
@@ -52,7 +54,7 @@ from .model import (
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _SCHEMA_V1 = """
 CREATE TABLE torrents (
@@ -151,7 +153,22 @@ CREATE TABLE populations (
 );
 """
 
-MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3}
+# v4 (the dashboard): torrents protected from the dashboard, the monitor's pause switch, and the failures found
+# (first flagged, last flagged) that the overview's chart counts per hour.
+_SCHEMA_V4 = """
+CREATE TABLE protected_torrents (hash TEXT PRIMARY KEY, name TEXT NOT NULL, added_at REAL NOT NULL);
+CREATE TABLE controls (name TEXT PRIMARY KEY, value TEXT NOT NULL, set_at REAL NOT NULL);
+CREATE TABLE found (
+    key TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    first_at REAL NOT NULL,
+    last_at REAL NOT NULL,
+    PRIMARY KEY (key, kind)
+);
+CREATE INDEX found_first_at ON found(first_at);
+"""
+
+MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3, 4: _SCHEMA_V4}
 
 
 class StoreError(Exception):
@@ -621,6 +638,71 @@ class Store:
             db.execute(
                 "INSERT INTO cursors VALUES (?,?) ON CONFLICT(name) DO UPDATE SET value=excluded.value", (name, value)
             )
+
+    # -- the dashboard's switches (protect a torrent, pause the monitor) and its chart ---------------------
+    def protected_hashes(self) -> dict[str, dict[str, Any]]:
+        """hash -> {name, added_at} of the torrents protected from the dashboard."""
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM protected_torrents ORDER BY added_at").fetchall()
+        return {r["hash"]: {"name": r["name"], "added_at": r["added_at"]} for r in rows}
+
+    def protect(self, hash_: str, name: str, now: float) -> None:
+        with self._tx() as db:
+            db.execute("INSERT OR IGNORE INTO protected_torrents VALUES (?,?,?)", (hash_.lower(), name, now))
+
+    def unprotect(self, hash_: str) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM protected_torrents WHERE hash=?", (hash_.lower(),))
+
+    def control(self, name: str) -> tuple[str, float] | None:
+        with self._lock:
+            row = self._db.execute("SELECT value, set_at FROM controls WHERE name=?", (name,)).fetchone()
+        return (str(row[0]), float(row[1])) if row else None
+
+    def set_control(self, name: str, value: str | None, now: float) -> None:
+        with self._tx() as db:
+            if value is None:
+                db.execute("DELETE FROM controls WHERE name=?", (name,))
+            else:
+                db.execute("INSERT OR REPLACE INTO controls VALUES (?,?,?)", (name, value, now))
+
+    def note_found(self, keys_kinds: Iterable[tuple[str, str]], now: float, forget_after: float) -> None:
+        """Each (torrent, kind) flagged this cycle: a new failure found unless it was flagged within `forget_after`."""
+        with self._tx() as db:
+            db.execute("DELETE FROM found WHERE last_at<?", (now - forget_after,))
+            for key, kind in keys_kinds:
+                db.execute(
+                    "INSERT INTO found VALUES (?,?,?,?) ON CONFLICT(key, kind) DO UPDATE SET last_at=excluded.last_at",
+                    (key, kind, now, now),
+                )
+
+    def found_since(self, since: float) -> list[float]:
+        """When each failure found since `since` was first flagged."""
+        with self._lock:
+            rows = self._db.execute("SELECT first_at FROM found WHERE first_at>=?", (since,)).fetchall()
+        return [float(r[0]) for r in rows]
+
+    def repairs_since(self, since: float) -> list[float]:
+        """When each repair that took a download out of a queue or the client since `since` did so."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT repair, MIN(updated_at) FROM actions WHERE type IN (?,?) AND status=? AND result!=?"
+                " AND updated_at>=? GROUP BY repair",
+                (ActionType.ARR_REMOVE, ActionType.QBT_DELETE, StepStatus.DONE, RemoveResult.GONE, since),
+            ).fetchall()
+        return [float(r[1]) for r in rows]
+
+    def strikes_for(self, keys: Iterable[str]) -> dict[str, dict[str, int]]:
+        """key -> kind -> strikes, for the torrents the dashboard lists."""
+        wanted = list(keys)
+        out: dict[str, dict[str, int]] = {}
+        with self._lock:
+            for i in range(0, len(wanted), 500):
+                chunk = wanted[i : i + 500]
+                marks = ",".join("?" * len(chunk))
+                for r in self._db.execute(f"SELECT key, kind, strikes FROM findings WHERE key IN ({marks})", chunk):
+                    out.setdefault(r[0], {})[r[1]] = int(r[2])
+        return out
 
     # -- the action journal -----------------------------------------------------------------------
     def plan(self, decision: Decision, now: float) -> list[JournalRow]:

@@ -37,6 +37,7 @@ class Fault(StrEnum):
     SLOW = "slow"  # the upstream answer, `delay` seconds late
     RESET = "reset"  # the connection is reset without an answer
     DROP_FIELD = "drop_field"  # the upstream JSON without one top-level field (`field`)
+    STATUS = "status"  # an empty answer with the given status (`status`), e.g. 404
 
 
 class FaultProxy:
@@ -119,6 +120,9 @@ class FaultProxy:
             return
         if fault is Fault.HTML:
             self._reply(h, 200, LOGIN_PAGE, "text/html")
+            return
+        if fault is Fault.STATUS:
+            self._reply(h, int(options["status"]), b"", "")
             return
         if fault is Fault.SLOW:
             time.sleep(float(options.get("delay", 5)))

@@ -1,10 +1,15 @@
-"""Run a real, quiet, loopback-only qbittorrent-nox (4.5.x) for tests and talk to its WebUI API.
+"""Run a real, quiet, loopback-only qbittorrent-nox (4.5.2, 5.1.0 or 5.3.0) for tests and talk to its WebUI API.
 
-Recipe and quirks: /work/shared/QBITTORRENT-TESTING.md. In short: the profile config is written before
-the first start (legal notice accepted, WebUI on 127.0.0.1 with a PBKDF2 password, no UPnP/GeoIP,
-torrents bound to `lo`, DHT/PeX/LSD and queueing off, RefreshInterval=250 ms), the process runs in
-the foreground under a cleared environment (4.5.2 reads every CLI option from QBT_* variables too),
-and it is stopped with SIGTERM by its PID, SIGKILL after 15 s.
+Recipe and quirks: /work/shared/QBITTORRENT-TESTING.md and QBITTORRENT-5X.md. In short: the profile config is
+written before the first start (legal notice accepted, WebUI on 127.0.0.1 with a PBKDF2 password, no UPnP/GeoIP,
+torrents bound to `lo`, DHT/PeX/LSD and queueing off, RefreshInterval=250 ms), the process runs in the foreground
+under a cleared environment (qBittorrent reads every CLI option from QBT_* variables too), and it is stopped with
+SIGTERM by its PID, SIGKILL after 15 s. `[LegalNotice] Accepted=true` is honoured by all three versions, so 5.x's
+--confirm-legal-notice is not needed.
+
+4.5.2 is Debian 12's package (/usr/bin/qbittorrent-nox); 5.1.0 and 5.3.0 are fetched from the Debian archive and
+cached by scripts/fetch_qbittorrent.py, which `resolve_binary` runs. Everything that differs between versions is a
+row of the table in harness/versions.py (`qbt.behaviour`), never a version comparison here.
 """
 
 from __future__ import annotations
@@ -13,12 +18,14 @@ import atexit
 import base64
 import contextlib
 import hashlib
+import json
 import os
 import re
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import weakref
@@ -29,10 +36,21 @@ from typing import IO, Any
 import httpx
 
 from harness.torrents import TorrentFile
+from harness.versions import DEFAULT_VERSION, SUPPORTED, Behaviour, Login
 
-__all__ = ["QBittorrent", "QBittorrentError", "find_binary", "hash_from_magnet", "pbkdf2_password"]
+__all__ = [
+    "BinaryUnavailable",
+    "QBittorrent",
+    "QBittorrentError",
+    "find_binary",
+    "hash_from_magnet",
+    "pbkdf2_password",
+    "resolve_binary",
+]
 
 DEFAULT_BINARY = "/usr/bin/qbittorrent-nox"
+FETCH_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "fetch_qbittorrent.py"
+FETCH_TIMEOUT = 600.0
 STOP_TIMEOUT = 15.0
 START_TIMEOUT = 20.0
 
@@ -45,12 +63,45 @@ class QBittorrentError(RuntimeError):
     """The qbittorrent-nox process or its API did not behave as expected."""
 
 
+class BinaryUnavailable(QBittorrentError):
+    """This qBittorrent version cannot be run here; the message says why."""
+
+
 def find_binary() -> str | None:
-    """Path of qbittorrent-nox, or None when it is not installed."""
+    """Path of the system's qbittorrent-nox (Debian 12: 4.5.2), or None when it is not installed."""
     found = shutil.which("qbittorrent-nox")
     if found:
         return found
     return DEFAULT_BINARY if os.access(DEFAULT_BINARY, os.X_OK) else None
+
+
+def resolve_binary(version: str = DEFAULT_VERSION) -> str:
+    """The qbittorrent-nox to run for `version`: the system's for 4.5.2, else the wrapper that
+    scripts/fetch_qbittorrent.py fetched and cached (fetched now if needed; instant once cached)."""
+    release = SUPPORTED.get(version)
+    if release is None:
+        raise BinaryUnavailable(f"qBittorrent {version} is not one the suite runs ({', '.join(SUPPORTED)})")
+    if release.source == "system":
+        found = find_binary()
+        if found is None:
+            raise BinaryUnavailable(
+                f"qbittorrent-nox {version} is not installed: `apt-get install -y --no-install-recommends"
+                " qbittorrent-nox` (Debian 12)"
+            )
+        return found
+    argv = [sys.executable, str(FETCH_SCRIPT), "--json", version]
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=FETCH_TIMEOUT, check=False)
+        result = json.loads(done.stdout)[version]
+    except subprocess.TimeoutExpired:
+        raise BinaryUnavailable(f"fetching qbittorrent-nox {version} took over {FETCH_TIMEOUT:.0f} s") from None
+    except (ValueError, KeyError):
+        raise BinaryUnavailable(
+            f"{FETCH_SCRIPT.name} {version} answered no result (exit {done.returncode}): {done.stderr[-1000:]}"
+        ) from None
+    if not result.get("ok"):
+        raise BinaryUnavailable(f"cannot fetch qbittorrent-nox {version}: {result.get('reason')}")
+    return str(result["binary"])
 
 
 def pbkdf2_password(password: str, salt: bytes | None = None) -> str:
@@ -99,23 +150,30 @@ def free_port_pair() -> int:
 
 
 class _SidAuth(httpx.Auth):
-    """Logs in on first use and again whenever qBittorrent answers 403 (e.g. after a restart)."""
+    """Logs in on first use and again whenever qBittorrent answers 403 (e.g. after a restart). What a good
+    login answers and the cookie's name are the version's (`Login`, from the table): anything else is a failure."""
 
     requires_request_body = True
     requires_response_body = True
 
-    def __init__(self, base_url: str, username: str, password: str) -> None:
+    def __init__(self, base_url: str, username: str, password: str, login: Login, port: int) -> None:
         self._login_url = f"{base_url}/api/v2/auth/login"
         self._form = {"username": username, "password": password}
+        self._expect = login
+        self.cookie = login.cookie_name(port)
         self.sid: str | None = None
 
     def _login(self) -> httpx.Request:
         return httpx.Request("POST", self._login_url, data=self._form)
 
     def _take(self, response: httpx.Response) -> None:
-        sid = response.cookies.get("SID")
-        if response.status_code != 200 or response.text != "Ok." or not sid:
-            raise QBittorrentError(f"login failed: HTTP {response.status_code} {response.text!r}")
+        sid = response.cookies.get(self.cookie)
+        expected = (self._expect.ok_status, self._expect.ok_body)
+        if (response.status_code, response.text) != expected or not sid:
+            raise QBittorrentError(
+                f"login failed: HTTP {response.status_code} {response.text!r}, cookies {sorted(response.cookies)};"
+                f" expected HTTP {expected[0]} {expected[1]!r} and cookie {self.cookie}"
+            )
         self.sid = sid
 
     def login_now(self, timeout: float) -> None:
@@ -130,16 +188,19 @@ class _SidAuth(httpx.Auth):
             return
         if self.sid is None:
             self._take((yield self._login()))
-        request.headers["Cookie"] = f"SID={self.sid}"
+        request.headers["Cookie"] = f"{self.cookie}={self.sid}"
         response = yield request
         if response.status_code == 403:
             self._take((yield self._login()))
-            request.headers["Cookie"] = f"SID={self.sid}"
+            request.headers["Cookie"] = f"{self.cookie}={self.sid}"
             yield request
 
 
 class QBittorrent:
-    """One qbittorrent-nox process with its own profile under `workdir`."""
+    """One qbittorrent-nox process of `version` with its own profile under `workdir`.
+
+    `binary` defaults to `resolve_binary(version)` (which fetches 5.x if it is not cached yet). Where versions
+    differ, `behaviour` (harness/versions.py) says what this one does."""
 
     def __init__(
         self,
@@ -149,26 +210,44 @@ class QBittorrent:
         password: str = "harness-Passw0rd",
         port: int | None = None,
         binary: str | None = None,
+        version: str = DEFAULT_VERSION,
     ) -> None:
+        if version not in SUPPORTED:
+            raise QBittorrentError(f"qBittorrent {version} is not one the suite runs ({', '.join(SUPPORTED)})")
+        self.version = version
+        self.release = SUPPORTED[version]
+        self.behaviour = Behaviour(version)
         self.workdir = Path(workdir).resolve()
         self.username = username
         self.password = password
         self.port = port if port is not None else free_port_pair()
         self.torrent_port = self.port + 1
         self.url = f"http://127.0.0.1:{self.port}"
-        self.binary = binary or find_binary() or DEFAULT_BINARY
+        self.binary = binary or resolve_binary(version)
         self.profile = self.workdir / "profile"
         self.home = self.workdir / "home"
         self.save_root = self.workdir / "downloads"
         self.config_path = self.profile / "qBittorrent" / "config" / "qBittorrent.conf"
         self.output_path = self.workdir / "qbittorrent-nox.out"
         self.pid: int | None = None
+        self.nudges = 0  # reannounces wait_tracker_status sent to unstick an announce (see stuck_announce_nudge)
         self._proc: subprocess.Popen[bytes] | None = None
         self._output: IO[bytes] | None = None
         self._api: httpx.Client | None = None
 
     def __repr__(self) -> str:
-        return f"QBittorrent(url={self.url!r}, pid={self.pid}, workdir={str(self.workdir)!r})"
+        return f"QBittorrent({self.version}, url={self.url!r}, pid={self.pid}, workdir={str(self.workdir)!r})"
+
+    # -- what this version calls things (rows of harness/versions.py) ---------------------------------------
+    @property
+    def paused_states(self) -> frozenset[str]:
+        """The states of a stopped torrent: pausedDL/pausedUP on 4.x, stoppedDL/stoppedUP on 5.x."""
+        return frozenset(self.behaviour.stopped_states)
+
+    def paused_state(self, *, complete: bool = False) -> str:
+        """The state of a stopped torrent, incomplete (DL) or complete (UP), on this version."""
+        states = self.behaviour.stopped_states
+        return states.up if complete else states.dl
 
     # -- profile -------------------------------------------------------------------------------------
     def config_text(self) -> str:
@@ -196,6 +275,7 @@ class QBittorrent:
                 f"Session\\TempPath={save}/.incomplete",
                 "Session\\TempPathEnabled=false",
                 "Session\\RefreshInterval=250",
+                *self._content_remove_option(),
                 # libtorrent's SSRF mitigation only allows the path "/announce" for trackers on
                 # localhost ("blocked by SSRF mitigation"); the harness tracker encodes its mode in
                 # the path (/ok/announce, /fail/<reason>/announce), so it is switched off.
@@ -214,6 +294,11 @@ class QBittorrent:
                 "",
             ]
         )
+
+    def _content_remove_option(self) -> list[str]:
+        key = self.behaviour.content_remove_option_key
+        # 5.x moves deleted content to the trash by default (it stays on disk): the harness really deletes.
+        return [f"{key}=Delete"] if key else []
 
     def _write_profile(self) -> None:
         for directory in (self.config_path.parent, self.home, self.save_root):
@@ -254,6 +339,9 @@ class QBittorrent:
         _running.add(self)
         try:
             self._wait_ready(timeout)
+            said = self.get("app/version").text  # also proves the login works as the table says
+            if said != f"v{self.version}":
+                raise QBittorrentError(f"{self.binary} is qBittorrent {said}, not v{self.version}")
         except BaseException:
             self.stop()
             raise
@@ -270,7 +358,7 @@ class QBittorrent:
                         f"qbittorrent-nox exited with {code} during start-up:\n{self.output()[-3000:]}"
                     )
                 try:
-                    # Without a session 4.5.2 answers 403 here: any answer means the WebUI is up.
+                    # Without a session qBittorrent answers 403 here: any answer means the WebUI is up.
                     response = probe.get(f"{self.url}/api/v2/app/version")
                     if response.status_code in (200, 403):
                         return
@@ -321,7 +409,7 @@ class QBittorrent:
     def client(self, timeout: float = 10.0) -> httpx.Client:
         """A new logged-in client (base_url=url) that logs in again on 403. The caller closes it
         (`with qbt.client() as c:` works: the login happens on a separate connection)."""
-        auth = _SidAuth(self.url, self.username, self.password)
+        auth = _SidAuth(self.url, self.username, self.password, self.behaviour.login, self.port)
         auth.login_now(timeout)
         # trust_env=False: never route loopback requests through an HTTP(S)_PROXY from the environment
         return httpx.Client(base_url=self.url, auth=auth, timeout=timeout, trust_env=False)
@@ -341,9 +429,9 @@ class QBittorrent:
         return response
 
     def post(self, path: str, data: dict[str, str] | None = None, **kwargs: Any) -> httpx.Response:
-        """POST /api/v2/<path> (form data); raises QBittorrentError unless 200."""
+        """POST /api/v2/<path> (form data); raises QBittorrentError unless 2xx (5.2+ answers some with 204)."""
         response = self.api.post(f"/api/v2/{path}", data=data, **kwargs)
-        if response.status_code != 200:
+        if not response.is_success:
             raise QBittorrentError(f"POST {path} {data}: HTTP {response.status_code} {response.text!r}")
         return response
 
@@ -366,8 +454,9 @@ class QBittorrent:
         save_path: Path | None = None,
         timeout: float = 10.0,
     ) -> str:
-        """Add a TorrentFile or a magnet link and wait until qBittorrent lists it; returns the hash."""
-        data = {"paused": str(paused).lower(), "skip_checking": str(skip_checking).lower()}
+        """Add a TorrentFile or a magnet link and wait until qBittorrent lists it; returns the hash.
+        `paused=True` adds it stopped (the field is `paused` on 4.x, `stopped` on 5.x, which ignores `paused`)."""
+        data = {self.behaviour.add_stopped_field: str(paused).lower(), "skip_checking": str(skip_checking).lower()}
         if category:
             self.ensure_category(category)
             data["category"] = category
@@ -382,7 +471,7 @@ class QBittorrent:
         else:
             info_hash = hash_from_magnet(tf)
             response = self.api.post("/api/v2/torrents/add", data={**data, "urls": tf})
-        if response.status_code != 200 or response.text != "Ok.":
+        if response.status_code != 200 or not self._added(response, info_hash):
             raise QBittorrentError(
                 f"torrents/add {info_hash} refused (already there?): HTTP {response.status_code} {response.text!r}"
             )
@@ -392,6 +481,16 @@ class QBittorrent:
                 raise QBittorrentError(f"torrent {info_hash} not listed {timeout}s after torrents/add")
             time.sleep(0.05)
         return info_hash
+
+    def _added(self, response: httpx.Response, info_hash: str) -> bool:
+        """Whether the torrents/add reply says the torrent was taken: "Ok." or, from 5.2, JSON."""
+        if not self.behaviour.add_reply_is_json:
+            return response.text == "Ok."
+        try:
+            reply = response.json()
+        except ValueError:
+            return False
+        return isinstance(reply, dict) and reply.get("success_count") == 1 and reply.get("failure_count") == 0
 
     def info(self, hashes: Iterable[str] | None = None, **params: Any) -> list[dict[str, Any]]:
         """GET torrents/info; `params` are passed as is (filter, category, tag, sort, ...)."""
@@ -453,19 +552,34 @@ class QBittorrent:
     def wait_tracker_status(
         self, info_hash: str, status: int, timeout: float = 20.0, *, msg: str | None = None
     ) -> list[dict[str, Any]]:
-        """Poll torrents/trackers until a real tracker row has `status` (and `msg`, if given)."""
+        """Poll torrents/trackers until a real tracker row has `status` (and `msg`, if given).
+
+        Where the version can leave a row "updating" although the tracker has answered (`stuck_announce_nudge`),
+        a row updating for that long gets one torrents/reannounce, as a user would click; `nudges` counts them."""
         deadline = time.monotonic() + timeout
+        nudge_after = self.behaviour.stuck_announce_nudge
+        updating_since: float | None = None
         rows: list[dict[str, Any]] = []
         while True:
             with contextlib.suppress(QBittorrentError):
                 rows = self.trackers(info_hash)
-            if any(t["status"] == status and (msg is None or t["msg"] == msg) for t in self.real_trackers(rows)):
+            real = self.real_trackers(rows)
+            if any(t["status"] == status and (msg is None or t["msg"] == msg) for t in real):
                 return rows
-            if time.monotonic() > deadline:
-                seen = [(t["url"], t["status"], t["msg"]) for t in self.real_trackers(rows)]
+            now = time.monotonic()
+            # status 3 is "updating" up to 5.1; from 5.2 the row says updating=true (status stays 1 until replied)
+            updating = any(t["status"] == 3 or t.get("updating") is True for t in real)
+            updating_since = (updating_since or now) if updating else None
+            if nudge_after is not None and updating_since is not None and now - updating_since > nudge_after:
+                self.nudges += 1
+                with contextlib.suppress(QBittorrentError):
+                    self.reannounce(info_hash)
+                updating_since = None
+            if now > deadline:
+                seen = [(t["url"], t["status"], t["msg"], t.get("updating")) for t in real]
                 raise AssertionError(
                     f"torrent {info_hash}: no tracker with status {status} msg {msg!r} after {timeout}s;"
-                    f" last seen {seen}"
+                    f" last seen (url, status, msg, updating) {seen}"
                 )
             time.sleep(0.1)
 
@@ -490,10 +604,12 @@ class QBittorrent:
             time.sleep(0.05)
 
     def pause(self, info_hash: str) -> None:
-        self.post("torrents/pause", {"hashes": info_hash})
+        """Stop the torrent (torrents/pause on 4.x, torrents/stop on 5.x)."""
+        self.post(self.behaviour.stop_endpoint, {"hashes": info_hash})
 
     def resume(self, info_hash: str) -> None:
-        self.post("torrents/resume", {"hashes": info_hash})
+        """Start the torrent again (torrents/resume on 4.x, torrents/start on 5.x)."""
+        self.post(self.behaviour.start_endpoint, {"hashes": info_hash})
 
     def recheck(self, info_hash: str) -> None:
         self.post("torrents/recheck", {"hashes": info_hash})

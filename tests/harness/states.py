@@ -1,12 +1,15 @@
 """Produce each torrent state the monitor must handle, for real, in a running qBittorrent.
 
 Every method returns the info hash only once qBittorrent REALLY shows the state (and, where it
-matters, the tracker status). Recipes and the resulting API values: QBITTORRENT-TESTING.md and
-tests/fixtures/qbittorrent-4.5.2/README.md.
+matters, the tracker status). The same recipe gives the same state on 4.5.2, 5.1.0 and 5.3.0, under the
+names each version really shows; where a version needs another recipe or shows another value, the row of
+harness/versions.py (`qbt.behaviour`) decides. Recipes and the resulting API values: QBITTORRENT-TESTING.md,
+QBITTORRENT-5X.md and tests/fixtures/qbittorrent-*/README.md.
 """
 
 from __future__ import annotations
 
+import shutil
 import socket
 import time
 from pathlib import Path
@@ -15,6 +18,7 @@ from typing import Any
 from harness.qbt import QBittorrent
 from harness.torrents import TorrentFile, make_torrent, write_payload
 from harness.tracker import Tracker
+from harness.versions import MissingFilesRecipe
 
 __all__ = ["SEEDING_STATES", "StateFactory", "closed_port"]
 
@@ -86,14 +90,14 @@ class StateFactory:
         complete: bool = False,
         private: bool = True,
     ) -> str:
-        """Tracker answers `failure reason: <reason>`: stalledDL (stalledUP with complete=True),
-        tracker status 4 with msg == reason, num_* -1, info `tracker` ""."""
+        """Tracker answers `failure reason: <reason>`: stalledDL (stalledUP with complete=True), num_* -1,
+        tracker status 4 (5 TrackerError from 5.2) with msg == reason; info `tracker` "" (its URL from 5.1)."""
         tf, save = self._make(name, "fail", reason=reason, private=private)
         if complete:
             write_payload(tf, save)
         info_hash = self._add(tf, save, category=category, tags=tags)
         self.qbt.wait_state(info_hash, SEEDING_STATES if complete else {"stalledDL"})
-        self.qbt.wait_tracker_status(info_hash, 4, msg=reason)
+        self.qbt.wait_tracker_status(info_hash, self.qbt.behaviour.unregistered_status, msg=reason)
         return info_hash
 
     def stalled(
@@ -127,9 +131,22 @@ class StateFactory:
         return info_hash
 
     def missing_files(self, name: str, *, category: str | None = None, tags: list[str] | None = None) -> str:
-        """Added with skip_checking=true and no data on disk: missingFiles (fast resume rejected)."""
+        """State missingFiles. Up to 5.1: added with skip_checking=true and no data on disk (fast resume
+        rejected). 5.3 makes that an empty stalledDL, so there: complete data, deleted while qBittorrent is
+        stopped, then qBittorrent started again (the session's process restarts; its torrents stay)."""
         tf, save = self._make(name, "ok")
-        info_hash = self._add(tf, save, category=category, tags=tags, skip_checking=True)
+        if self.qbt.behaviour.missing_files_recipe is MissingFilesRecipe.SKIP_CHECKING:
+            info_hash = self._add(tf, save, category=category, tags=tags, skip_checking=True)
+        else:
+            content = write_payload(tf, save)
+            info_hash = self._add(tf, save, category=category, tags=tags)
+            self.qbt.wait_info(info_hash, lambda i: i["state"] in SEEDING_STATES and i["progress"] == 1, "complete")
+            self.qbt.stop()
+            if content.is_dir():
+                shutil.rmtree(content)
+            else:
+                content.unlink()
+            self.qbt.start()
         self.qbt.wait_state(info_hash, {"missingFiles"})
         return info_hash
 
@@ -158,7 +175,8 @@ class StateFactory:
     def tracker_down(
         self, name: str, *, category: str | None = None, tags: list[str] | None = None, private: bool = False
     ) -> str:
-        """Announce URL on a closed loopback port: stalledDL, tracker status 4 "Connection refused"."""
+        """Announce URL on a closed loopback port: stalledDL, tracker status 4 "Connection refused" (4 on every
+        version the suite runs: 5.3.0 does not call it 6 Unreachable)."""
         save = self._save_dir(name)
         tf = make_torrent(name, announce=f"http://127.0.0.1:{closed_port()}/announce", private=private)
         info_hash = self._add(tf, save, category=category, tags=tags)
@@ -174,17 +192,17 @@ class StateFactory:
         tags: list[str] | None = None,
         complete: bool = False,
     ) -> str:
-        """Added paused: pausedDL (pausedUP with complete=True, once checked), tracker status 1."""
+        """Added stopped: pausedDL (pausedUP with complete=True, once checked), tracker status 1. On 5.x the
+        same torrent is stoppedDL/stoppedUP (`qbt.paused_state(complete=...)` names it)."""
         tf, save = self._make(name, "nopeers")
         if complete:
             write_payload(tf, save)
             info_hash = self._add(tf, save, category=category, tags=tags)
             self.qbt.wait_state(info_hash, SEEDING_STATES)
             self.qbt.pause(info_hash)
-            self.qbt.wait_state(info_hash, {"pausedUP"})
         else:
             info_hash = self._add(tf, save, category=category, tags=tags, paused=True)
-            self.qbt.wait_state(info_hash, {"pausedDL"})
+        self.qbt.wait_state(info_hash, {self.qbt.paused_state(complete=complete)})
         return info_hash
 
     # -- a real transfer between two instances ---------------------------------------------------

@@ -1,13 +1,16 @@
-"""Several instances for real: two qbittorrent-nox processes, two Sonarr simulators, one monitor.
+"""Several instances for real: two qbittorrent-nox processes of two versions, two Sonarr simulators, one monitor.
 
-Each simulated Sonarr uses its own qBittorrent, and says so in its download client settings (host, port); the
-monitor is told nothing else. One torrent (the same info hash) is in both clients: broken in the first, healthy and
-seeding in the second. Only the first Sonarr's download may be repaired; asking both qBittorrents about every queue
-hash would have had the second Sonarr delete its healthy copy.
+The first qBittorrent is the session's (`--qbt-version`, 4.5.2 by default); the second is another version (5.3.0
+beside 4.5.2, 4.5.2 beside a 5.x), fetched and cached by the harness. Each simulated Sonarr uses its own qBittorrent,
+and says so in its download client settings (host, port); the monitor is told nothing else. One torrent (the same
+info hash) is in both clients: broken in the first, healthy and seeding in the second. Only the first Sonarr's
+download may be repaired; asking both qBittorrents about every queue hash would have had the second Sonarr delete its
+healthy copy.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +19,7 @@ import pytest
 import yaml
 
 from e2e import SONARR_CATEGORY, hashes
-from harness.qbt import QBittorrent
+from harness.qbt import BinaryUnavailable, QBittorrent, resolve_binary
 from harness.states import StateFactory
 from harness.tracker import Tracker
 from qbittorrent_monitor.config import Config, load_config
@@ -27,10 +30,21 @@ from sim.arr import ArrSimulator
 pytestmark = pytest.mark.integration
 
 
+def other_version(version: str) -> str:
+    return "5.3.0" if version == "4.5.2" else "4.5.2"
+
+
 @pytest.fixture(scope="module")
-def other_qbt(tmp_path_factory: pytest.TempPathFactory) -> Iterator[QBittorrent]:
-    """A second qbittorrent-nox, the other seedbox client; stopped by its PID at the end."""
-    instance = QBittorrent(tmp_path_factory.mktemp("qbt-b"))
+def other_qbt(tmp_path_factory: pytest.TempPathFactory, qbt: QBittorrent) -> Iterator[QBittorrent]:
+    """A second qbittorrent-nox of another version, the other seedbox client; stopped by its PID at the end. When
+    that version cannot be had here, the same version as the first, and the run says why."""
+    version = other_version(qbt.version)
+    try:
+        binary = resolve_binary(version)
+    except BinaryUnavailable as exc:
+        warnings.warn(f"two-instance test with two {qbt.version} instances: {exc}", stacklevel=1)
+        version, binary = qbt.version, qbt.binary
+    instance = QBittorrent(tmp_path_factory.mktemp(f"qbt-b-{version}"), version=version, binary=binary)
     instance.start()
     try:
         yield instance
@@ -109,7 +123,8 @@ def test_a_hash_both_clients_hold_is_repaired_only_where_its_arr_has_it_broken(
             ("DELETE", f"/api/v3/queue/{sonarr_a.queue_id(broken, 11)}"),
             ("POST", "/api/v3/command"),
         ]
-        assert mutating(sonarr_b) == []  # its healthy copy: not one request that changes anything
+        versions = f"qBittorrent {qbt.version} and {other_qbt.version}"
+        assert mutating(sonarr_b) == [], versions  # its healthy copy: not one request that changes anything
         assert broken not in hashes(qbt) and healthy in hashes(other_qbt)
         [finding] = report["findings"]
         assert (finding["client"], finding["decision"]) == ("qbt-a", "act")

@@ -90,7 +90,7 @@ def test_unregistered_season_pack_removed_blocklisted_and_searched_once(
     [finding] = [f for f in doc["findings"] if f["hash"] == pack]
     assert finding["decision"] == "act" and finding["kind"] == "tracker_errors"
     assert finding["evidence"]["tracker_msg"] == "Unregistered torrent"
-    assert finding["evidence"]["tracker_status"] == 4
+    assert finding["evidence"]["tracker_status"] == qbt.behaviour.unregistered_status  # 4, or 5 from 5.2
     assert finding["arr"] == [{"instance": "sonarr", "app": "sonarr", "queue_ids": ids, "title": "Show.S01.1080p-GRP"}]
     assert [a["status"] for a in finding["actions"]] == ["done", "done"]
     no_violations(sonarr, radarr)

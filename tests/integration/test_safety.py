@@ -248,7 +248,8 @@ def test_history_explain_and_undo_end_to_end(
     assert "tracker_msg=Unregistered torrent" in history.stdout
     rows = json.loads(cli("--config", str(path), "history", "--json").stdout)
     remove = next(r for r in rows if r["type"] == "arr_remove" and r["hash"] == dead)
-    assert remove["evidence"]["tracker_status"] == 4 and remove["kind"] == "tracker_errors"
+    assert remove["evidence"]["tracker_status"] == qbt.behaviour.unregistered_status
+    assert remove["kind"] == "tracker_errors"
 
     explained = cli("--config", str(path), "explain", dead.upper())
     assert explained.returncode == 0
@@ -290,7 +291,7 @@ def test_optional_cleanup_of_unregistered_seeds_is_cross_seed_aware(
     write_payload(gone_tf, shared)
     gone = qbt.add(gone_tf, save_path=shared)
     alive = qbt.add(alive_tf, save_path=shared)
-    qbt.wait_tracker_status(gone, 4, msg="Unregistered torrent")
+    qbt.wait_tracker_status(gone, qbt.behaviour.unregistered_status, msg="Unregistered torrent")
     qbt.wait_info(alive, lambda t: t["progress"] == 1, "complete")
     alone_data = Path(qbt.torrent(alone)["content_path"])
     assert alone_data.exists()

@@ -44,7 +44,8 @@ class QbtClient:
         data = {"username": self._username, "password": self._password}
         resp = self._client.post("/api/v2/auth/login", data=data)
         self.calls.append(QbtCall("POST", "/api/v2/auth/login", {"username": self._username}, resp.status_code))
-        if resp.status_code != 200 or resp.text.strip() == "Fails.":
+        # 200 "Ok." before 5.2, 204 with a QBT_SID_<port> cookie from 5.2; "Fails." (200) or 401 is a refusal.
+        if resp.status_code not in (200, 204) or resp.text.strip() == "Fails.":
             raise QbtError(f"qBittorrent login failed: {resp.status_code} {resp.text.strip()!r}")
         self._logged_in = True
 

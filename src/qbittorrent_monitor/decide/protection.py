@@ -15,7 +15,7 @@ def protection(download: Download, finding: Finding, cfg: Config) -> str | None:
     if t.category and t.category in cfg.protection.categories:
         return f"is in the protected category {t.category}"
     if t.hash in cfg.protection.hashes:
-        return "its hash is in protection.hashes"
+        return "its hash is protected (protection.hashes, or protected from the dashboard)"
     hosts = (str(finding.evidence.get("tracker") or ""), download.tracker_host, *download.listed_hosts)
     for host in dict.fromkeys(hosts):  # any tracker it lists, whatever that tracker's status
         if host and (covered := cfg.protection.tracker_protected(host)):

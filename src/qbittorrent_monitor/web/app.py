@@ -33,7 +33,10 @@ def create_app(monitor: Monitor) -> Starlette:
         ok, why = health_state.ready(monitor)
         return JSONResponse({"status": "ready" if ok else "not ready", "why": why}, status_code=200 if ok else 503)
 
-    return Starlette(routes=[Route("/health", health), Route("/health/live", live), Route("/health/ready", readiness)])
+    from .face import mount  # the dashboard, the JSON API and /metrics, behind a login (web/face.py)
+
+    routes = [Route("/health", health), Route("/health/live", live), Route("/health/ready", readiness)]
+    return mount(Starlette(routes=routes), monitor)
 
 
 class WebServer:

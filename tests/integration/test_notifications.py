@@ -1,0 +1,112 @@
+"""Notifications through real Apprise (`json://127.0.0.1:PORT`) to a local HTTP receiver, on the real qbittorrent-nox
+and the simulators: a dead tracker holding ten downloads is one message, not ten; a cycle's repairs are one message;
+and a cycle still repairs when the receiver is down."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from e2e import RADARR_CATEGORY, SONARR_CATEGORY, Clock
+from harness.qbt import QBittorrent
+from harness.states import StateFactory, closed_port
+from harness.torrents import make_torrent
+from qbittorrent_monitor.monitor import Monitor
+from receiver import Receiver
+from sim.arr import ArrSimulator
+
+pytestmark = pytest.mark.integration
+
+WriteConfig = Callable[..., tuple[Path, Any]]
+DEAD_HOST = "127.0.0.2"  # another loopback address: another tracker host, nothing listens there
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver().start()
+    try:
+        yield r
+    finally:
+        r.stop()
+
+
+def dead_tracker_download(states: StateFactory, qbt: QBittorrent, name: str, port: int) -> str:
+    save = states.workdir / "data" / name
+    save.mkdir(parents=True)
+    info_hash = qbt.add(
+        make_torrent(name, announce=f"http://{DEAD_HOST}:{port}/announce", private=False),
+        category=RADARR_CATEGORY,
+        save_path=save,
+    )
+    qbt.wait_state(info_hash, {"stalledDL"})
+    qbt.wait_tracker_status(info_hash, 4, msg="Connection refused")
+    return info_hash
+
+
+def test_an_outage_of_ten_is_one_message_a_cycles_repairs_are_one_and_a_dead_receiver_breaks_nothing(
+    states: StateFactory,
+    qbt: QBittorrent,
+    sonarr: ArrSimulator,
+    radarr: ArrSimulator,
+    write_config: WriteConfig,
+    receiver: Receiver,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    port = closed_port()
+    dead = [dead_tracker_download(states, qbt, f"Notify.Dead.Movie.{i}", port) for i in range(10)]
+    for i, h in enumerate(dead):
+        radarr.grab_movie(h, f"Notify.Dead.Movie.{i}", movie_id=500 + i)
+    first = states.unregistered("Notify.Show.S01E01", category=SONARR_CATEGORY, private=False)
+    second = states.unregistered("Notify.Show.S01E02", category=SONARR_CATEGORY, private=False)
+    sonarr.grab_episodes(first, "Notify.Show.S01E01", series_id=9, season=1, episode_ids=[901])
+    sonarr.grab_episodes(second, "Notify.Show.S01E02", series_id=9, season=1, episode_ids=[902])
+    _, config = write_config(notifications={"urls": [receiver.url]})
+    clock = Clock()
+    monitor = Monitor(config, clock=clock)
+    try:
+        report = monitor.run_cycle()
+        monitor.notifier.flush()
+        assert {d.verdict.value for d in report.decisions if d.download.torrent.hash in dead} == {"outage"}
+        assert sorted(d.download.torrent.name for d in report.decisions if d.verdict.value == "act") == [
+            "Notify.Show.S01E01",
+            "Notify.Show.S01E02",
+        ]
+        messages = receiver.wait_for(2)
+        # Exactly two messages: the outage (once, for its ten downloads) and the cycle's two repairs (together).
+        assert len(messages) == 2, receiver.titles()
+        [outage] = [m for m in messages if "OUTAGE" in m["title"]]
+        assert f"tracker {DEAD_HOST} (connection_errors)" in outage["title"]
+        assert "10 of 10 torrents failing" in outage["message"] and "10 download(s) held" in outage["message"]
+        [repairs] = [m for m in messages if "repair" in m["title"]]
+        assert "2 repair(s)" in repairs["title"]
+        assert "Notify.Show.S01E01" in repairs["message"] and "Notify.Show.S01E02" in repairs["message"]
+        assert repairs["message"].count("remove from queue") == 2 and "search" in repairs["message"]
+
+        # The outage goes on: no second message for it.
+        clock.advance(600)
+        monitor.run_cycle()
+        monitor.notifier.flush()
+        assert len(receiver.wait_for(3, timeout=2)) == 2, receiver.titles()
+
+        # The receiver goes away; the next repair still happens and the cycle succeeds.
+        receiver.stop()
+        third = states.unregistered("Notify.Show.S01E03", category=SONARR_CATEGORY, private=False)
+        sonarr.grab_episodes(third, "Notify.Show.S01E03", series_id=9, season=1, episode_ids=[903])
+        clock.advance(600)
+        with caplog.at_level(logging.WARNING, logger="qbittorrent_monitor.notify"):
+            report = monitor.run_cycle()
+            monitor.notifier.flush()
+        doc = report.to_dict()
+        assert doc["ok"] is True
+        [repaired] = [f for f in doc["findings"] if f["hash"] == third]
+        assert repaired["decision"] == "act" and {a["status"] for a in repaired["actions"]} == {"done"}
+        assert "could not be delivered" in caplog.text
+        for secret in config.secrets():
+            assert secret not in caplog.text
+    finally:
+        monitor.close()
+    assert sonarr.violations == [] and radarr.violations == []

@@ -1,0 +1,83 @@
+"""No secret anywhere: every command and a daemon's cycles run with known secrets in the config file and the
+environment, and none of them may appear in any output, log file, /health body, the database or any other file the
+monitor writes."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from daemon import Daemon, free_port
+from e2e import SONARR_CATEGORY, cli
+from harness.qbt import QBittorrent
+from harness.states import StateFactory
+from qbittorrent_monitor.config import Config
+from sim.arr import ArrSimulator
+
+pytestmark = pytest.mark.integration
+
+WriteConfig = Callable[..., tuple[Path, Config]]
+
+
+def test_no_secret_in_any_output_log_health_answer_database_or_file(
+    states: StateFactory, qbt: QBittorrent, sonarr: ArrSimulator, radarr: ArrSimulator, write_config: WriteConfig
+) -> None:
+    dead = states.unregistered("Secret.Show.S01E01", category=SONARR_CATEGORY, private=False)
+    sonarr.grab_episodes(dead, "Secret.Show.S01E01", series_id=1, season=1, episode_ids=[1])
+    port = free_port()
+    path, config = write_config(health={"bind": "127.0.0.1", "port": port})
+    doc = yaml.safe_load(path.read_text())
+    doc["radarr"][0]["api_key"] = "placeholder-overridden-by-env"
+    path.write_text(yaml.safe_dump(doc))
+    env = {"RADARR_API_KEY": radarr.api_key}  # one secret comes from the environment only
+    secrets = [qbt.password, sonarr.api_key, radarr.api_key]
+    outputs: list[str] = []
+
+    def run(*args: str, config_path: Path = path) -> Any:
+        result = cli("--config", str(config_path), *args, env=env)
+        outputs.append(f"$ {' '.join(args)}\n{result.stdout}\n{result.stderr}")
+        return result
+
+    report = json.loads(run("--test", "--json").stdout)
+    assert any(a["type"] == "arr_remove" and a["status"] == "done" for a in report["actions"])  # a real repair
+    run("--health-check")
+    run("history")
+    rows = json.loads(run("history", "--json").stdout)
+    run("explain", dead)
+    run("explain", dead, "--json")
+    run("undo", str(next(r["id"] for r in rows if r["type"] == "arr_remove")))
+    run("--verbose", "--test")
+    with Daemon(path, port, "--interval", "1", "--verbose", env=env) as daemon:
+        daemon.wait(lambda s, d: "last_cycle" in d, "a cycle")
+        for endpoint in ("/health", "/health/ready", "/health/live"):
+            outputs.append(json.dumps(daemon.get(endpoint)))
+        run("--health-check")  # answered by the running monitor
+        daemon.signal(signal.SIGHUP)  # the configuration is read again
+        time.sleep(2.5)
+    outputs.append(daemon.err)
+    # Each kind of configuration error, with the secrets in the file and the environment.
+    broken = path.with_name("broken.yaml")
+    for change in (
+        lambda t: t + "   oops: [unclosed\n",  # YAML syntax
+        lambda t: t.replace(sonarr.url, f"{sonarr.url}/?apikey={sonarr.api_key}"),  # a key in the URL
+        lambda t: t.replace("check_interval: 6h", "check_interval: never"),  # a wrong type
+        lambda t: t + f"sonar: [{{url: http://x, api_key: {sonarr.api_key}}}]\n",  # an unknown key
+    ):
+        broken.write_text(change(path.read_text()))
+        assert run("--test", config_path=broken).returncode == 2
+    assert cli("--config", str(path), "--test", env={**env, "QBITTORRENT_URL": qbt.password}).returncode == 2
+
+    written = [p for p in config.monitor.data_dir.rglob("*") if p.is_file()]
+    assert {p.name for p in written} >= {"state.db", "qbittorrent-monitor.log", "health.log"}
+    for secret in secrets:
+        for text in outputs:
+            assert secret not in text, text[:2000]
+        for file in written:
+            assert secret.encode() not in file.read_bytes(), file

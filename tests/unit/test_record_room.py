@@ -1,0 +1,163 @@
+"""The record room's listeners and the settings' provenance, without services: Apprise to a local receiver for the
+service and outage messages, and where each setting came from (file, environment, default)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from qbittorrent_monitor.config import NotificationSettings, load_config, provenance
+from qbittorrent_monitor.events import CycleFinished, Events, OutageBegan, OutageEnded, ServiceChanged
+from qbittorrent_monitor.model import (
+    Decision,
+    Download,
+    Evidence,
+    Finding,
+    Kind,
+    OutageGroup,
+    RememberedOutage,
+    Scope,
+    Torrent,
+    Verdict,
+)
+from qbittorrent_monitor.notify import Notifier
+from qbittorrent_monitor.record import CycleReport
+from receiver import Receiver
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver().start()
+    try:
+        yield r
+    finally:
+        r.stop()
+
+
+def notifier(receiver: Receiver, bus: Events, **settings: object) -> Notifier:
+    return Notifier(
+        NotificationSettings.model_validate({"urls": [receiver.url], **settings}), bus, outage_window=6 * 3600
+    )
+
+
+def outage(members: int) -> RememberedOutage:
+    group = OutageGroup(Scope.TRACKER, "qbittorrent", Kind.CONNECTION, "dead.example")
+    keys = tuple(f"qbittorrent:{i:040x}" for i in range(members))
+    return RememberedOutage(group, 1_800_000_000.0, 1_800_000_300.0, Evidence(members, 0, members), keys)
+
+
+def test_a_service_down_is_told_once_however_its_error_changes_and_once_when_it_is_back(receiver: Receiver) -> None:
+    events = Events()
+    n = notifier(receiver, events)
+    events.emit(ServiceChanged("sonarr", False, "cannot reach http://sonarr:8989 (refused)", 1.0))
+    events.emit(ServiceChanged("sonarr", False, "cannot reach http://sonarr:8989 (timed out)", 2.0))
+    events.emit(ServiceChanged("sonarr", True, "queue: 3 torrent record(s)", 3.0))
+    n.flush()
+    n.close()
+    assert receiver.titles() == ["qbittorrent-monitor: sonarr is down", "qbittorrent-monitor: sonarr is back"]
+    assert "refused" in receiver.messages[0]["message"]
+
+
+def test_an_outage_is_one_message_when_it_begins_and_one_when_it_ends(receiver: Receiver) -> None:
+    events = Events()
+    n = notifier(receiver, events)
+    big = outage(40)
+    events.emit(OutageBegan(big))
+    events.emit(OutageBegan(big))  # a dry run judges it anew each cycle: still one message
+    events.emit(OutageEnded(big, big.first_seen + 2 * 3600))
+    n.flush()
+    n.close()
+    titles = receiver.titles()
+    assert titles == [
+        "qbittorrent-monitor: OUTAGE on tracker dead.example (connection_errors)",
+        "qbittorrent-monitor: outage over on tracker dead.example (connection_errors)",
+    ]
+    assert "40 download(s) held" in receiver.messages[0]["message"]
+    assert "lasted 2h00m" in receiver.messages[1]["message"]
+
+
+def test_a_repair_that_gives_up_searching_an_episode_says_so_and_events_can_be_switched_off(
+    receiver: Receiver,
+) -> None:
+    torrent = Torrent.from_api("qbittorrent", {"hash": "ab" * 20, "name": "Given.Up.S01E05", "state": "stalledDL"})
+    decision = Decision(
+        Download(torrent),
+        Finding(Kind.TRACKER, "tracker", 'tracker t.example says "Unregistered torrent"', {}),
+        Verdict.ACT,
+        "tracker_errors for 0s",
+        given_up=("episode:105",),
+    )
+    report = CycleReport(started_at=1.0, finished_at=2.0, decisions=[decision], outcomes={0: []})
+    events = Events()
+    n = notifier(receiver, events, events=["given_up"])
+    events.emit(ServiceChanged("radarr", False, "down", 1.0))  # switched off
+    events.emit(CycleFinished(report))
+    n.flush()
+    n.close()
+    assert receiver.titles() == ["qbittorrent-monitor: given up on 1 item(s)"]
+    assert "Given.Up.S01E05" in receiver.messages[0]["message"] and "episode:105" in receiver.messages[0]["message"]
+
+
+def test_no_url_configured_sends_nothing_and_subscribes_nothing() -> None:
+    events = Events()
+    n = Notifier(NotificationSettings(), events, outage_window=1)
+    events.emit(ServiceChanged("sonarr", False, "down", 1.0))
+    assert n._pool is None and not n.enabled
+
+
+def test_each_setting_says_whether_it_came_from_the_file_the_environment_or_the_default(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "monitor": {"check_interval": 60},
+                "qbittorrent": [{"url": "http://qbittorrent:8080", "password": "file-password"}],
+                "policy": {"tracker_errors": {"after": "10m"}},
+                "notifications": {"urls": ["ntfy://ntfy.example/secret-topic"]},
+            }
+        )
+    )
+    env = {"SONARR_URL": "http://sonarr:8989", "SONARR_API_KEY": "env-sonarr-key-0123456789", "LOG_LEVEL": "debug"}
+    config = load_config(path, env=env)
+    rows = {r["key"]: r for r in provenance(config, path, env)}
+    assert (rows["monitor.check_interval"]["source"], rows["monitor.check_interval"]["value"]) == ("file", 60.0)
+    assert rows["monitor.log_level"]["source"] == "environment" and rows["monitor.log_level"]["value"] == "DEBUG"
+    assert rows["monitor.dry_run"]["source"] == "default"
+    assert rows["sonarr[0].url"]["source"] == "environment" and rows["sonarr[0].api_key"]["value"] == "********"
+    assert rows["qbittorrent[0].password"] == {"key": "qbittorrent[0].password", "value": "********", "source": "file"}
+    assert rows["policy.tracker_errors.after"]["source"] == "file"
+    assert rows["policy.tracker_errors.blocklist"]["source"] == "default"  # the entry names only `after`
+    assert rows["notifications.urls"]["value"] == ["********"]
+    assert rows["dashboard.password_hash"] == {"key": "dashboard.password_hash", "value": "", "source": "default"}
+    everything = repr(list(rows.values()))
+    for secret in config.secrets():
+        assert secret not in everything
+
+
+def test_the_new_sections_are_strict_and_name_the_field() -> None:
+    from qbittorrent_monitor.config import ConfigError
+
+    base = {"qbittorrent": [{"url": "http://q:1"}]}
+    for section, message in (
+        ({"dashboard": {"password_hash": "hunter2"}}, "dashboard.password_hash: is not a password hash"),
+        ({"dashboard": {"api_keys": ["short"]}}, "dashboard.api_keys: each API key needs at least 16 characters"),
+        ({"notifications": {"events": ["everything"]}}, "notifications.events[0]"),
+        ({"notifications": {"urls": ["not a url"]}}, "notifications.urls: each entry must be an Apprise URL"),
+        ({"metrics": {"tokn": "x"}}, "metrics.tokn: unknown key"),
+    ):
+        with pytest.raises(ConfigError) as err:
+            _validate({**base, **section})
+        assert message in str(err.value)
+        assert "hunter2" not in str(err.value)
+
+
+def _validate(doc: dict[str, object]) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "c.yaml"
+        path.write_text(yaml.safe_dump(doc))
+        load_config(path, env={})

@@ -1,0 +1,305 @@
+"""Secure by default, over real HTTP: the monitor's own web server (uvicorn) on 127.0.0.1, a real httpx client.
+
+Every route but /health* refuses without a session or an API key; a POST without the session's CSRF token is
+refused; failed logins are rate-limited; no secret appears in any page or API answer; with no password and no key
+configured the dashboard only says how to set one.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from starlette.routing import Route
+
+from qbittorrent_monitor.config import Config, load_config
+from qbittorrent_monitor.monitor import Monitor
+from qbittorrent_monitor.web.app import WebServer
+from qbittorrent_monitor.web.auth import hash_password, verify_password
+
+PASSWORD = "a long dashboard password"
+API_KEY = "k3y-0123456789abcdef-for-scripts"
+SECRETS = {
+    "qbittorrent": "qbt-secret-password",
+    "sonarr": "sonarr0123456789abcdef0123456789",
+    "metrics": "metrics-token-0123456789",
+    "session": "session-secret-0123456789abcdef0123456789",
+    "notify": "json://127.0.0.1:9/hook-token-0123456789",
+}
+HASH = "0" * 39 + "1"
+
+
+def closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def config_doc(data_dir: Path, dashboard: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+    return {
+        "monitor": {"data_dir": str(data_dir)},
+        "qbittorrent": [{"url": f"http://127.0.0.1:{closed_port()}", "password": SECRETS["qbittorrent"]}],
+        "sonarr": [{"url": f"http://127.0.0.1:{closed_port()}", "api_key": SECRETS["sonarr"]}],
+        "dashboard": dashboard if dashboard is not None else {},
+        **extra,
+    }
+
+
+Serve = Callable[..., tuple[Monitor, httpx.Client]]
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[Serve]:
+    """`serve(dashboard={...}, **sections)`: the monitor's web server on a config written to a file."""
+    started: list[tuple[Monitor, WebServer, httpx.Client]] = []
+
+    def start(dashboard: dict[str, Any] | None = None, **sections: Any) -> tuple[Monitor, httpx.Client]:
+        path = tmp_path / f"config-{len(started)}.yaml"
+        doc = config_doc(tmp_path / f"data-{len(started)}", dashboard, **sections)
+        path.write_text(yaml.safe_dump(doc))
+        monitor = Monitor(load_config(path, env={}))
+        monitor.config_path = path
+        web = WebServer(monitor, "127.0.0.1", 0)
+        web.start()
+        client = httpx.Client(base_url=f"http://127.0.0.1:{web.port}", follow_redirects=False, timeout=10)
+        APPS[str(client.base_url)] = web.server.config.app
+        started.append((monitor, web, client))
+        return monitor, client
+
+    yield start
+    for monitor, web, client in started:
+        client.close()
+        web.stop()
+        monitor.close()
+
+
+@pytest.fixture(scope="module")
+def password_hash() -> str:
+    return hash_password(PASSWORD)
+
+
+def log_in(client: httpx.Client, password: str = PASSWORD) -> httpx.Response:
+    form = client.get("/login")
+    token = re.search(r'name="csrf" value="([^"]+)"', form.text)
+    assert token, form.text
+    return client.post("/login", data={"password": password, "csrf": token.group(1), "next": "/"})
+
+
+def csrf_of(client: httpx.Client) -> str:
+    page = client.get("/")
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert token, page.text
+    return token.group(1)
+
+
+APPS: dict[str, Any] = {}  # base URL -> the app that server runs
+
+
+def every_route(client: httpx.Client) -> list[tuple[str, str]]:
+    """(method, concrete path) of every route the server has, read from the app itself."""
+    out = []
+    for route in APPS[str(client.base_url)].routes:
+        assert isinstance(route, Route)
+        path = route.path.replace("{hash}", HASH).replace("{action_id:int}", "1")
+        out += [(method, path) for method in sorted(route.methods or ()) if method != "HEAD"]
+    return out
+
+
+OPEN = {"/health", "/login", "/metrics"}
+
+
+def test_every_route_but_health_refuses_without_a_session_or_an_api_key(serve: Serve, password_hash: str) -> None:
+    monitor, client = serve({"password_hash": password_hash, "api_keys": [API_KEY]})
+    routes = every_route(client)
+    guarded = [(m, p) for m, p in routes if p not in OPEN and not p.startswith("/health/")]
+    assert len(guarded) >= 20  # the dashboard's pages and actions and the API: all of them below
+    for method, path in guarded:
+        response = client.request(method, path)
+        if path.startswith("/api/"):
+            assert response.status_code == 401, (method, path, response.text)
+        elif method == "GET":
+            assert response.status_code == 303 and response.headers["location"].startswith("/login"), (method, path)
+        else:
+            assert response.status_code == 401, (method, path)
+        assert "Flagged" not in response.text and "qbittorrent[0]" not in response.text
+    # The API key opens the API, and only the API.
+    for method, path in guarded:
+        response = client.request(method, path, headers={"X-Api-Key": API_KEY + "x"})
+        assert response.status_code in (401, 303), (method, path)
+        if not path.startswith("/api/"):
+            response = client.request(method, path, headers={"X-Api-Key": API_KEY})
+            assert response.status_code in (401, 303), (method, path)
+    assert client.get("/api/overview", headers={"X-Api-Key": API_KEY}).status_code == 200
+    # The health routes stay open.
+    assert client.get("/health").status_code in (200, 503)
+    assert not monitor.paused
+
+
+def test_a_post_without_the_csrf_token_is_refused_and_changes_nothing(serve: Serve, password_hash: str) -> None:
+    monitor, client = serve({"password_hash": password_hash, "api_keys": [API_KEY]})
+    assert log_in(client).status_code == 303
+    token = csrf_of(client)
+    for data in ({}, {"csrf": "forged-" + "x" * 40}):
+        for path in ("/actions/pause", f"/actions/protect/{HASH}", "/actions/retry", "/actions/undo/1", "/logout"):
+            response = client.post(path, data=data)
+            assert response.status_code == 403, (path, data)
+    assert not monitor.paused and monitor.store.protected_hashes() == {} and not monitor.wake.is_set()
+    assert client.get("/").status_code == 200  # still logged in: /logout without the token did nothing
+    # The API with a session needs the token in a header; with an API key it needs none (no ambient credential).
+    assert client.post("/api/pause").status_code == 403
+    assert client.post("/api/pause", headers={"X-CSRF-Token": "nope"}).status_code == 403
+    assert not monitor.paused
+    assert client.post("/api/pause", headers={"X-CSRF-Token": token}).status_code == 200
+    assert monitor.paused
+    with httpx.Client(base_url=client.base_url) as anonymous:
+        assert anonymous.post("/api/resume", headers={"X-Api-Key": API_KEY}).status_code == 200
+    assert not monitor.paused
+    # With the token, the forms work.
+    assert client.post(f"/actions/protect/{HASH}", data={"csrf": token, "name": "Some.Show"}).status_code == 303
+    assert HASH in monitor.store.protected_hashes()
+
+
+def test_the_login_is_rate_limited_per_address_even_for_the_right_password(serve: Serve, password_hash: str) -> None:
+    _, client = serve({"password_hash": password_hash, "login_attempts": 5, "login_window": "3s"})
+    for _ in range(5):
+        assert log_in(client, "wrong").status_code == 401
+    blocked = log_in(client)
+    assert blocked.status_code == 429 and "too many failed logins" in blocked.text
+    assert int(blocked.headers["retry-after"]) >= 1
+    assert client.get("/", follow_redirects=False).status_code == 303  # no session was opened
+    time.sleep(3.2)  # the window passes
+    assert log_in(client).status_code == 303
+    assert client.get("/").status_code == 200
+
+
+def test_no_secret_appears_in_any_page_or_api_answer(serve: Serve, password_hash: str) -> None:
+    monitor, client = serve(
+        {"password_hash": password_hash, "api_keys": [API_KEY], "session_secret": SECRETS["session"]},
+        metrics={"token": SECRETS["metrics"]},
+        notifications={"urls": [SECRETS["notify"]]},
+    )
+    secrets = [*monitor.config.secrets(), PASSWORD]
+    assert set(SECRETS.values()) | {password_hash, API_KEY} <= set(secrets)
+    monitor.run_cycle()  # services down: error messages everywhere they are shown
+    assert log_in(client).status_code == 303
+    token = csrf_of(client)
+    answers = []
+    for method, path in every_route(client):
+        if method == "GET":
+            answers.append(client.get(path))
+    answers.append(client.get("/metrics", headers={"Authorization": f"Bearer {SECRETS['metrics']}"}))
+    answers.append(client.post("/api/actions/1/undo", headers={"X-CSRF-Token": token}))
+    # Every page and API answer is served (/health and /health/ready say 503: the services are down).
+    assert all(a.status_code < 500 or a.url.path in ("/health", "/health/ready") for a in answers), [
+        (a.url, a.status_code) for a in answers
+    ]
+    settings = client.get("/api/settings").json()["settings"]
+    masked = {row["key"]: row["value"] for row in settings}
+    assert masked["qbittorrent[0].password"] == "********" and masked["dashboard.password_hash"] == "********"
+    assert masked["notifications.urls"] == ["********"] and masked["metrics.token"] == "********"
+    for answer in answers:
+        text = answer.text + "".join(f"{k}: {v}" for k, v in answer.headers.items())
+        for secret in secrets:
+            assert secret not in text, (answer.url, secret[:6])
+    cookie = client.cookies.get("qbm_session") or ""
+    for secret in secrets:
+        assert secret not in cookie
+
+
+def test_the_session_cookie_is_httponly_and_samesite_strict(serve: Serve, password_hash: str) -> None:
+    _, client = serve({"password_hash": password_hash})
+    response = log_in(client)
+    cookie = response.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie
+    page = client.get("/")
+    assert (
+        page.headers["x-frame-options"] == "DENY"
+        and "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    )
+    assert page.headers["cache-control"] == "no-store"
+
+
+def test_with_no_password_and_no_key_everything_only_says_how_to_set_one(serve: Serve) -> None:
+    monitor, client = serve()
+    for path in ("/", "/history", "/settings", f"/torrent/{HASH}", "/login"):
+        response = client.get(path)
+        assert response.status_code == 403 and "qbittorrent-monitor hash-password" in response.text
+        assert "<form" not in response.text
+    api = client.get("/api/overview")
+    assert api.status_code == 403 and "dashboard.password_hash" in api.json()["error"]
+    assert client.post("/login", data={"password": "anything"}).status_code == 403
+    assert client.post("/api/pause").status_code == 403 and not monitor.paused
+    assert client.get("/health").status_code in (200, 503)
+
+
+def test_metrics_are_open_unless_a_token_is_set(serve: Serve) -> None:
+    _, open_client = serve()
+    assert open_client.get("/metrics").status_code == 200
+    _, client = serve(metrics={"token": SECRETS["metrics"]})
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    good = client.get("/metrics", headers={"Authorization": f"Bearer {SECRETS['metrics']}"})
+    assert good.status_code == 200 and "qbittorrent_monitor_cycles_total" in good.text
+
+
+def test_the_login_limit_holds_for_guesses_sent_in_parallel(serve: Serve, password_hash: str) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    _, client = serve({"password_hash": password_hash, "login_attempts": 5, "login_window": "15m"})
+    guessers = [httpx.Client(base_url=client.base_url, timeout=60) for _ in range(16)]
+    try:
+        tokens = [re.search(r'name="csrf" value="([^"]+)"', g.get("/login").text).group(1) for g in guessers]  # type: ignore[union-attr]
+
+        def guess(i: int) -> int:
+            return guessers[i].post("/login", data={"password": f"guess {i}", "csrf": tokens[i]}).status_code
+
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            codes = sorted(pool.map(guess, range(16)))
+    finally:
+        for g in guessers:
+            g.close()
+    # 16 guesses at once from one address: 5 were checked (and wrong), the other 11 refused unchecked.
+    assert codes == [401] * 5 + [429] * 11
+
+
+def test_a_new_password_ends_the_sessions_opened_with_the_old_one(serve: Serve, password_hash: str) -> None:
+    monitor, client = serve({"password_hash": password_hash})
+    assert log_in(client).status_code == 303 and client.get("/").status_code == 200
+    monitor.config.dashboard.password_hash = type(monitor.config.dashboard.password_hash)(hash_password("another one"))
+    assert client.get("/").status_code == 303
+
+
+def test_hash_password_prints_a_hash_the_config_accepts_and_that_verifies() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "qbittorrent_monitor", "hash-password"],
+        input=PASSWORD + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    printed = result.stdout.strip()
+    assert printed.startswith("scrypt$") and PASSWORD not in result.stdout + result.stderr
+    assert verify_password(PASSWORD, printed) and not verify_password(PASSWORD + "x", printed)
+    config = Config.model_validate({"qbittorrent": [{"url": "http://q:1"}], "dashboard": {"password_hash": printed}})
+    assert printed in config.secrets()
+    short = subprocess.run(
+        [sys.executable, "-m", "qbittorrent_monitor", "hash-password"],
+        input="short\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert short.returncode == 1 and "at least 8" in short.stderr
