@@ -103,7 +103,6 @@ def test_protect_pause_resume_and_run_now_from_the_api_are_honoured_by_the_next_
             time.sleep(0.1)
         assert len(finished) == 2 and finished[1] - asked < 10
         monitor.stop_event.set()
-        monitor.wake.set()  # the loop sleeps on `wake` (as the CLI's signal handler does: set both)
         loop.join(timeout=20)
         assert not loop.is_alive()
     finally:
