@@ -310,7 +310,10 @@ class Monitor:
             except Exception:
                 log.exception("cycle failed; the next one runs in %.0f s", interval)
             self.next_cycle_at = self.clock() + interval
-            self.wake.wait(interval)  # set by a stop, SIGHUP or "run a cycle now" from the dashboard
+            deadline = time.monotonic() + interval
+            # woken early by a stop, SIGHUP or "run a cycle now" from the dashboard
+            while not self.stop_event.is_set() and not self.wake.is_set() and time.monotonic() < deadline:
+                self.wake.wait(min(1.0, max(0.0, deadline - time.monotonic())))
             self.wake.clear()
             if self.reload_requested and not self.stop_event.is_set() and reload is not None:
                 self.reload_requested = False

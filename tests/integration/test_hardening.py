@@ -392,11 +392,12 @@ def test_an_error_from_an_environment_variable_names_the_variable(write_config: 
 
 def test_an_unquoted_numeric_password_is_refused_with_the_fix(write_config: WriteConfig) -> None:
     path, _ = write_config()
-    text = re.sub(r"password: .*", "password: 20242024", path.read_text(), count=1)
+    text = re.sub(r"password: .*", "password: 19871987", path.read_text(), count=1)
     path.write_text(text)
     result = cli("--config", str(path), "--test")
     assert result.returncode == 2
     assert "qbittorrent[0].password: is not text" in result.stderr and 'password: "20242024"' in result.stderr
+    assert "19871987" not in result.stderr  # the fix is shown with an example, never with the password
 
 
 def test_history_into_a_pipe_that_closes_early_ends_quietly(write_config: WriteConfig) -> None:
