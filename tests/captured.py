@@ -87,6 +87,7 @@ def download(
 
 
 def sonarr_ref(hash_: str, episode_ids: list[int], *, series_id: int = 7, season: int = 1) -> ArrDownload:
+    del season  # Sonarr v3/v4 records carry it; the monitor does not use it
     items = tuple(
         QueueItem(
             arr="sonarr",
@@ -100,13 +101,13 @@ def sonarr_ref(hash_: str, episode_ids: list[int], *, series_id: int = 7, season
             error_message="",
             protocol="torrent",
             download_client="qBittorrent",
-            series_id=series_id,
-            episode_id=e,
-            season_number=season,
+            profile="sonarr",
+            parent_id=series_id,
+            item_ids=(e,),
         )
         for e in episode_ids
     )
-    return ArrDownload("sonarr", "sonarr", hash_.lower(), items)
+    return ArrDownload("sonarr", "sonarr", hash_.lower(), items, client="qbittorrent")
 
 
 def radarr_ref(hash_: str, movie_id: int = 42) -> ArrDownload:
@@ -122,6 +123,7 @@ def radarr_ref(hash_: str, movie_id: int = 42) -> ArrDownload:
         error_message="",
         protocol="torrent",
         download_client="qBittorrent",
-        movie_id=movie_id,
+        profile="radarr",
+        item_ids=(movie_id,),
     )
-    return ArrDownload("radarr", "radarr", hash_.lower(), (item,))
+    return ArrDownload("radarr", "radarr", hash_.lower(), (item,), client="qbittorrent")

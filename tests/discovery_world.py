@@ -1,5 +1,5 @@
 """A seedbox as discovery sees it: containers on two networks (a fake Docker engine on a unix socket) whose
-qBittorrent, Sonarr and Radarr are the suite's real qbittorrent-nox and *arr simulators on loopback, and their
+qBittorrent, Sonarr, Radarr and Lidarr are the suite's real qbittorrent-nox and *arr simulators on loopback, and their
 config.xml files in the layouts ssdv2 (`<storage>/<app>/config/config.xml`) and Saltbox (`/opt/<app>/config.xml`)
 use, mounted read-only under one folder as the deployment files do (`/configs`)."""
 
@@ -33,6 +33,7 @@ class World:
     socket: Path
     configs: Path  # what the monitor would see at /configs
     lidarr_key: str
+    lidarr: ArrSimulator  # config.py has a lidarr section since issue 8: a found Lidarr is monitored
 
     @property
     def config_paths(self) -> list[str]:
@@ -59,8 +60,11 @@ def seedbox(root: Path, qbt: QBittorrent, sonarr: ArrSimulator, radarr: ArrSimul
     # Saltbox: /opt/radarr at /config; another Radarr's folder beside it must not be taken for this one's
     config_xml(configs / "radarr" / "config.xml", api_key=radarr.api_key, port=port_of(radarr.url), instance="Radarr")
     config_xml(configs / "radarr4k" / "config.xml", api_key=secrets.token_hex(16), port=7879, instance="Radarr4K")
-    lidarr_key = secrets.token_hex(16)
-    config_xml(configs / "lidarr" / "config.xml", api_key=lidarr_key, port=1, instance="Lidarr")  # nothing listens
+    lidarr = ArrSimulator(
+        "lidarr", qbt_url=qbt.url, qbt_username=qbt.username, qbt_password=qbt.password, category="lidarr"
+    )
+    lidarr.start()
+    config_xml(configs / "lidarr" / "config.xml", api_key=lidarr.api_key, port=port_of(lidarr.url), instance="Lidarr")
     (configs / "broken").mkdir()
     (configs / "broken" / "config.xml").write_text("<Config><ApiKey>half a file")
     containers = [
@@ -115,7 +119,8 @@ def seedbox(root: Path, qbt: QBittorrent, sonarr: ArrSimulator, radarr: ArrSimul
     engine = FakeDockerEngine(socket, containers)
     engine.start()
     try:
-        yield World(engine, socket, configs, lidarr_key)
+        yield World(engine, socket, configs, lidarr.api_key, lidarr)
     finally:
         engine.stop()
+        lidarr.stop()
         shutil.rmtree(short, ignore_errors=True)

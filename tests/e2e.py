@@ -30,7 +30,8 @@ COMMAND = [sys.executable, "-m", "qbittorrent_monitor"]
 
 def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """This environment without its service variables (they would override the test's config)."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("QBITTORRENT_", "SONARR_", "RADARR_"))}
+    services = ("QBITTORRENT_", "SONARR_", "RADARR_", "LIDARR_", "READARR_", "WHISPARR_")
+    base = {k: v for k, v in os.environ.items() if not k.startswith(services)}
     return {**base, **(extra or {})}
 
 

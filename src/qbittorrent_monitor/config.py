@@ -27,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from .apps import App
 from .model import Kind
 
 CONTAINER_DATA_DIR = Path("/config")
@@ -170,11 +171,22 @@ class QBittorrentInstance(_Strict):
 
 class ArrInstance(_Strict):
     name: str = ""
-    url: str
+    url: str  # with the app's URL base if it has one: http://host:8989/sonarr
     api_key: Secret
     timeout: Duration = 30
+    ca_file: Path | None = Field(None, description="PEM file of the CA that signed the app's HTTPS certificate")
+    # Which qBittorrent instance the app's download clients are: one name for all of them, or per download client
+    # name ({"qBittorrent 4K": "qbt-4k"}). Unset: matched from the app's download client settings (host, port).
+    qbittorrent: str | dict[str, str] | None = None
 
     _url = field_validator("url")(classmethod(lambda cls, v: _check_url(v)))
+
+    @field_validator("ca_file")
+    @classmethod
+    def _ca(cls, v: Path | None) -> Path | None:
+        if v is not None and not v.is_file():
+            raise ValueError(f"{str(v)!r} is not a readable file: give the path of the CA certificate (PEM)")
+        return v
 
     @field_validator("api_key")
     @classmethod
@@ -520,6 +532,10 @@ class NotificationSettings(_Strict):
         return v
 
 
+ARR_SECTIONS = tuple(app.value for app in App)
+"""The *arr sections of the configuration; each is an app of apps.py (Whisparr v2 or v3 is told by its version)."""
+
+
 class Config(_Strict):
     monitor: MonitorSettings = Field(default_factory=MonitorSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
@@ -527,6 +543,9 @@ class Config(_Strict):
     qbittorrent: list[QBittorrentInstance] = Field(default_factory=list)
     sonarr: list[ArrInstance] = Field(default_factory=list)
     radarr: list[ArrInstance] = Field(default_factory=list)
+    lidarr: list[ArrInstance] = Field(default_factory=list)
+    readarr: list[ArrInstance] = Field(default_factory=list)
+    whisparr: list[ArrInstance] = Field(default_factory=list)
     protection: ProtectionSettings = Field(default_factory=ProtectionSettings)
     error_patterns: ErrorPatterns = Field(default_factory=ErrorPatterns)
     policy: PolicySettings = Field(default_factory=PolicySettings)
@@ -543,16 +562,26 @@ class Config(_Strict):
 
     @model_validator(mode="after")
     def _names(self) -> Config:
-        for app in ("sonarr", "radarr"):
+        for app in ARR_SECTIONS:
             for i, inst in enumerate(getattr(self, app)):
                 if not inst.name:
                     inst.name = app if i == 0 else f"{app}{i + 1}"
         seen: set[str] = set()
-        instances: list[QBittorrentInstance | ArrInstance] = [*self.qbittorrent, *self.sonarr, *self.radarr]
+        instances: list[QBittorrentInstance | ArrInstance] = [*self.qbittorrent, *(a for _, a in self.arr_instances())]
         for inst in instances:
             if inst.name in seen:
                 raise ValueError(f"the instance name {inst.name!r} is used twice: give each instance its own name")
             seen.add(inst.name)
+        clients = [q.name for q in self.qbittorrent]
+        for app, arr in self.arr_instances():
+            wanted = arr.qbittorrent
+            named = [wanted] if isinstance(wanted, str) else list((wanted or {}).values())
+            for name in named:
+                if name not in clients:
+                    raise ValueError(
+                        f"{app} instance {arr.name!r}: qbittorrent: {name!r} is not a configured qBittorrent instance"
+                        f" (the names are: {', '.join(clients) or 'none'})"
+                    )
         return self
 
     def after(self, kind: Kind) -> float:
@@ -566,7 +595,8 @@ class Config(_Strict):
         return self.policy.for_kind(kind).after or 0.0
 
     def arr_instances(self) -> list[tuple[str, ArrInstance]]:
-        return [("sonarr", a) for a in self.sonarr] + [("radarr", a) for a in self.radarr]
+        """Every *arr instance with its app (the section it is listed in)."""
+        return [(app, a) for app in ARR_SECTIONS for a in getattr(self, app)]
 
     def secrets(self) -> list[str]:
         out = [q.password.get_secret_value() for q in self.qbittorrent]
@@ -594,6 +624,12 @@ ENV_OVERRIDES: dict[str, tuple[str | int, ...]] = {
     "SONARR_API_KEY": ("sonarr", 0, "api_key"),
     "RADARR_URL": ("radarr", 0, "url"),
     "RADARR_API_KEY": ("radarr", 0, "api_key"),
+    "LIDARR_URL": ("lidarr", 0, "url"),
+    "LIDARR_API_KEY": ("lidarr", 0, "api_key"),
+    "READARR_URL": ("readarr", 0, "url"),
+    "READARR_API_KEY": ("readarr", 0, "api_key"),
+    "WHISPARR_URL": ("whisparr", 0, "url"),
+    "WHISPARR_API_KEY": ("whisparr", 0, "api_key"),
     "DISCOVERY": ("discovery", "enabled"),
     "DOCKER_HOST": ("discovery", "docker_socket"),
     "DOCKER_NETWORK": ("discovery", "network"),

@@ -122,7 +122,8 @@ def _unblocklist(store: Store, arrs: dict[str, ArrClient], step: JournalRow, out
     title = step.params.get("title", "")
     items = set(step.params.get("items", []))
     try:
-        entries = [e for e in arr.blocklist() if _matches(e, title, items, step.created_at)]
+        profile = arr.profile
+        entries = [e for e in arr.blocklist() if _matches(e, title, items, profile.blocklist_items(e), step.created_at)]
         if not entries:
             out(f"#{step.id}: no blocklist entry for {title!r} in {step.target} any more (removed already?)")
             return 0
@@ -144,12 +145,11 @@ def _unblocklist(store: Store, arrs: dict[str, ArrClient], step: JournalRow, out
     return 1
 
 
-def _matches(entry: dict[str, Any], title: str, items: set[str], after: float) -> bool:
+def _matches(entry: dict[str, Any], title: str, items: set[str], own: set[str], after: float) -> bool:
+    """The blocklist entry our removal wrote: same title, the same items (`own`, read with the app's profile:
+    episodes, movie, albums or books), written after the removal began."""
     if title and entry.get("sourceTitle") != title:
         return False
-    own = {f"episode:{e}" for e in entry.get("episodeIds") or []}
-    if entry.get("movieId"):
-        own.add(f"movie:{entry['movieId']}")
     if items and own and not (own & items):
         return False
     date = entry.get("date")

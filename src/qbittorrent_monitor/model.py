@@ -11,6 +11,9 @@ from enum import IntEnum, StrEnum
 from typing import Any
 from urllib.parse import urlsplit
 
+from .apps import Profile
+from .apps import profile as profile_by_key
+
 
 class Kind(StrEnum):
     """What is wrong with a download. The values are the policy/config keys."""
@@ -222,37 +225,32 @@ class LogEntry:
 
 @dataclass(frozen=True, slots=True)
 class QueueItem:
-    """One record of an *arr queue (Sonarr: one per episode)."""
+    """One record of an *arr queue (Sonarr v3/v4: one per episode; Lidarr: per album; Readarr: per book)."""
 
     arr: str
     app: str
     id: int
     download_id: str  # lower-case hash
     title: str
-    status: str  # lower-cased: older builds send PascalCase
+    status: str  # lower-cased: older builds (and Lidarr, Readarr, Whisparr) send PascalCase
     tracked_state: str
     tracked_status: str
-    error_message: str
+    error_message: str  # the app's (translated) UI text: kept for people, never decided on
     protocol: str
-    download_client: str
-    series_id: int | None = None
-    episode_id: int | None = None
-    season_number: int | None = None
-    movie_id: int | None = None
+    download_client: str  # the name of the app's download client definition
+    profile: str = ""  # the apps.py profile it was read with ("" = the app's oldest one)
+    parent_id: int | None = None  # series / artist / author
+    item_ids: tuple[int, ...] = ()  # episodes / movie / album / book: what a search targets
 
     @classmethod
-    def from_api(cls, arr: str, app: str, d: dict[str, Any]) -> QueueItem | None:
+    def from_api(cls, arr: str, profile: Profile, d: dict[str, Any]) -> QueueItem | None:
         download_id = d.get("downloadId")
         if not download_id:  # pending (delayed) releases have none: nothing to correlate
             return None
-
-        def opt(key: str) -> int | None:
-            v = d.get(key)
-            return int(v) if isinstance(v, int) and not isinstance(v, bool) else None
-
+        parent = d.get(profile.parent_field) if profile.parent_field else None
         return cls(
             arr=arr,
-            app=app,
+            app=profile.app.value,
             id=_int(d, "id"),
             download_id=str(download_id).lower(),
             title=str(d.get("title") or ""),
@@ -262,10 +260,9 @@ class QueueItem:
             error_message=str(d.get("errorMessage") or ""),
             protocol=str(d.get("protocol") or "").lower(),
             download_client=str(d.get("downloadClient") or ""),
-            series_id=opt("seriesId"),
-            episode_id=opt("episodeId"),
-            season_number=opt("seasonNumber"),
-            movie_id=opt("movieId"),
+            profile=profile.key,
+            parent_id=parent if isinstance(parent, int) and not isinstance(parent, bool) else None,
+            item_ids=profile.item_ids(d),
         )
 
 
@@ -277,18 +274,24 @@ class ArrDownload:
     app: str
     download_id: str
     items: tuple[QueueItem, ...]
+    client: str = ""  # the qBittorrent instance this download is in (observe maps it; "" = not mapped)
+
+    @property
+    def profile(self) -> Profile:
+        key = self.items[0].profile if self.items else ""
+        return profile_by_key(key or self.app)
 
     @property
     def queue_ids(self) -> tuple[int, ...]:
         return tuple(sorted({i.id for i in self.items}))
 
     @property
-    def episode_ids(self) -> tuple[int, ...]:
-        return tuple(sorted({i.episode_id for i in self.items if i.episode_id is not None}))
+    def item_ids(self) -> tuple[int, ...]:
+        return tuple(sorted({i for item in self.items for i in item.item_ids}))
 
     @property
-    def movie_ids(self) -> tuple[int, ...]:
-        return tuple(sorted({i.movie_id for i in self.items if i.movie_id}))
+    def download_client(self) -> str:
+        return self.items[0].download_client if self.items else ""
 
     @property
     def title(self) -> str:
@@ -302,10 +305,8 @@ class ArrDownload:
             "status": first.status,
             "tracked_state": first.tracked_state,
         }
-        if self.episode_ids:
-            out["episode_ids"] = list(self.episode_ids)
-        if self.movie_ids:
-            out["movie_ids"] = list(self.movie_ids)
+        if self.item_ids:
+            out[f"{self.profile.item}_ids"] = list(self.item_ids)
         return out
 
 

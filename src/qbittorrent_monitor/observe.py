@@ -1,9 +1,10 @@
 """observe: ask the services the cycle's questions and build the Snapshot, complete before anything is judged.
 
 What it asks (cheap, scoped questions; see clients/qbittorrent.py):
-- every *arr queue (every page), and whether the *arr can reach its download client;
-- qBittorrent: `torrents/info?hashes=` for the hashes the queues name (with their trackers on 5.1+), the `errored`
-  filter, the warning log since the last line seen, the connection status;
+- every *arr queue (every page), whether the *arr can reach its download client, and its download clients'
+  settings: each queue download goes to the one qBittorrent instance its *arr uses (`assign`, over mapping.py);
+- qBittorrent: `torrents/info?hashes=` for the hashes the queues send to that instance (with their trackers on 5.1+),
+  the `errored` filter, the warning log since the last line seen, the connection status;
 - tracker rows of suspects only on 4.x (incomplete, running, no data flowing), and the private flag of the torrents
   a repair could delete (4.x says it per torrent; it never changes: asked once, kept in the store);
 - when the opt-in seed cleanup is due: the whole library once, to find unregistered seeds and every user of their data.
@@ -18,13 +19,14 @@ import logging
 import re
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
 from .clients import ServiceError
 from .clients.arr import ArrClient
 from .clients.qbittorrent import Feature, Listed, QBittorrentClient, log_torrent_name
 from .config import Config
+from .mapping import Endpoint, Route, in_category, route, route_clients
 from .model import (
     DOWNLOADING_STATES,
     METADATA_STATES,
@@ -93,6 +95,38 @@ def join_log(torrents: list[Torrent], entries: Iterable[LogEntry]) -> dict[str, 
     return {h: tuple(v) for h, v in out.items()}
 
 
+@dataclass
+class Assigned:
+    """The queues' downloads by the qBittorrent instance they are in (hash -> downloads), and what could not be
+    placed, per *arr instance (why)."""
+
+    by_client: dict[str, dict[str, list[ArrDownload]]] = field(default_factory=dict)
+    unplaced: list[tuple[ArrDownload, str]] = field(default_factory=list)
+    problems: dict[str, str] = field(default_factory=dict)  # *arr instance -> what the user must fix
+
+    def hashes(self) -> set[str]:
+        return {h for by_hash in self.by_client.values() for h in by_hash}
+
+
+def assign(arr: str, groups: list[ArrDownload], routes: dict[str, Route], out: Assigned) -> None:
+    """Each download of one *arr queue to the qBittorrent instance its download client is (never to two)."""
+    unplaced: dict[str, int] = {}
+    for g in groups:
+        r = route(g.download_client, routes)
+        if r is None or not r.qbittorrent:
+            why = r.why if r is not None else f"the app has no qBittorrent download client named {g.download_client!r}"
+            out.unplaced.append((g, why))
+            if r is None or r.problem:
+                unplaced[why] = unplaced.get(why, 0) + 1
+            continue
+        placed = replace(g, client=r.qbittorrent)
+        out.by_client.setdefault(r.qbittorrent, {}).setdefault(g.download_id, []).append(placed)
+    if unplaced:
+        out.problems[arr] = "; ".join(
+            f"{n} download(s) not judged: {why}" for why, n in sorted(unplaced.items(), key=lambda kv: -kv[1])
+        )
+
+
 def _mentions_path(message: str, t: Torrent) -> bool:
     paths = [p.rstrip("/") for p in (t.content_path, t.save_path) if p]
     return any(f"{p}/" in message or f'{p}"' in message or f"{p})" in message for p in paths)
@@ -115,6 +149,9 @@ class Observer:
         self._logs: dict[str, deque[LogEntry]] = {q.name: deque(maxlen=LOG_MEMORY) for q in qbts}
         self._log_cursor: dict[str, int] = {q.name: -1 for q in qbts}
         self._log_reread: set[str] = set()  # torrents whose missing log line justified one full re-read
+        self._endpoints = [Endpoint.from_url(q.name, q.url) for q in config.qbittorrent]
+        self._routes_said: dict[str, dict[str, str]] = {}  # *arr -> download client -> what was last logged
+        self._categories: dict[tuple[str, str], str] = {}  # (*arr, download client) -> the category it polls
         self._private: dict[str, bool] = {}  # what the store knows, kept here too (read once per process)
         self._hosts: dict[str, tuple[str, ...]] = {}  # tracker hosts read for protection.trackers, per torrent
 
@@ -126,12 +163,13 @@ class Observer:
     def snapshot(self, *, cleanup: bool = False) -> Snapshot:
         now = self.clock()
         snap = Snapshot(taken_at=now)
-        by_hash = self._queues(snap)
+        queued = self._queues(snap)
         listed: list[Listed] = []
         for q in self.qbts:
+            mine_queued = queued.by_client.get(q.name, {})
             try:
                 status = snap.connection_status[q.name] = q.connection_status()
-                mine = {item.torrent.hash: item for item in q.torrents(by_hash)}
+                mine = {item.torrent.hash: item for item in q.torrents(mine_queued)}
                 for item in q.errored():
                     mine.setdefault(item.torrent.hash, item)
                 self._tail_log(q, [i.torrent for i in mine.values()])
@@ -148,7 +186,8 @@ class Observer:
         if unwatched := self.store.note_watch(now, max_gap):
             log.info("nobody watched for %s: the clocks of findings and outages move on by that much", unwatched)
         memory = self.store.observe(torrents, now, self.config.stalled.slow.window, max_gap=max_gap)
-        private = self._private_flags([t for t in torrents if by_hash.get(t.hash) and may_be_repaired(t)])
+        refs_of = {(t.client, t.hash): self._refs(t, queued) for t in torrents}
+        private = self._private_flags([t for t in torrents if refs_of[(t.client, t.hash)] and may_be_repaired(t)])
         logs = {q.name: join_log([t for t in torrents if t.client == q.name], self._logs[q.name]) for q in self.qbts}
         for item in listed:
             t = item.torrent
@@ -157,7 +196,7 @@ class Observer:
                 working = next((r.url for r in item.trackers if r.status == TrackerState.WORKING and r.host), "")
                 t = replace(t, working_tracker=working)
             key = f"{t.client}:{t.hash}"
-            refs = tuple(by_hash.get(t.hash, ()))
+            refs = refs_of[(t.client, t.hash)]
             trackers = None
             if is_suspect(t):  # the same rows on every version: read where torrents/info did not return them
                 trackers = item.trackers if item.trackers is not None else (self._trackers(t) if refs else None)
@@ -165,29 +204,72 @@ class Observer:
                 t = replace(t, private=private[key])
             hosts = self._listed_hosts(t, item.trackers or trackers, bool(refs))
             snap.downloads.append(Download(t, refs, trackers, logs[t.client].get(t.hash, ()), memory.get(key), hosts))
-        found = {t.hash for t in torrents}
+        joined = {(g.arr, g.download_id) for d in snap.downloads for g in d.arr}
         if not any(q.name in snap.service_errors for q in self.qbts):
             # Only when every qBittorrent answered: a torrent missing from a failed read is not "gone".
-            snap.unmatched_queue = [g for h, gs in by_hash.items() if h not in found for g in gs]
+            snap.unmatched_queue = [
+                g
+                for by_hash in queued.by_client.values()
+                for gs in by_hash.values()
+                for g in gs
+                if (g.arr, g.download_id) not in joined
+            ]
+        snap.unmatched_queue += [g for g, _ in queued.unplaced]
         if cleanup and not snap.service_errors and not snap.held_arrs:
             # Only with every queue read: a download a silent *arr still owns must not look orphaned.
-            self._seeds(snap, set(by_hash))
+            self._seeds(snap, queued.hashes() | {g.download_id for g, _ in queued.unplaced})
         return snap
 
-    def _queues(self, snap: Snapshot) -> dict[str, list[ArrDownload]]:
-        by_hash: dict[str, list[ArrDownload]] = {}
+    def _refs(self, t: Torrent, queued: Assigned) -> tuple[ArrDownload, ...]:
+        """The queue downloads that are this torrent: sent to its instance, and in a category their app sees."""
+        refs = []
+        for g in queued.by_client.get(t.client, {}).get(t.hash, ()):
+            category = self._categories.get((g.arr, g.download_client), "")
+            if in_category(t.category, category):
+                refs.append(g)
+            else:
+                log.warning(
+                    "%s: %s on %s is in category %r, not %r where %s looks: not joined",
+                    g.arr,
+                    t.name,
+                    t.client,
+                    t.category,
+                    category,
+                    g.arr,
+                )
+        return tuple(refs)
+
+    def _queues(self, snap: Snapshot) -> Assigned:
+        out = Assigned()
+        self._categories = {}
         for arr in self.arrs.values():
             try:
                 items = arr.queue()
                 if problem := arr.download_client_problem():
                     snap.held_arrs[arr.name] = problem
-                snap.service_status[arr.name] = f"queue: {len(items)} torrent record(s)"
+                routes = route_clients(arr.download_clients(), self._endpoints, arr.qbittorrent)
             except ServiceError as exc:
                 snap.service_errors[arr.name] = exc.message
                 continue
-            for group in group_queue(items):
-                by_hash.setdefault(group.download_id, []).append(group)
-        return by_hash
+            self._say_routes(arr.name, routes)
+            self._categories |= {(arr.name, name): r.category for name, r in routes.items()}
+            assign(arr.name, group_queue(items), routes, out)
+            if arr.name in out.problems:
+                snap.service_errors[arr.name] = out.problems[arr.name]
+            else:
+                snap.service_status[arr.name] = f"queue: {len(items)} torrent record(s)"
+        return out
+
+    def _say_routes(self, arr: str, routes: dict[str, Route]) -> None:
+        """Log where each download client's downloads go, once, and again when it changes."""
+        said = self._routes_said.setdefault(arr, {})
+        for name, r in routes.items():
+            text = f"-> qBittorrent {r.qbittorrent} ({r.why})" if r.qbittorrent else f"not placed: {r.why}"
+            if said.get(name) == text:
+                continue
+            said[name] = text
+            level = logging.WARNING if r.problem or r.assumed else logging.INFO
+            log.log(level, "%s: download client %r %s", arr, name, text)
 
     def _qbt(self, name: str) -> QBittorrentClient:
         return next(q for q in self.qbts if q.name == name)

@@ -47,7 +47,11 @@ def test_finds_each_app_its_address_on_the_network_its_key_and_which_qbittorrent
     # The traefik_proxy address, not the bridge one; the WebUI port the linuxserver image was given (WEBUI_PORT).
     assert (q.matched_by, q.address, q.url) == ("image", "127.0.0.1", qbt.url)
     assert q.username == qbt.username  # learnt from the *arr download clients
-    assert sorted(q.used_by) == [f"radarr (category {RADARR_CATEGORY})", f"sonarr (category {SONARR_CATEGORY})"]
+    assert sorted(q.used_by) == [
+        "lidarr (category lidarr)",
+        f"radarr (category {RADARR_CATEGORY})",
+        f"sonarr (category {SONARR_CATEGORY})",
+    ]
 
     s, r = by_container["sonarr"], by_container["radarr"]
     assert (s.url, s.api_key, s.config_xml) == (
@@ -67,9 +71,11 @@ def test_finds_each_app_its_address_on_the_network_its_key_and_which_qbittorrent
     assert (r_client.category, r_client.qbittorrent) == (RADARR_CATEGORY, "qbittorrent")
     assert s.usable and r.usable and q.usable
 
-    # Lidarr is found (key read) but not answering; a half-written config.xml is reported. Neither stops discovery.
-    assert by_container["lidarr"].api_key == world.lidarr_key
-    assert any(e.startswith("lidarr (lidarr): cannot read its download clients") for e in found.errors)
+    # Lidarr (API v1) is found with its key and its download client; a half-written config.xml is reported and
+    # does not stop discovery.
+    assert by_container["lidarr"].api_key == world.lidarr_key and by_container["lidarr"].usable
+    [l_client] = by_container["lidarr"].download_clients
+    assert (l_client.category, l_client.qbittorrent) == ("lidarr", "qbittorrent")
     assert any("broken/config.xml" in e for e in found.errors)
     # Discovery only reads from the engine.
     assert world.engine.writes == [] and any("/containers/json" in p for _, p in world.engine.requests)
@@ -94,9 +100,11 @@ def test_only_the_apps_the_configuration_supports_are_filled_in(world: World, so
     found = discovery.discover(settings(world))
     doc: dict[str, object] = {}
     lines = discovery.fill(doc, found, bootstrap.supported_sections(), set())
-    assert set(doc) == {"qbittorrent", "sonarr", "radarr"}  # lidarr stays in the report until config.py has it
+    assert set(doc) == {"qbittorrent", "sonarr", "radarr", "lidarr"}  # every section config.py has (issue 8: lidarr)
     assert doc["sonarr"] == [{"name": "sonarr", "url": sonarr.url, "api_key": sonarr.api_key}]
-    assert len(lines) == 3
+    assert len(lines) == 4
+    only_v1 = discovery.fill({}, found, {"qbittorrent", "sonarr", "radarr"}, set())
+    assert len(only_v1) == 3  # a section the configuration lacks stays in the report
 
 
 def test_explicit_configuration_and_environment_win_over_discovery(
@@ -125,7 +133,8 @@ def test_explicit_configuration_and_environment_win_over_discovery(
 
 def test_a_fully_configured_monitor_does_not_run_discovery(world: World, tmp_path: Path, qbt: QBittorrent) -> None:
     path = tmp_path / "config.yaml"
-    path.write_text(f"qbittorrent: [{{url: '{qbt.url}', password: x}}]\nsonarr: []\nradarr: []\n")
+    sections = "".join(f"{app}: []\n" for app in ("sonarr", "radarr", "lidarr", "readarr", "whisparr"))
+    path.write_text(f"qbittorrent: [{{url: '{qbt.url}', password: x}}]\n{sections}")
     loaded = bootstrap.load(path, explicit=True, env=world.env(tmp_path / "data"))
     assert loaded.discovery is None and world.engine.requests == []
 

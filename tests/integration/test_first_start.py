@@ -42,7 +42,8 @@ def test_first_start_writes_the_config_runs_a_real_repair_and_the_next_start_kee
     assert written["qbittorrent"] == [{"name": "qbittorrent", "url": qbt.url, "username": qbt.username}]
     assert written["sonarr"] == [{"name": "sonarr", "url": sonarr.url, "api_key": sonarr.api_key}]
     assert written["radarr"] == [{"name": "radarr", "url": radarr.url, "api_key": radarr.api_key}]
-    assert "lidarr" not in written  # found, but not a section this version has
+    lidarr = world.lidarr
+    assert written["lidarr"] == [{"name": "lidarr", "url": lidarr.url, "api_key": lidarr.api_key}]
     assert qbt.password not in config_file.read_text()  # the environment's secret stays in the environment
     assert config_file.read_text().startswith("# qbittorrent-monitor configuration, written on the first start")
     # The cycle ran with what was found: the dead download was removed through Sonarr and searched once.
@@ -82,7 +83,8 @@ def test_an_existing_configuration_is_never_overwritten(world: World, qbt: QBitt
     data = tmp_path / "data"
     config_file = data / "config" / "config.yaml"
     config_file.parent.mkdir(parents=True)
-    mine = f"# mine\nqbittorrent: [{{url: '{qbt.url}', password: '{qbt.password}'}}]\nsonarr: []\nradarr: []\n"
+    arrs = "".join(f"{app}: []\n" for app in ("sonarr", "radarr", "lidarr", "readarr", "whisparr"))
+    mine = f"# mine\nqbittorrent: [{{url: '{qbt.url}', password: '{qbt.password}'}}]\n{arrs}"
     config_file.write_text(mine)
 
     result = cli("--test", env=world.env(data))

@@ -57,6 +57,9 @@ def api(sim: ArrSimulator, **headers: str) -> Iterator[httpx.Client]:
         yield client
 
 
+api_client = api
+
+
 def queue(client: httpx.Client, **params: Any) -> dict[str, Any]:
     params.setdefault("pageSize", 1000)
     response = client.get("/api/v3/queue", params=params)
@@ -633,3 +636,49 @@ def test_change_category_moves_the_torrent_out_of_the_queue(
         assert qbt.torrent(other)["category"] == TV
         assert queue(client)["totalRecords"] == 1  # it simply comes back at the next refresh
     assert sonarr.violations == []
+
+
+@pytest.mark.parametrize(
+    ("kind", "version", "api", "records", "item_field", "suffix", "status"),
+    [
+        ("sonarr", "5.0.0.1234", "/api/v5", 1, "episodeIds", "", "warning"),  # one record per download
+        ("lidarr", "2.14.5.4836", "/api/v1", 2, "albumId", "-album{}", "Warning"),  # per album, PascalCase
+        ("readarr", "0.3.21.2475", "/api/v1", 2, "bookId", "-book{}", "Warning"),
+        ("whisparr", "2.0.0.819", "/api/v3", 2, "episodeId", "-ep{}", "Warning"),  # Sonarr-based
+        ("whisparr", "3.0.0.1000", "/api/v3", 1, "movieId", "", "Warning"),  # Radarr-based
+    ],
+)
+def test_other_apps_list_a_grab_as_they_do(
+    qbt: QBittorrent,
+    states: StateFactory,
+    kind: str,
+    version: str,
+    api: str,
+    records: int,
+    item_field: str,
+    suffix: str,
+    status: str,
+) -> None:
+    info_hash = states.stalled(f"Flavour.{kind}.{version}", category="flavour")
+    with simulator(qbt, kind, version=version, category="flavour") as sim, api_client(sim) as client:
+        items = [7] if sim.flavour.shape == "movie" else [7, 8]
+        parent = None if sim.flavour.shape == "movie" else 3
+        sim.grab(info_hash, "Flavour", item_ids=items, parent_id=parent, season=1)
+        status_doc = client.get("/api/v3/system/status" if kind == "sonarr" else f"{api}/system/status").json()
+        assert status_doc["version"] == version  # Sonarr v5 still answers on the deprecated /api/v3
+        unknown = sim.flavour.unknown_param
+        page = client.get(f"{api}/queue", params={"pageSize": 100, unknown: "false"}).json()
+        assert page["totalRecords"] == records
+        for rec in page["records"]:
+            assert rec["status"] == status and rec["downloadId"] == info_hash.upper()
+            value = rec[item_field]
+            ids = value if isinstance(value, list) else [value]
+            assert rec["id"] == expected_id(
+                f"trackedDownload-1-{info_hash.upper()}{suffix.format(ids[0])}"
+                if suffix
+                else f"trackedDownload-1-{info_hash.upper()}"
+            )
+        if kind == "sonarr":  # the v3 queue of a v5 build is not what a client should read
+            assert client.get("/api/v3/queue").status_code == 501 and "not simulated" in sim.violations[-1]
+            sim.violations.clear()
+        assert sim.violations == []

@@ -1,4 +1,7 @@
-"""A Sonarr/Radarr (API v3) simulator backed by a real qBittorrent, for integration tests.
+"""A Sonarr/Radarr/Lidarr/Readarr/Whisparr simulator backed by a real qBittorrent, for integration tests.
+
+Which app, and which API generation of it, is a row of `sim.flavours.FLAVOURS` (Sonarr v3/v4 and v5, Radarr,
+Lidarr, Readarr, Whisparr v2 and v3); every request is validated against that app's vendored spec.
 
 It behaves like the real apps as described in ../../../shared/API-NOTES.md (§1-§5) and validates
 every request against the vendored OpenAPI specs (see `sim.validation`). Typical use::
@@ -33,7 +36,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 import uvicorn
@@ -44,6 +47,16 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from sim.commands import all_command_properties, find_command
+from sim.flavours import (
+    ADDED_FIELD,
+    CAMELCASE_STATUS,
+    CHANGE_CATEGORY,
+    MIN_VERSIONS,
+    QBT_API_KEY_FIELD,
+    STOPPED_STATES,
+    flavour_for,
+    has,
+)
 from sim.qbtclient import QbtCall, QbtClient, QbtError
 from sim.state import (
     CLIENT_ID,
@@ -63,17 +76,14 @@ from sim.state import (
     quality_unknown,
     utcnow,
 )
-from sim.validation import OpenAPIRequest, SpecVariant, openapi_for, validate_request, validate_response
-
-DEFAULT_VERSIONS = {"sonarr": "4.0.19.2979", "radarr": "6.0.3.10276"}
-# Oldest builds whose API shape the simulator models (typed paging, skipRedownload, queue filters).
-MIN_VERSIONS = {"sonarr": (4, 0, 0, 741), "radarr": (5, 1, 1)}
-# Version gates (API-NOTES §5.1, §5.2).
-CAMELCASE_STATUS = {"sonarr": (4, 0, 10, 2624), "radarr": (5, 15, 1, 9463)}
-CHANGE_CATEGORY = {"sonarr": (4, 0, 1, 987), "radarr": (5, 3, 3, 8535)}
-ADDED_FIELD = {"sonarr": (4, 0, 0, 924), "radarr": (5, 3, 2)}
-STOPPED_STATES = {"sonarr": (4, 0, 4, 1650), "radarr": (5, 5, 3, 8819)}
-QBT_API_KEY_FIELD = (4, 0, 17, 2967)  # Sonarr only
+from sim.validation import (
+    OpenAPIRequest,
+    SpecVariant,
+    openapi_for,
+    patched_spec,
+    validate_request,
+    validate_response,
+)
 
 QUEUE_SORT_KEYS = {
     "sonarr": [
@@ -114,6 +124,19 @@ QUEUE_SORT_KEYS = {
         "year",
     ],
 }
+GENERIC_QUEUE_SORT_KEYS = [
+    "added",
+    "downloadClient",
+    "estimatedCompletionTime",
+    "indexer",
+    "progress",
+    "protocol",
+    "quality",
+    "size",
+    "status",
+    "timeleft",
+    "title",
+]
 BLOCKLIST_SORT_KEYS = {
     "sonarr": ["date", "indexer", "series.sortTitle", "sourceTitle"],
     "radarr": ["date", "indexer", "movies.sortTitle", "sourceTitle"],
@@ -218,11 +241,11 @@ def _sort_value(value: Any) -> tuple[int, Any]:
 
 
 class ArrSimulator:
-    """A Sonarr or Radarr instance (API v3) whose download client is a real qBittorrent."""
+    """An *arr instance (any flavour of sim.flavours) whose download client is a real qBittorrent."""
 
     def __init__(
         self,
-        kind: Literal["sonarr", "radarr"],
+        kind: Literal["sonarr", "radarr", "lidarr", "readarr", "whisparr"],
         *,
         qbt_url: str,
         qbt_username: str,
@@ -235,16 +258,20 @@ class ArrSimulator:
         auto_redownload_failed: bool = True,
         post_import_category: str | None = None,
         command_duration: float = 1.0,
+        url_base: str = "",
+        tls: tuple[str, str] | None = None,
     ) -> None:
-        if kind not in ("sonarr", "radarr"):
-            raise ValueError(f"kind must be 'sonarr' or 'radarr', not {kind!r}")
+        self.flavour = flavour_for(kind, version)
         self.kind: str = kind
-        self.version = version or DEFAULT_VERSIONS[kind]
+        self.version = version or self.flavour.default_version
         self._v = parse_version(self.version)
-        if self._v < MIN_VERSIONS[kind]:
+        if self._v < MIN_VERSIONS.get(self.flavour.key, (0,)):
             raise ValueError(f"{kind} {self.version} predates the API shape this simulator models")
         self.api_key = api_key or secrets.token_hex(16)
-        self.app_name = "Sonarr" if kind == "sonarr" else "Radarr"
+        self.app_name = self.flavour.app_name
+        # <UrlBase>: every route lives under it; a request without it gets a 307 to the same path with it.
+        self.url_base = "/" + url_base.strip("/") if url_base.strip("/") else ""
+        self._tls = tls  # (certificate file, key file): serve HTTPS
         self.name = name or self.app_name
         self.category = category
         self.post_import_category = post_import_category
@@ -253,12 +280,18 @@ class ArrSimulator:
         self.command_duration = command_duration
         self.qbt_url = qbt_url.rstrip("/")
         self.url = ""
+        f = self.flavour
         self._variant = SpecVariant(
-            kind=kind,
-            legacy_status=self._v < CAMELCASE_STATUS[kind],
-            change_category=self._v >= CHANGE_CATEGORY[kind],
+            kind=f.spec,
+            legacy_status=not has(CAMELCASE_STATUS, f, self._v),
+            change_category=has(CHANGE_CATEGORY, f, self._v),
         )
         openapi_for(self._variant)  # load and check the spec now (cached per variant)
+        self._legacy_variant = None
+        if f.legacy_spec is not None:
+            self._legacy_variant = SpecVariant(kind=f.legacy_spec, legacy_status=False, change_category=True)
+            openapi_for(self._legacy_variant)
+        self._schemas = patched_spec(self._variant)["components"]["schemas"]
         self._qbt = QbtClient(qbt_url, qbt_username, qbt_password)
         self._qbt_username = qbt_username
         self._lock = threading.RLock()
@@ -285,28 +318,33 @@ class ArrSimulator:
         self._started_at = utcnow()
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
+        api = f.api
+        settings = "/settings" if f.key == "sonarr-v5" else "/config"  # Sonarr v5 moved /config/* to /settings/*
         self._routes: dict[tuple[str, str], Handler] = {
             ("get", "/ping"): self._h_ping,
             ("head", "/ping"): self._h_ping,
             ("get", "/api"): self._h_api_info,
-            ("get", "/api/v3/system/status"): self._h_system_status,
-            ("get", "/api/v3/queue"): self._h_queue,
-            ("get", "/api/v3/queue/details"): self._h_queue_details,
-            ("get", "/api/v3/queue/status"): self._h_queue_status,
-            ("delete", "/api/v3/queue/{id}"): self._h_queue_delete,
-            ("delete", "/api/v3/queue/bulk"): self._h_queue_delete_bulk,
-            ("post", "/api/v3/command"): self._h_command_post,
-            ("get", "/api/v3/command"): self._h_command_list,
-            ("get", "/api/v3/command/{id}"): self._h_command_get,
-            ("get", "/api/v3/blocklist"): self._h_blocklist,
-            ("delete", "/api/v3/blocklist/{id}"): self._h_blocklist_delete,
-            ("delete", "/api/v3/blocklist/bulk"): self._h_blocklist_delete_bulk,
-            ("get", "/api/v3/downloadclient"): self._h_downloadclient_list,
-            ("get", "/api/v3/downloadclient/{id}"): self._h_downloadclient_get,
-            ("get", "/api/v3/config/downloadclient"): self._h_config_downloadclient,
-            ("get", "/api/v3/health"): self._h_health,
-            ("get", "/api/v3/history"): self._h_history,
+            ("get", f"{api}/system/status"): self._h_system_status,
+            ("get", f"{api}/queue"): self._h_queue,
+            ("get", f"{api}/queue/details"): self._h_queue_details,
+            ("get", f"{api}/queue/status"): self._h_queue_status,
+            ("delete", f"{api}/queue/{{id}}"): self._h_queue_delete,
+            ("delete", f"{api}/queue/bulk"): self._h_queue_delete_bulk,
+            ("post", f"{api}/command"): self._h_command_post,
+            ("get", f"{api}/command"): self._h_command_list,
+            ("get", f"{api}/command/{{id}}"): self._h_command_get,
+            ("get", f"{api}/blocklist"): self._h_blocklist,
+            ("delete", f"{api}/blocklist/{{id}}"): self._h_blocklist_delete,
+            ("delete", f"{api}/blocklist/bulk"): self._h_blocklist_delete_bulk,
+            ("get", f"{api}/downloadclient"): self._h_downloadclient_list,
+            ("get", f"{api}/downloadclient/{{id}}"): self._h_downloadclient_get,
+            ("get", f"{api}{settings}/downloadclient"): self._h_config_downloadclient,
+            ("get", f"{api}/health"): self._h_health,
         }
+        if f.kind in HISTORY_EVENT_TYPES:
+            self._routes[("get", f"{api}/history")] = self._h_history
+        if f.legacy_api is not None:  # the deprecated API a newer build still serves: only what a client detects
+            self._routes[("get", f"{f.legacy_api}/system/status")] = self._h_system_status
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -329,7 +367,8 @@ class ArrSimulator:
                 )
             ]
         )
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+        tls = {"ssl_certfile": self._tls[0], "ssl_keyfile": self._tls[1]} if self._tls else {}
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", **tls)
         server = uvicorn.Server(config)
         self._server = server
         self._sock = sock
@@ -343,7 +382,8 @@ class ArrSimulator:
                 self.stop()
                 raise RuntimeError(f"{self.kind} simulator did not start")
             time.sleep(0.01)
-        self.url = f"http://127.0.0.1:{port}"
+        self.root_url = f"{'https' if self._tls else 'http'}://127.0.0.1:{port}"
+        self.url = self.root_url + self.url_base  # what a user configures (with the app's URL base)
         self._started_at = utcnow()
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -374,6 +414,35 @@ class ArrSimulator:
 
     # ------------------------------------------------------------------ world state (test side)
 
+    def grab(
+        self,
+        download_hash: str,
+        title: str,
+        *,
+        item_ids: list[int],
+        parent_id: int | None = None,
+        season: int | None = None,
+        indexer: str = "SimIndexer",
+    ) -> None:
+        """Record that the app grabbed this torrent for these items (episodes, the movie, albums, books): its Grabbed
+        history, one row per item where the app keeps one per item."""
+        if not item_ids:
+            raise ValueError("item_ids must not be empty")
+        if self.flavour.shape == "movie" and len(item_ids) != 1:
+            raise ValueError("a movie download is for one movie")
+        if self.flavour.shape != "movie" and parent_id is None:
+            raise ValueError(f"a {self.flavour.shape} grab needs its parent_id (series, artist, author)")
+        did = download_hash.upper()
+        with self._lock:
+            grab = Grab(did, title, indexer, utcnow(), parent_id, season, list(dict.fromkeys(item_ids)))
+            self._grabs[did] = grab
+            self._download_events[did] = "grabbed"
+            if self.flavour.shape == "series":
+                for episode_id in grab.item_ids:
+                    self._add_history("grabbed", grab, episode_id, {"indexer": indexer})
+            else:
+                self._add_history("grabbed", grab, None, {"indexer": indexer})
+
     def grab_episodes(
         self,
         download_hash: str,
@@ -384,29 +453,16 @@ class ArrSimulator:
         episode_ids: list[int],
         indexer: str = "SimIndexer",
     ) -> None:
-        """Record that Sonarr grabbed this torrent for these episodes (Grabbed history, one row per episode)."""
-        if self.kind != "sonarr":
-            raise ValueError("grab_episodes is for a sonarr simulator")
-        if not episode_ids:
-            raise ValueError("episode_ids must not be empty")
-        did = download_hash.upper()
-        with self._lock:
-            grab = Grab(did, title, indexer, utcnow(), series_id, season, list(dict.fromkeys(episode_ids)))
-            self._grabs[did] = grab
-            self._download_events[did] = "grabbed"
-            for episode_id in grab.episode_ids:
-                self._add_history("grabbed", grab, episode_id, {"indexer": indexer})
+        """Record that Sonarr (or Whisparr v2) grabbed this torrent for these episodes."""
+        if self.flavour.shape != "series":
+            raise ValueError("grab_episodes is for a Sonarr-based simulator")
+        self.grab(download_hash, title, item_ids=episode_ids, parent_id=series_id, season=season, indexer=indexer)
 
     def grab_movie(self, download_hash: str, title: str, *, movie_id: int, indexer: str = "SimIndexer") -> None:
-        """Record that Radarr grabbed this torrent for this movie (Grabbed history)."""
-        if self.kind != "radarr":
-            raise ValueError("grab_movie is for a radarr simulator")
-        did = download_hash.upper()
-        with self._lock:
-            grab = Grab(did, title, indexer, utcnow(), movie_id=movie_id)
-            self._grabs[did] = grab
-            self._download_events[did] = "grabbed"
-            self._add_history("grabbed", grab, None, {"indexer": indexer})
+        """Record that Radarr (or Whisparr v3) grabbed this torrent for this movie."""
+        if self.flavour.shape != "movie":
+            raise ValueError("grab_movie is for a Radarr-based simulator")
+        self.grab(download_hash, title, item_ids=[movie_id], indexer=indexer)
 
     def set_season_episodes(self, series_id: int, season: int, episode_ids: Iterable[int]) -> None:
         """Declare all episodes of a season (else the sim knows a season's episodes only from grabs)."""
@@ -424,12 +480,12 @@ class ArrSimulator:
             self._unavailable = flag
             self._stale_queue = flag and stale_queue
 
-    def queue_id(self, download_hash: str, episode_id: int | None = None) -> int:
-        """The queue id the app gives a download (Sonarr: per episode; 0 for unknown items)."""
+    def queue_id(self, download_hash: str, item_id: int | None = None) -> int:
+        """The queue id the app gives a download: per episode (Sonarr v3/v4, Whisparr v2), per album (Lidarr), per
+        book (Readarr), with item 0 for unknown items; per download (Radarr, Whisparr v3, Sonarr v5)."""
         did = download_hash.upper()
-        if self.kind == "sonarr":
-            return hash_int31(f"trackedDownload-{CLIENT_ID}-{did}-ep{episode_id or 0}")
-        return hash_int31(f"trackedDownload-{CLIENT_ID}-{did}")
+        suffix = self.flavour.id_suffix.format(item_id or 0)
+        return hash_int31(f"trackedDownload-{CLIENT_ID}-{did}{suffix}")
 
     def refresh(self) -> None:
         """What RefreshMonitoredDownloads does: re-read qBittorrent into the queue snapshot."""
@@ -459,7 +515,7 @@ class ArrSimulator:
         """Every command ever pushed (API-posted and automatic), as CommandResources."""
         with self._lock:
             now = utcnow()
-            return [c.resource(self.kind, now) for c in self._commands]
+            return [c.resource(self._type_exclusive, now) for c in self._commands]
 
     @property
     def qbt_calls(self) -> list[QbtCall]:
@@ -529,6 +585,13 @@ class ArrSimulator:
         base_url: str,
     ) -> Response:
         headers = {k.lower(): v for k, v in header_items}
+        if self.url_base:  # UrlBaseMiddleware: a path without the base is redirected to the same path with it
+            if path != self.url_base and not path.startswith(self.url_base + "/"):
+                target = f"{base_url}{self.url_base}{path}" + (f"?{urlencode(query)}" if query else "")
+                with self._lock:
+                    self.requests.append(Recorded(method.upper(), path, {}, None, 307, body, headers))
+                return Response(b"", status_code=307, headers={"Location": target})
+            path = path[len(self.url_base) :] or "/"
         parsed: Any = None
         if body:
             try:
@@ -557,7 +620,8 @@ class ArrSimulator:
                 data, content_type = json.dumps(payload, separators=(",", ":")).encode(), JSON_TYPE
             if rec.violations == [] and 200 <= status < 300:
                 oreq = self._openapi_request(method, path, query, header_items, body, base_url, headers)
-                rec.violations.extend(validate_response(self._variant, oreq, status, data, content_type))
+                variant = self._variant_for(path)
+                rec.violations.extend(validate_response(variant, oreq, status, data, content_type))
             rec.status = status
             self.requests.append(rec)
             self.violations.extend(rec.violations)
@@ -589,6 +653,13 @@ class ArrSimulator:
             content_type=headers.get("content-type", "application/octet-stream"),
         )
 
+    def _variant_for(self, path: str) -> SpecVariant:
+        """The spec a request is checked against: a newer build's deprecated API has a spec of its own."""
+        legacy = self.flavour.legacy_api
+        if legacy is not None and self._legacy_variant is not None and path.startswith(legacy + "/"):
+            return self._legacy_variant
+        return self._variant
+
     def _dispatch(
         self,
         rec: Recorded,
@@ -602,7 +673,7 @@ class ArrSimulator:
         if not anonymous and not self._authenticated(query, headers):
             return 401, None, {}
         oreq = self._openapi_request(method, path, query, list(headers.items()), body, base_url, headers)
-        check = validate_request(self._variant, oreq)
+        check = validate_request(self._variant_for(path), oreq)
         if check.template is None:
             rec.violations.extend(check.errors)
             return 404, None, {}
@@ -621,7 +692,7 @@ class ArrSimulator:
         status, payload = handler(ctx)
         extra: dict[str, str] = {}
         if status == 201 and isinstance(payload, dict) and "id" in payload:
-            extra["Location"] = f"{base_url}{path}/{payload['id']}"
+            extra["Location"] = f"{base_url}{self.url_base}{path}/{payload['id']}"
         return status, payload, extra
 
     @staticmethod
@@ -651,7 +722,7 @@ class ArrSimulator:
             except (QbtError, httpx.HTTPError, ValueError) as err:
                 self._refresh_error = str(err)
                 torrents, prefs = [], {}
-            stopped_ok = self._v >= STOPPED_STATES[self.kind]
+            stopped_ok = has(STOPPED_STATES, self.flavour, self._v)
             listed = {str(t["hash"]).upper() for t in torrents}
             deadline = time.monotonic() - DELETE_GRACE_SECONDS
             self._deleting = {d: t for d, t in self._deleting.items() if d in listed and t > deadline}
@@ -682,10 +753,10 @@ class ArrSimulator:
         self._tracked = tracked
         records: list[Record] = []
         for did, tr in tracked.items():
-            if self.kind == "sonarr" and tr.grab is not None:
-                records.extend(Record(self.queue_id(did, ep), tr, ep) for ep in tr.grab.episode_ids)
-            else:
+            if self.flavour.per_download or tr.grab is None:
                 records.append(Record(self.queue_id(did), tr))
+            else:
+                records.extend(Record(self.queue_id(did, i), tr, i) for i in tr.grab.item_ids)
         self._records = records
 
     def _status_out(self, status: str) -> str:
@@ -694,36 +765,60 @@ class ArrSimulator:
     def _has_post_import_category(self) -> bool:
         return bool(self.post_import_category) and self.post_import_category != self.category
 
+    def _fit(self, resource: dict[str, Any], schema: str) -> dict[str, Any]:
+        """Only the properties this app's resource has (Lidarr and Readarr have no languages, Readarr and Whisparr
+        no `added`, ...): the spec says which."""
+        if schema not in self._schemas:
+            return resource
+        props = self._schemas[schema]["properties"]
+        return {k: v for k, v in resource.items() if k in props}
+
+    @property
+    def _catalogue(self) -> str:
+        return self.flavour.commands
+
+    def _quality(self) -> dict[str, Any]:
+        """The "Unknown" quality, with the fields this app's Quality has (Radarr: modifier; Lidarr: no source)."""
+        model = quality_unknown(with_modifier=True)
+        model["quality"] = self._fit(model["quality"], "Quality")
+        return model
+
+    @property
+    def _type_exclusive(self) -> bool:
+        return "isTypeExclusive" in self._schemas["Command"]["properties"]
+
     def _record_resource(self, rec: Record, include_parent: bool, include_child: bool) -> dict[str, Any]:
-        tr, grab = rec.tracked, rec.tracked.grab
+        f, tr, grab = self.flavour, rec.tracked, rec.tracked.grab
         res: dict[str, Any] = {"id": rec.id}
-        if self.kind == "sonarr":
-            if grab is not None:
-                res["seriesId"] = grab.series_id
-                res["episodeId"] = rec.episode_id
+        if grab is not None:
+            if f.parent_field:
+                res[f.parent_field] = grab.parent_id
+            if f.item_list_field:  # Sonarr v5: one record for the whole download
+                res[f.item_list_field] = list(grab.item_ids)
+                res["seasonNumbers"] = [grab.season] if grab.season is not None else []
+            elif f.per_download:
+                res[f.item_field] = grab.item_ids[0]
+            else:
+                res[f.item_field] = rec.item_id
+            if f.shape == "series" and not f.item_list_field:
                 res["seasonNumber"] = grab.season
-                if include_parent:
-                    res["series"] = {"id": grab.series_id}
-                if include_child:
-                    res["episode"] = {
-                        "id": rec.episode_id,
-                        "seriesId": grab.series_id,
-                        "seasonNumber": grab.season,
-                        "hasFile": False,
-                    }
-        elif grab is not None:
-            res["movieId"] = grab.movie_id
-            if include_parent:
-                res["movie"] = {"id": grab.movie_id}
+            if include_parent and f.parent_param:
+                parent = {"series": "series", "movie": "movie", "music": "artist", "book": "author"}[f.shape]
+                res[parent] = {"id": grab.parent_id if f.parent_field else grab.item_ids[0]}
+            if include_child and f.child_param:
+                child = {"series": "episode", "music": "album", "book": "book"}[f.shape]
+                res[child] = {"id": rec.item_id}
+                if f.shape == "series":
+                    res[child].update({"seriesId": grab.parent_id, "seasonNumber": grab.season, "hasFile": False})
         res["languages"] = [dict(ENGLISH if grab is not None else UNKNOWN_LANGUAGE)]
-        res["quality"] = quality_unknown(self.kind)
+        res["quality"] = self._quality()
         res["customFormats"] = []
         res["customFormatScore"] = 0
         res["size"] = tr.size
         res["title"] = tr.title
         if tr.timeleft is not None:
             res["estimatedCompletionTime"] = fmt_dt(self._refreshed_at + timedelta(seconds=tr.timeleft))
-        if grab is not None and self._v >= ADDED_FIELD[self.kind]:
+        if grab is not None and has(ADDED_FIELD, f, self._v):
             res["added"] = fmt_dt(grab.date)
         res["status"] = self._status_out(tr.status)
         res["trackedDownloadStatus"] = "ok"
@@ -740,12 +835,12 @@ class ArrSimulator:
             res["indexer"] = grab.indexer
         if tr.output_path is not None:
             res["outputPath"] = tr.output_path
-        if self.kind == "sonarr":
+        if f.shape == "series":
             res["episodeHasFile"] = False
-        res["sizeleft"] = tr.sizeleft
+        res[f.size_left] = tr.sizeleft
         if tr.timeleft is not None:
-            res["timeleft"] = fmt_span(tr.timeleft)
-        return res
+            res[f.time_left] = fmt_span(tr.timeleft)
+        return self._fit(res, "QueueResource")
 
     def _queue_sort_value(self, key: str, rec: Record) -> Any:
         tr, grab = rec.tracked, rec.tracked.grab
@@ -765,13 +860,14 @@ class ArrSimulator:
             "quality": lambda: 0,
             "language": lambda: 1 if grab else 0,
             "languages": lambda: 1 if grab else 0,
-            "year": lambda: grab.movie_id if grab else None,
+            "year": lambda: grab.item_ids[0] if grab else None,
         }
-        getter = values.get(key, lambda: rec.episode_id)  # episode.* keys: by episode id
+        getter = values.get(key, lambda: rec.item_id)  # episode.* keys: by episode id
         return _sort_value(getter())
 
     def _queue_filtered(self, q: Query, include_unknown: bool) -> list[Record]:
-        parent_ids = set(q.get_ints("seriesIds" if self.kind == "sonarr" else "movieIds"))
+        f = self.flavour
+        parent_ids = set(q.get_ints(f.parent_ids_param)) if f.parent_ids_param else set()
         protocol = q.first("protocol")
         languages = set(q.get_ints("languages"))
         qualities = set(q.get_ints("quality"))
@@ -781,7 +877,7 @@ class ArrSimulator:
             grab = rec.tracked.grab
             if grab is None and not include_unknown:
                 continue
-            parent = None if grab is None else grab.series_id if self.kind == "sonarr" else grab.movie_id
+            parent = None if grab is None else grab.parent_id if f.parent_field else grab.item_ids[0]
             if parent_ids and (parent is None or parent not in parent_ids):
                 continue
             if protocol is not None and protocol != "torrent":
@@ -798,17 +894,18 @@ class ArrSimulator:
     def _h_queue(self, ctx: Ctx) -> tuple[int, Any]:
         q = ctx.query
         page, page_size = q.get_int("page", 1), q.get_int("pageSize", 10)
-        unknown_param = "includeUnknownSeriesItems" if self.kind == "sonarr" else "includeUnknownMovieItems"
-        parent_param = "includeSeries" if self.kind == "sonarr" else "includeMovie"
+        f = self.flavour
         self._refresh()
-        full = self._queue_filtered(q, q.get_bool(unknown_param, False))
+        # Sonarr v5 includes unknown items unless told not to (API-NOTES §2.1).
+        full = self._queue_filtered(q, q.get_bool(f.unknown_param, f.key == "sonarr-v5"))
         requested_key = q.first("sortKey")
-        allowed = {k.lower() for k in QUEUE_SORT_KEYS[self.kind]}
+        sort_keys = QUEUE_SORT_KEYS.get(f.kind, GENERIC_QUEUE_SORT_KEYS)
+        allowed = {k.lower() for k in sort_keys}
         sort_key = requested_key if requested_key and requested_key.lower() in allowed else "timeleft"
         direction = q.first("sortDirection")
         # PagingResource: omitted -> descending; MapToPagingSpec: "default" -> the controller's ascending.
         direction = "descending" if direction is None else "ascending" if direction == "default" else direction
-        canonical = next((k for k in QUEUE_SORT_KEYS[self.kind] if k.lower() == sort_key.lower()), "timeleft")
+        canonical = next((k for k in sort_keys if k.lower() == sort_key.lower()), "timeleft")
         ordered = sorted(full, key=lambda r: r.tracked.progress, reverse=True)  # ThenByDescending(progress)
         ordered = sorted(ordered, key=lambda r: self._queue_sort_value(canonical, r), reverse=direction == "descending")
         total = len(ordered)
@@ -826,33 +923,39 @@ class ArrSimulator:
             # max(ceil(totalRecords / pageSize), 1) with integer division: effectively the floor.
             page = max(total // page_size, 1)
             records = take(page)
-        include_child = q.get_bool("includeEpisode", False) if self.kind == "sonarr" else False
+        subresources = {v.lower() for v in q.get_strs("includeSubresources")}  # Sonarr v5
+        include_parent = q.get_bool(f.parent_param, False) if f.parent_param else "series" in subresources
+        include_child = q.get_bool(f.child_param, False) if f.child_param else False
         return 200, {
             "page": page,
             "pageSize": page_size,
             "sortKey": sort_key,
             "sortDirection": direction,
             "totalRecords": total,
-            "records": [self._record_resource(r, q.get_bool(parent_param, False), include_child) for r in records],
+            "records": [self._record_resource(r, include_parent, include_child) for r in records],
         }
 
     def _h_queue_details(self, ctx: Ctx) -> tuple[int, Any]:
         q = ctx.query
         self._refresh()
         records = self._records
-        if self.kind == "sonarr":
-            series_id = q.first("seriesId")
-            episode_ids = set(q.get_ints("episodeIds"))
-            if series_id is not None:
-                records = [r for r in records if r.tracked.grab and r.tracked.grab.series_id == int(series_id)]
-            elif episode_ids:
-                records = [r for r in records if r.episode_id in episode_ids]
-            parent, child = q.get_bool("includeSeries", False), q.get_bool("includeEpisode", False)
-        else:
-            movie_id = q.first("movieId")
-            if movie_id is not None:
-                records = [r for r in records if r.tracked.grab and r.tracked.grab.movie_id == int(movie_id)]
-            parent, child = q.get_bool("includeMovie", False), False
+        f = self.flavour
+        # seriesId+episodeIds, movieId, artistId+albumIds, authorId+bookIds: a parent id wins over child ids.
+        parent_param = {"series": "seriesId", "movie": "movieId", "music": "artistId", "book": "authorId"}[f.shape]
+        child_param = {"series": "episodeIds", "music": "albumIds", "book": "bookIds"}.get(f.shape)
+        parent_id = q.first(parent_param)
+        child_ids = set(q.get_ints(child_param)) if child_param else set()
+
+        def parent_of(r: Record) -> int | None:
+            grab = r.tracked.grab
+            return None if grab is None else grab.parent_id if f.parent_field else grab.item_ids[0]
+
+        if parent_id is not None:
+            records = [r for r in records if parent_of(r) == int(parent_id)]
+        elif child_ids:
+            records = [r for r in records if r.tracked.grab and child_ids & set(r.tracked.grab.item_ids)]
+        parent = q.get_bool(f.parent_param, False) if f.parent_param else False
+        child = q.get_bool(f.child_param, f.shape in ("music", "book")) if f.child_param else False
         return 200, [self._record_resource(r, parent, child) for r in records]
 
     def _h_queue_status(self, ctx: Ctx) -> tuple[int, Any]:
@@ -908,7 +1011,7 @@ class ArrSimulator:
         tr = self._find_tracked(int(ctx.params["id"]))
         self._remove(tr, *self._delete_flags(ctx.query))
         self._stop_tracking([tr.download_id])
-        return 200, None
+        return self.flavour.delete_status, None
 
     def _h_queue_delete_bulk(self, ctx: Ctx) -> tuple[int, Any]:
         ids = ctx.body.get("ids") if isinstance(ctx.body, dict) else None
@@ -927,22 +1030,25 @@ class ArrSimulator:
         for tr in found.values():
             self._remove(tr, *flags)
         self._stop_tracking(found)
-        return 200, {}
+        return (204, None) if self.flavour.delete_status == 204 else (200, {})
 
     # ------------------------------------------------------------------ failed downloads, history, blocklist
 
     def _add_history(self, event: str, grab: Grab, episode_id: int | None, data: dict[str, str]) -> None:
         row: dict[str, Any] = {"id": self._next_id("history")}
-        if self.kind == "sonarr":
+        if self.flavour.shape == "series":
             row["episodeId"] = episode_id
-            row["seriesId"] = grab.series_id
+            row["seriesId"] = grab.parent_id
+        elif self.flavour.shape == "movie":
+            row["movieId"] = grab.item_ids[0]
         else:
-            row["movieId"] = grab.movie_id
+            row[self.flavour.parent_field or ""] = grab.parent_id
+            row[self.flavour.item_field] = grab.item_ids[0]
         row.update(
             {
                 "sourceTitle": grab.source_title,
                 "languages": [dict(ENGLISH)],
-                "quality": quality_unknown(self.kind),
+                "quality": self._quality(),
                 "customFormats": [],
                 "customFormatScore": 0,
                 "qualityCutoffNotMet": False,
@@ -959,8 +1065,8 @@ class ArrSimulator:
         self._history.append(row)
 
     def _add_history_for_grab(self, event: str, grab: Grab, data: dict[str, str]) -> None:
-        if self.kind == "sonarr":
-            for episode_id in grab.episode_ids:
+        if self.flavour.shape == "series":
+            for episode_id in grab.item_ids:
                 self._add_history(event, grab, episode_id, data)
         else:
             self._add_history(event, grab, None, data)
@@ -975,17 +1081,18 @@ class ArrSimulator:
         grab = tr.grab
         if grab is None:
             return
+        f = self.flavour
         row: dict[str, Any] = {"id": self._next_id("blocklist")}
-        if self.kind == "sonarr":
-            row["seriesId"] = grab.series_id
-            row["episodeIds"] = list(grab.episode_ids)
-        else:
-            row["movieId"] = grab.movie_id
+        if f.blocklist_parent and f.blocklist_parent != f.blocklist_items:
+            row[f.blocklist_parent] = grab.parent_id if f.parent_field else grab.item_ids[0]
+        row[f.blocklist_items] = grab.item_ids[0] if f.shape == "movie" else list(grab.item_ids)
+        if f.key == "sonarr-v5":  # v5 always embeds the series (its schema requires it)
+            row["series"] = {"id": grab.parent_id}
         row.update(
             {
                 "sourceTitle": grab.source_title,
                 "languages": [dict(ENGLISH)],
-                "quality": quality_unknown(self.kind),
+                "quality": self._quality(),
                 "customFormats": [],
                 "date": fmt_dt(utcnow()),
                 "protocol": "torrent",
@@ -993,22 +1100,27 @@ class ArrSimulator:
                 "message": FAILED_MESSAGE,
             }
         )
-        self._blocklist.append(row)
+        self._blocklist.append(self._fit(row, "BlocklistResource"))
         self._download_events[tr.download_id] = "failed"
         self._add_history_for_grab("downloadFailed", grab, {"message": FAILED_MESSAGE})
         # RedownloadFailedDownloadService (runs last).
         if skip_redownload or not self.auto_redownload_failed:
             return
-        if self.kind == "radarr":
-            if grab.movie_id:
-                self._push_command("MoviesSearch", {"movieIds": [grab.movie_id]}, "unspecified")
+        ids = list(grab.item_ids)
+        if f.shape == "movie":
+            self._push_command("MoviesSearch", {"movieIds": ids}, "unspecified")
             return
-        assert grab.series_id is not None and grab.season is not None
-        ids = grab.episode_ids
-        if len(ids) > 1 and set(ids) == self._known_season_episodes(grab.series_id, grab.season):
-            self._push_command("SeasonSearch", {"seriesId": grab.series_id, "seasonNumber": grab.season}, "unspecified")
+        if f.shape == "music":  # one album or some of the artist's: AlbumSearch (the sim knows no discography)
+            self._push_command("AlbumSearch", {"albumIds": ids}, "unspecified")
+            return
+        if f.shape == "book":
+            self._push_command("BookSearch", {"bookIds": ids}, "unspecified")
+            return
+        assert grab.parent_id is not None and grab.season is not None
+        if len(ids) > 1 and set(ids) == self._known_season_episodes(grab.parent_id, grab.season):
+            self._push_command("SeasonSearch", {"seriesId": grab.parent_id, "seasonNumber": grab.season}, "unspecified")
         else:
-            self._push_command("EpisodeSearch", {"episodeIds": list(ids)}, "unspecified")
+            self._push_command("EpisodeSearch", {"episodeIds": ids}, "unspecified")
 
     def _known_season_episodes(self, series_id: int, season: int) -> set[int]:
         declared = self._season_episodes.get((series_id, season))
@@ -1016,8 +1128,8 @@ class ArrSimulator:
             return declared
         known: set[int] = set()
         for grab in self._grabs.values():
-            if grab.series_id == series_id and grab.season == season:
-                known.update(grab.episode_ids)
+            if grab.parent_id == series_id and grab.season == season:
+                known.update(grab.item_ids)
         return known
 
     def _paged_db(
@@ -1055,20 +1167,22 @@ class ArrSimulator:
 
     def _h_blocklist(self, ctx: Ctx) -> tuple[int, Any]:
         q = ctx.query
-        parent_key = "seriesId" if self.kind == "sonarr" else "movieId"
-        parent_ids = set(q.get_ints("seriesIds" if self.kind == "sonarr" else "movieIds"))
+        f = self.flavour
+        parent_key = f.blocklist_parent or ""
+        parent_ids = set(q.get_ints(f.parent_ids_param)) if f.parent_ids_param else set()
         protocols = set(q.get_strs("protocols"))
         rows = [
             r
             for r in self._blocklist
-            if (not parent_ids or r[parent_key] in parent_ids) and (not protocols or r["protocol"] in protocols)
+            if (not parent_ids or r.get(parent_key) in parent_ids) and (not protocols or r["protocol"] in protocols)
         ]
-        return 200, self._paged_db(q, rows, BLOCKLIST_SORT_KEYS[self.kind], "date")
+        sort_keys = BLOCKLIST_SORT_KEYS.get(f.kind, ["date", "indexer", "sourceTitle"])
+        return 200, self._paged_db(q, rows, sort_keys, "date")
 
     def _h_blocklist_delete(self, ctx: Ctx) -> tuple[int, Any]:
         # BlocklistService.Delete(id) is a plain DELETE ... WHERE Id = id: an unknown id is not an error.
         self._blocklist = [r for r in self._blocklist if r["id"] != int(ctx.params["id"])]
-        return 200, None
+        return self.flavour.delete_status, None
 
     def _h_blocklist_delete_bulk(self, ctx: Ctx) -> tuple[int, Any]:
         ids = ctx.body.get("ids") if isinstance(ctx.body, dict) else None
@@ -1080,7 +1194,7 @@ class ArrSimulator:
             )
         gone = {int(i) for i in ids}
         self._blocklist = [r for r in self._blocklist if r["id"] not in gone]
-        return 200, {}
+        return (204, None) if self.flavour.delete_status == 204 else (200, {})
 
     def _h_history(self, ctx: Ctx) -> tuple[int, Any]:
         q = ctx.query
@@ -1104,7 +1218,7 @@ class ArrSimulator:
 
     def _push_command(self, name: str, values: dict[str, Any], trigger: str) -> SimCommand:
         """CommandQueueManager.Push: merge into an equal queued/started command, else queue a new one."""
-        definition = find_command(self.kind, name)
+        definition = find_command(self._catalogue, name)
         assert definition is not None
         full = {f.name: values.get(f.name, f.default) for f in definition.fields}
         now = utcnow()
@@ -1120,7 +1234,7 @@ class ArrSimulator:
     def _h_command_post(self, ctx: Ctx) -> tuple[int, Any]:
         body = ctx.body if isinstance(ctx.body, dict) else {}
         name = body.get("name")
-        definition = find_command(self.kind, name) if isinstance(name, str) else None
+        definition = find_command(self._catalogue, name) if isinstance(name, str) else None
         if definition is None:
             raise ApiError(
                 500,
@@ -1128,7 +1242,7 @@ class ArrSimulator:
                 violation=f"POST {ctx.path}: unknown command name {name!r} (the app answers 500)",
             )
         own = {f.name for f in definition.fields}
-        stray = [k for k in body if k in all_command_properties(self.kind) and k not in own]
+        stray = [k for k in body if k in all_command_properties(self._catalogue) and k not in own]
         if stray:
             raise ApiError(
                 400,
@@ -1137,7 +1251,7 @@ class ArrSimulator:
                 "silently ignore them)",
             )
         cmd = self._push_command(definition.name, {k: body[k] for k in own if k in body}, "manual")
-        return 201, cmd.resource(self.kind, utcnow())
+        return 201, cmd.resource(self._type_exclusive, utcnow())
 
     def _h_command_list(self, ctx: Ctx) -> tuple[int, Any]:
         now = utcnow()
@@ -1145,14 +1259,14 @@ class ArrSimulator:
         for cmd in self._commands:
             _, _, ended = cmd.times(now)
             if ended is None or now - ended < FINISHED_COMMAND_MEMORY:
-                live.append(cmd.resource(self.kind, now))
+                live.append(cmd.resource(self._type_exclusive, now))
         return 200, live
 
     def _h_command_get(self, ctx: Ctx) -> tuple[int, Any]:
         wanted = int(ctx.params["id"])
         for cmd in self._commands:
             if cmd.id == wanted:
-                return 200, cmd.resource(self.kind, utcnow())
+                return 200, cmd.resource(self._type_exclusive, utcnow())
         raise ApiError(404, {"message": "NotFound"})
 
     # ------------------------------------------------------------------ static-ish resources
@@ -1161,10 +1275,12 @@ class ArrSimulator:
         return 200, {"status": "OK"}
 
     def _h_api_info(self, ctx: Ctx) -> tuple[int, Any]:
-        return 200, {"current": "v3", "deprecated": []}
+        f = self.flavour
+        deprecated = [f.legacy_api.rsplit("/", 1)[-1]] if f.legacy_api else []
+        return 200, {"current": f.api_version, "deprecated": deprecated}
 
     def _h_system_status(self, ctx: Ctx) -> tuple[int, Any]:
-        sonarr = self.kind == "sonarr"
+        sonarr = self.flavour.shape == "series"
         status: dict[str, Any] = {
             "appName": self.app_name,
             "instanceName": self.name,
@@ -1189,7 +1305,7 @@ class ArrSimulator:
             "databaseType": "sqLite",
             "databaseVersion": "3.45.3",
             "migrationVersion": 215 if sonarr else 241,
-            "urlBase": "",
+            "urlBase": self.url_base,
             "runtimeVersion": "6.0.36" if sonarr else "8.0.12",
             "runtimeName": ".NET",
             "startTime": fmt_dt(self._started_at),
@@ -1197,7 +1313,7 @@ class ArrSimulator:
             "packageAuthor": "simulator",
             "packageUpdateMechanism": "docker",
         }
-        return 200, status
+        return 200, self._fit(status, "SystemResource")
 
     def _qbt_location(self) -> tuple[str, int, bool, str | None]:
         parts = urlsplit(self.qbt_url)
@@ -1208,8 +1324,7 @@ class ArrSimulator:
 
     def _download_client_resource(self) -> dict[str, Any]:
         host, port, use_ssl, url_base = self._qbt_location()
-        sonarr = self.kind == "sonarr"
-        prefix = "tv" if sonarr else "movie"
+        prefix = self.flavour.category_prefix
         fields: list[tuple[str, str, Any, str, bool, str]] = [
             ("host", "Host", host, "textbox", False, "normal"),
             ("port", "Port", port, "textbox", False, "normal"),
@@ -1218,13 +1333,13 @@ class ArrSimulator:
             ("username", "Username", self._qbt_username, "textbox", False, "userName"),
             ("password", "Password", "********", "password", False, "password"),
         ]
-        if sonarr and self._v >= QBT_API_KEY_FIELD:
+        if has(QBT_API_KEY_FIELD, self.flavour, self._v):
             fields.append(("apiKey", "API Key", "********", "password", True, "apiKey"))
         fields += [
             (f"{prefix}Category", "Category", self.category, "textbox", False, "normal"),
             (f"{prefix}ImportedCategory", "Post-Import Category", self.post_import_category, "textbox", True, "normal"),
-            (f"recent{'Tv' if sonarr else 'Movie'}Priority", "Recent Priority", 0, "select", False, "normal"),
-            (f"older{'Tv' if sonarr else 'Movie'}Priority", "Older Priority", 0, "select", False, "normal"),
+            (f"recent{prefix.title()}Priority", "Recent Priority", 0, "select", False, "normal"),
+            (f"older{prefix.title()}Priority", "Older Priority", 0, "select", False, "normal"),
             ("initialState", "Initial State", 0, "select", False, "normal"),
             ("sequentialOrder", "Sequential Order", False, "checkbox", False, "normal"),
             ("firstAndLast", "First and Last First", False, "checkbox", False, "normal"),
@@ -1236,7 +1351,7 @@ class ArrSimulator:
             if value is not None:
                 item["value"] = value
             item.update({"type": ftype, "advanced": advanced, "privacy": privacy, "isFloat": False})
-            out_fields.append(item)
+            out_fields.append(self._fit(item, "Field"))
         return {
             "id": CLIENT_ID,
             "name": self.download_client_name,
@@ -1267,11 +1382,10 @@ class ArrSimulator:
             "downloadClientWorkingFolders": "_UNPACK_|_FAILED_",
             "enableCompletedDownloadHandling": True,
         }
-        if self.kind == "radarr":
-            config["checkForFinishedDownloadInterval"] = 1
+        config["checkForFinishedDownloadInterval"] = 1  # Radarr-based apps only: _fit drops it elsewhere
         config["autoRedownloadFailed"] = self.auto_redownload_failed
         config["autoRedownloadFailedFromInteractiveSearch"] = True
-        return 200, config
+        return 200, self._fit(config, "DownloadClientConfigResource")
 
     def _h_health(self, ctx: Ctx) -> tuple[int, Any]:
         self._refresh()

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-Kind = Literal["sonarr", "radarr"]
+Kind = Literal["sonarr", "radarr", "lidarr", "readarr", "whisparr-v3"]
 
 INT32: dict[str, Any] = {"type": "integer", "format": "int32"}
 INT32_NULLABLE: dict[str, Any] = {"type": "integer", "format": "int32", "nullable": True}
@@ -92,7 +92,56 @@ _RADARR: tuple[CommandDef, ...] = (
     CommandDef("RssSync"),
 )
 
-CATALOGUE: dict[str, tuple[CommandDef, ...]] = {"sonarr": _SONARR, "radarr": _RADARR}
+_COMMON: tuple[CommandDef, ...] = (
+    CommandDef("RefreshMonitoredDownloads", refreshes_queue=True),
+    CommandDef("CheckForFinishedDownload", refreshes_queue=True),
+    CommandDef("RssSync"),
+)
+
+_LIDARR: tuple[CommandDef, ...] = (
+    CommandDef(
+        "AlbumSearch",
+        (CommandField("albumIds", INT32_LIST, None),),
+        message="Album search completed. 0 reports downloaded.",
+    ),
+    CommandDef(
+        "ArtistSearch",
+        (CommandField("artistId", INT32, 0),),
+        message="Artist search completed. 0 reports downloaded.",
+    ),
+    CommandDef("MissingAlbumSearch"),
+    *_COMMON,
+)
+
+_READARR: tuple[CommandDef, ...] = (
+    CommandDef(
+        "BookSearch",
+        (CommandField("bookIds", INT32_LIST, None),),
+        message="Book search completed. 0 reports downloaded.",
+    ),
+    CommandDef(
+        "AuthorSearch",
+        (CommandField("authorId", INT32, 0),),
+        message="Author search completed. 0 reports downloaded.",
+    ),
+    CommandDef("MissingBookSearch"),
+    *_COMMON,
+)
+
+# Whisparr v3 (eros) is Radarr-based, with searches of its own for performers and studios.
+_WHISPARR_V3: tuple[CommandDef, ...] = (
+    *_RADARR,
+    CommandDef("PerformersSearch", (CommandField("performerIds", INT32_LIST, None),)),
+    CommandDef("StudiosSearch", (CommandField("studioIds", INT32_LIST, None),)),
+)
+
+CATALOGUE: dict[str, tuple[CommandDef, ...]] = {
+    "sonarr": _SONARR,  # also Sonarr v5 and Whisparr v2 (Sonarr-based)
+    "radarr": _RADARR,
+    "lidarr": _LIDARR,
+    "readarr": _READARR,
+    "whisparr-v3": _WHISPARR_V3,
+}
 
 
 def find_command(kind: str, name: str) -> CommandDef | None:

@@ -76,9 +76,10 @@ def hash_int31(text: str) -> int:
     return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
 
 
-def quality_unknown(kind: str) -> dict[str, Any]:
+def quality_unknown(with_modifier: bool) -> dict[str, Any]:
+    """The "Unknown" quality; Radarr-based apps' Quality has a `modifier` too."""
     quality: dict[str, Any] = {"id": 0, "name": "Unknown", "source": "unknown", "resolution": 0}
-    if kind == "radarr":
+    if with_modifier:
         quality["modifier"] = "none"
     return {"quality": quality, "revision": {"version": 1, "real": 0, "isRepack": False}}
 
@@ -91,10 +92,9 @@ class Grab:
     source_title: str
     indexer: str
     date: datetime
-    series_id: int | None = None
-    season: int | None = None
-    episode_ids: list[int] = field(default_factory=list)
-    movie_id: int | None = None
+    parent_id: int | None = None  # the series / artist / author (movies have none)
+    season: int | None = None  # Sonarr-based apps
+    item_ids: list[int] = field(default_factory=list)  # the episodes / the movie / the albums / the books
 
 
 @dataclass
@@ -120,11 +120,12 @@ class Tracked:
 
 @dataclass
 class Record:
-    """One queue record (Sonarr: one per episode; Radarr: one per download)."""
+    """One queue record (Sonarr v3/v4: one per episode, Lidarr per album, Readarr per book; Radarr and Sonarr v5:
+    one per download)."""
 
     id: int
     tracked: Tracked
-    episode_id: int | None = None
+    item_id: int | None = None
 
 
 def map_torrent(
@@ -213,7 +214,7 @@ class SimCommand:
     def status(self, now: datetime) -> str:
         return self.times(now)[0]
 
-    def resource(self, kind: str, now: datetime) -> dict[str, Any]:
+    def resource(self, type_exclusive: bool, now: datetime) -> dict[str, Any]:
         status, started, ended = self.times(now)
         body: dict[str, Any] = {}
         for f in self.definition.fields:
@@ -228,7 +229,7 @@ class SimCommand:
                 "isExclusive": False,
             }
         )
-        if kind == "radarr":
+        if type_exclusive:  # Radarr-based apps, Lidarr and Readarr
             body["isTypeExclusive"] = False
         body.update(
             {
@@ -246,7 +247,8 @@ class SimCommand:
             "commandName": self.definition.command_name,
         }
         if status == "completed":
-            count = len(self.values.get("movieIds") or [])
+            lists = [v for v in self.values.values() if isinstance(v, list)]
+            count = len(lists[0]) if lists else 0
             res["message"] = self.definition.message.replace("{n}", str(count))
         res.update({"body": body, "priority": "normal", "status": status})
         res["result"] = "successful" if status == "completed" else "unknown"

@@ -1,4 +1,5 @@
-"""Request/response validation against the vendored Sonarr/Radarr v3 OpenAPI specs (openapi-core 0.23).
+"""Request/response validation against the vendored *arr OpenAPI specs (openapi-core 0.23): Sonarr v3 (v4 builds)
+and v5, Radarr, Lidarr, Readarr, Whisparr v2 and v3 (`SPEC_FILES`).
 
 openapi-core checks that the path and method exist, casts and checks declared parameters and
 validates JSON bodies. It is lenient where the real apps (ASP.NET Core model binding) or a good
@@ -39,10 +40,32 @@ SPEC_DIR = Path(__file__).resolve().parents[1] / "specs"
 # makes openapi-spec-validator reject the whole document; the UI routes are not simulated anyway.
 STATIC_PATHS = ("/", "/{path}", "/content/{path}")
 
+SPEC_FILES = {
+    "sonarr": "sonarr-v3-openapi.json",
+    "radarr": "radarr-v3-openapi.json",
+    "sonarr-v5": "sonarr-v5-openapi.json",
+    "sonarr-v5-legacy": "sonarr-v3-openapi.v5-develop.json",  # the deprecated /api/v3 a Sonarr v5 still serves
+    "lidarr": "lidarr-v1-openapi.json",
+    "readarr": "readarr-v1-openapi.json",
+    "whisparr": "whisparr-v3-openapi.json",  # Whisparr v2 (Sonarr-based) serves API v3
+    "whisparr-v3": "whisparr-v3-openapi.eros.json",  # Whisparr v3 (eros, Radarr-based)
+}
+COMMANDS_OF = {
+    "sonarr": "sonarr",
+    "sonarr-v5": "sonarr",
+    "sonarr-v5-legacy": "sonarr",
+    "whisparr": "sonarr",
+    "radarr": "radarr",
+    "lidarr": "lidarr",
+    "readarr": "readarr",
+    "whisparr-v3": "whisparr-v3",
+}
+
 SPEC_PATCHES = (
     "removed the StaticResource UI routes '/', '/{path}', '/content/{path}' ('/' declares a path "
     "parameter 'path' that its template lacks, so the spec does not pass openapi-spec-validator)",
-    "Sonarr: HealthResource.wikiUrl is declared as an HttpUri object; the app serialises it as a string",
+    "HttpUri (HealthResource.wikiUrl), TimeSpan (Readarr and Whisparr: timeleft, duration) and Version (Readarr "
+    "and Whisparr: databaseVersion, runtimeVersion) are declared as objects; the apps serialise them as strings",
     "CommandResource and Command gain the commands' own properties (episodeIds, seriesId, "
     "seasonNumber, movieIds, ...): the spec omits them although POST /command takes them at the top "
     "level and echoes them in `body` (additionalProperties is false in both schemas)",
@@ -63,16 +86,25 @@ def is_date_span(value: Any) -> bool:
 
 @dataclass(frozen=True)
 class SpecVariant:
-    kind: str  # "sonarr" | "radarr"
+    kind: str  # a SPEC_FILES key: "sonarr" | "radarr" | "sonarr-v5" | "lidarr" | ...
     legacy_status: bool  # QueueResource.status is a PascalCase string; no `status` queue filter
     change_category: bool  # DELETE /queue has the changeCategory flag
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind} {api_prefix(raw_spec(self.kind)).rsplit('/', 1)[-1]}"
 
 
 @functools.cache
 def raw_spec(kind: str) -> dict[str, Any]:
-    with open(SPEC_DIR / f"{kind}-v3-openapi.json", encoding="utf-8") as fh:
+    with open(SPEC_DIR / SPEC_FILES[kind], encoding="utf-8") as fh:
         data: dict[str, Any] = json.load(fh)
     return data
+
+
+def api_prefix(spec: dict[str, Any]) -> str:
+    """The spec's API base ("/api/v3"), from its system/status path."""
+    return next(p.removesuffix("/system/status") for p in spec["paths"] if p.endswith("/system/status"))
 
 
 def _drop_query_param(operation: dict[str, Any], name: str) -> None:
@@ -83,21 +115,23 @@ def _drop_query_param(operation: dict[str, Any], name: str) -> None:
 def patched_spec(variant: SpecVariant) -> dict[str, Any]:
     """The spec the simulator validates against (a patched deep copy; never mutate the result)."""
     spec = copy.deepcopy(raw_spec(variant.kind))
+    api = api_prefix(spec)
     for path in STATIC_PATHS:
         spec["paths"].pop(path, None)
     schemas = spec["components"]["schemas"]
-    if variant.kind == "sonarr":
-        schemas["HealthResource"]["properties"]["wikiUrl"] = {"type": "string", "nullable": True}
+    for name in ("HttpUri", "TimeSpan", "Version"):
+        if name in schemas:
+            schemas[name] = {"type": "string", "nullable": True}
     for name in ("CommandResource", "Command"):
         props = schemas[name]["properties"]
-        for prop, schema in all_command_properties(variant.kind).items():
+        for prop, schema in all_command_properties(COMMANDS_OF[variant.kind]).items():
             props.setdefault(prop, copy.deepcopy(schema))
-    if variant.legacy_status:
+    if variant.legacy_status and f"{api}/queue" in spec["paths"]:
         schemas["QueueResource"]["properties"]["status"] = {"type": "string", "nullable": True}
-        _drop_query_param(spec["paths"]["/api/v3/queue"]["get"], "status")
-    if not variant.change_category:
-        _drop_query_param(spec["paths"]["/api/v3/queue/{id}"]["delete"], "changeCategory")
-        _drop_query_param(spec["paths"]["/api/v3/queue/bulk"]["delete"], "changeCategory")
+        _drop_query_param(spec["paths"][f"{api}/queue"]["get"], "status")
+    if not variant.change_category and f"{api}/queue/bulk" in spec["paths"]:
+        _drop_query_param(spec["paths"][f"{api}/queue/{{id}}"]["delete"], "changeCategory")
+        _drop_query_param(spec["paths"][f"{api}/queue/bulk"]["delete"], "changeCategory")
     return spec
 
 
@@ -249,7 +283,7 @@ def validate_request(variant: SpecVariant, request: OpenAPIRequest) -> RequestCh
     label = f"{method.upper()} {request.path}"
     found = index.match(request.path)
     if found is None:
-        return RequestCheck(None, False, [f"{label}: path is not in the {variant.kind} v3 spec"])
+        return RequestCheck(None, False, [f"{label}: path is not in the {variant.label} spec"])
     template, item = found
     operation = item.get(method)
     if operation is None:
@@ -276,8 +310,10 @@ def validate_response(
     """Validate a 2xx response of the simulator itself against the spec's response schema."""
     if not 200 <= status < 300 or request.method == "head":
         return []
-    if request.method == "post" and request.path == "/api/v3/command" and status == 201:
-        status = 200  # the app answers 201 Created; the v3 spec only documents 200
+    documented = spec_index(variant).match(request.path)
+    responses = (documented[1].get(request.method, {}).get("responses", {})) if documented else {}
+    if status == 201 and "201" not in responses and "200" in responses:
+        status = 200  # the app answers 201 Created; the v3/v1 specs only document 200
     response = OpenAPIResponse(status, data, content_type)
     errors = []
     with _lock_for(variant):

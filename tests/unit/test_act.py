@@ -39,6 +39,8 @@ class FakeArr:
     def handle(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
         path = request.url.path.removeprefix("/api/v3")
+        if request.method == "GET" and path == "/system/status":  # read once: which Sonarr, which API
+            return httpx.Response(200, json={"appName": "Sonarr", "version": "4.0.19.2979"})
         self.calls.append((request.method, path))
         if request.method == "DELETE" and (m := re.fullmatch(r"/queue/(\d+)", path)):
             if self.delete_status is not None:

@@ -172,3 +172,43 @@ def test_a_policy_entry_changes_only_the_keys_it_names(tmp_path: Path) -> None:
     assert cfg.policy.connection_errors.after == 6 * 3600  # untouched entries keep every default
     with pytest.raises(ConfigError, match=r"policy.tracker_errors.remve: unknown key"):
         load_config(write(tmp_path, FULL + "policy: {tracker_errors: {remve: false}}\n"), env={})
+
+
+def test_every_arr_app_has_its_section_and_env_overrides_for_its_first_instance(tmp_path: Path) -> None:
+    text = FULL + (
+        'lidarr: [{url: "https://music.example/lidarr", api_key: "l1"}, {url: "http://lidarr2:8686", api_key: "l2"}]\n'
+        'whisparr: [{url: "http://whisparr:6969", api_key: "w1", qbittorrent: qbittorrent}]\n'
+    )
+    env = {"READARR_URL": "http://readarr:8787", "READARR_API_KEY": "r1", "LIDARR_API_KEY": "from-env"}
+    cfg = load_config(write(tmp_path, text), env=env)
+    assert [(app, a.name) for app, a in cfg.arr_instances()] == [
+        ("sonarr", "sonarr"),
+        ("radarr", "radarr"),
+        ("lidarr", "lidarr"),
+        ("lidarr", "lidarr2"),
+        ("readarr", "readarr"),
+        ("whisparr", "whisparr"),
+    ]
+    assert cfg.lidarr[0].url == "https://music.example/lidarr"  # the URL base stays
+    assert cfg.lidarr[0].api_key.get_secret_value() == "from-env" and cfg.lidarr[1].api_key.get_secret_value() == "l2"
+    assert cfg.whisparr[0].qbittorrent == "qbittorrent"
+    assert "r1" in cfg.secrets() and "w1" in cfg.secrets()
+
+
+def test_a_qbittorrent_override_must_name_a_configured_instance(tmp_path: Path) -> None:
+    text = FULL.replace('api_key: "abc123abc123"}', 'api_key: "abc123abc123", qbittorrent: {"4K": qbt-4k}}')
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, text), env={})
+    assert "qbittorrent: 'qbt-4k' is not a configured qBittorrent instance (the names are: qbittorrent)" in str(
+        err.value
+    )
+
+
+def test_a_ca_file_must_exist_and_is_kept(tmp_path: Path) -> None:
+    missing = FULL.replace('api_key: "def456def456"}', 'api_key: "def456def456", ca_file: /nowhere/ca.pem}')
+    with pytest.raises(ConfigError, match=r"radarr\[0\]\.ca_file: '/nowhere/ca.pem' is not a readable file"):
+        load_config(write(tmp_path, missing), env={})
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    cfg = load_config(write(tmp_path, missing.replace("/nowhere/ca.pem", str(ca))), env={})
+    assert cfg.radarr[0].ca_file == ca

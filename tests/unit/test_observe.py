@@ -22,6 +22,7 @@ from qbittorrent_monitor.clients.qbittorrent import (
     supported,
 )
 from qbittorrent_monitor.config import Config
+from qbittorrent_monitor.mapping import DownloadClient
 from qbittorrent_monitor.model import ArrDownload, LogEntry, Population, PopulationKey, Torrent, TrackerStatus
 from qbittorrent_monitor.observe import Observer, join_log
 from qbittorrent_monitor.store import Store
@@ -211,6 +212,12 @@ class FakeQueue:
 
     def download_client_problem(self) -> None:
         return None
+
+    qbittorrent = None  # no `qbittorrent:` override: the download client settings decide
+
+    def download_clients(self) -> list[DownloadClient]:
+        """One qBittorrent download client, at the URL observer_of gives the instances (http://127.0.0.1:1)."""
+        return [DownloadClient("qBittorrent", "QBittorrent", "127.0.0.1", 1)]
 
 
 def observer_of(tmp_path: Path, libraries: list[FakeLibrary], refs: list[ArrDownload], **cfg: object) -> Observer:

@@ -1,14 +1,19 @@
-"""One *arr instance (Sonarr or Radarr, API v3) over httpx.
+"""One *arr instance (Sonarr, Radarr, Lidarr, Readarr, Whisparr) over httpx.
 
+What differs between the apps and their API versions is data, in apps.py (`PROFILES`): the client reads
+`system/status` once (and again every `DETECT_EVERY`), picks the app's profile by version, and from then on asks
+through it (API base, queue parameter, record fields, command, download-client endpoint).
 The pitfalls of API-NOTES handled here: the queue's default page size (10) and descending default sort, a page
 past the end that repeats the last page (loop on totalRecords), pending items without downloadId, upper-case
-downloadIds, PascalCase statuses on older builds, 201 on commands, 404 when the queue changed underneath us.
+downloadIds, PascalCase statuses (older builds, Lidarr, Readarr, Whisparr), 201 on commands, 204 on Sonarr v5's
+deletes, 404 when the queue changed underneath us, a URL base (`http://host:8989/sonarr`), HTTPS with a custom CA.
 Reads are retried with backoff; writes never are (the journal decides what to redo).
 """
 
 from __future__ import annotations
 
 import logging
+import ssl
 import time
 from datetime import datetime
 from typing import Any
@@ -16,7 +21,10 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from .. import apps
+from ..apps import App, Profile
 from ..config import ArrInstance
+from ..mapping import DownloadClient
 from ..model import QueueItem, RemoveResult
 from . import Call, ServiceError, report_call, short_error
 
@@ -28,31 +36,48 @@ PAGE_SIZE = 1000
 MAX_PAGES = 200
 MAX_REDIRECTS = 3
 READ_RETRIES = 2
+DETECT_EVERY = 3600.0  # seconds: an app upgraded in place (Sonarr 4 -> 5) is noticed within the hour
 
 DOWNLOAD_CLIENT_CHECKS = frozenset({"DownloadClientCheck", "DownloadClientStatusCheck"})
-
-APPS: dict[str, dict[str, str]] = {
-    "sonarr": {"api": "/api/v3", "unknown": "includeUnknownSeriesItems"},
-    "radarr": {"api": "/api/v3", "unknown": "includeUnknownMovieItems"},
-}
 
 
 class ArrClient:
     def __init__(self, app: str, instance: ArrInstance, transport: httpx.BaseTransport | None = None) -> None:
-        if app not in APPS:
+        if app not in set(App):
             raise ValueError(f"unsupported app {app!r}")
-        self.app = app
+        self.app = App(app)
         self.name = instance.name
         self.url = instance.url
-        self._api = APPS[app]["api"]
+        self.qbittorrent = instance.qbittorrent  # the configured override of the download-client mapping
+        self.version: str | None = None
+        self._profile: Profile | None = None
+        self._detected_at = 0.0
+        self._api = apps.detection_api(self.app)  # until the version is known
         self._origin = httpx.URL(instance.url)
+        verify: ssl.SSLContext | bool = True
+        if instance.ca_file is not None:
+            verify = ssl.create_default_context(cafile=str(instance.ca_file))
         self._http = httpx.Client(
             base_url=instance.url,
             headers={"X-Api-Key": instance.api_key.get_secret_value(), "Accept": "application/json"},
             timeout=httpx.Timeout(instance.timeout, connect=min(5.0, instance.timeout)),
             transport=transport,
+            verify=verify,
             follow_redirects=False,  # followed by hand, and only to the same origin: the API key stays home
         )
+
+    @property
+    def profile(self) -> Profile:
+        """The app's profile (apps.py), detected from `system/status` on first use and every DETECT_EVERY."""
+        if self._profile is None or time.monotonic() - self._detected_at > DETECT_EVERY:
+            self._api = apps.detection_api(self.app)  # every version of the app still serves this one
+            self.status()
+        assert self._profile is not None
+        return self._profile
+
+    def _ensure(self) -> None:
+        """The version is known (the API base depends on it)."""
+        _ = self.profile
 
     # -- plumbing ------------------------------------------------------------------------------
     def _request(self, method: str, path: str, *, read: bool, **kwargs: Any) -> httpx.Response:
@@ -115,6 +140,13 @@ class ArrClient:
         data = self._json(self._request("GET", "/system/status", read=True), "system/status")
         if not isinstance(data, dict) or "version" not in data:
             raise ServiceError(self.name, "system/status: not an *arr status answer (wrong URL?)")
+        self.version = str(data["version"])
+        found = apps.profile_for(self.app, self.version)
+        if found != self._profile:
+            log.info(
+                "%s: %s %s, through %s (%s)", self.name, data.get("appName", ""), self.version, found.api, found.label
+            )
+        self._profile, self._api, self._detected_at = found, found.api, time.monotonic()
         return data
 
     def _paged(self, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -138,13 +170,11 @@ class ArrClient:
         return records
 
     def queue(self) -> list[QueueItem]:
-        """The whole queue (torrent protocol), every page, pending items skipped."""
-        params = {
-            "sortKey": "timeleft",
-            "sortDirection": "ascending",
-            "protocol": "torrent",
-            APPS[self.app]["unknown"]: "false",
-        }
+        """The whole queue, every page, torrents only, pending items skipped. Unknown items (in the category but not
+        grabbed by the app) are left out explicitly: Sonarr v5 would include them by default. The protocol is
+        filtered here, not with `protocol=`: Readarr, Whisparr v2 and Radarr v4 do not take that filter."""
+        p = self.profile
+        params = {"sortKey": "timeleft", "sortDirection": "ascending", p.queue_unknown: "false"}
         records = self._paged("/queue", params)
         items = []
         for record in records:
@@ -154,13 +184,39 @@ class ArrClient:
                 # A record we cannot act on hides which download it is for: the whole queue read is not trusted,
                 # or its torrent would look like nobody's.
                 raise ServiceError(self.name, "queue: a record without a numeric id; the queue is not trusted")
-            item = QueueItem.from_api(self.name, self.app, record)
+            item = QueueItem.from_api(self.name, p, record)
             if item is not None:
                 items.append(item)
         return items
 
+    def download_clients(self) -> list[DownloadClient]:
+        """The app's download client definitions with their qBittorrent settings (host, port, urlBase, category;
+        the password is masked by the app and never read)."""
+        p = self.profile
+        data = self._json(self._request("GET", p.download_client_path, read=True), "downloadclient")
+        out: list[DownloadClient] = []
+        for d in data if isinstance(data, list) else []:
+            if not isinstance(d, dict):
+                continue
+            fields = {f.get("name"): f.get("value") for f in d.get("fields") or [] if isinstance(f, dict)}
+            port = fields.get("port")
+            out.append(
+                DownloadClient(
+                    name=str(d.get("name") or ""),
+                    implementation=str(d.get("implementation") or ""),
+                    host=str(fields.get("host") or ""),
+                    port=port if isinstance(port, int) and not isinstance(port, bool) else 0,
+                    use_ssl=fields.get("useSsl") is True,
+                    url_base=str(fields.get("urlBase") or ""),
+                    category=str(fields.get(p.category_field) or ""),
+                    enabled=d.get("enable") is not False,
+                )
+            )
+        return out
+
     def download_client_problem(self) -> str | None:
         """The app's own health checks saying it cannot reach its download client (then we hold our hands)."""
+        self._ensure()
         data = self._json(self._request("GET", "/health", read=True), "health")
         for check in data if isinstance(data, list) else []:
             if not isinstance(check, dict):
@@ -171,9 +227,11 @@ class ArrClient:
 
     def blocklist(self) -> list[dict[str, Any]]:
         """Every blocklist entry (paged like the queue)."""
+        self._ensure()
         return self._paged("/blocklist", {"sortKey": "date", "sortDirection": "descending"})
 
     def delete_blocklist(self, blocklist_id: int) -> str:
+        self._ensure()
         response = self._request("DELETE", f"/blocklist/{int(blocklist_id)}", read=False)
         if response.status_code == 404:
             return "gone"
@@ -191,6 +249,7 @@ class ArrClient:
             "blocklist": _b(blocklist),
             "skipRedownload": _b(skip_redownload),
         }
+        self._ensure()
         response = self._request("DELETE", f"/queue/{int(queue_id)}", read=False, params=params)
         if response.status_code == 404:
             return RemoveResult.GONE
@@ -200,7 +259,7 @@ class ArrClient:
 
     def command(self, body: dict[str, Any]) -> dict[str, Any]:
         """POST a command; the apps answer 201 (their specs say 200): any 2xx is success."""
-        response = self._request("POST", "/command", read=False, json=body)
+        response = self._request("POST", self.profile.command_path, read=False, json=body)
         data = self._json(response, f"command {body.get('name')}")
         if not isinstance(data, dict):
             raise ServiceError(self.name, "command: unexpected answer")
@@ -209,7 +268,7 @@ class ArrClient:
     def has_command_since(self, body: dict[str, Any], since: float) -> bool:
         """Did a command equal to `body` reach the app at or after `since`? (resuming after a crash; the app
         keeps finished commands in this list for 5 minutes, so a much later restart searches again)"""
-        data = self._json(self._request("GET", "/command", read=True), "command list")
+        data = self._json(self._request("GET", self.profile.command_path, read=True), "command list")
         for cmd in data if isinstance(data, list) else []:
             if not isinstance(cmd, dict) or str(cmd.get("name", "")).lower() != str(body["name"]).lower():
                 continue

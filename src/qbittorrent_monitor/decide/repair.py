@@ -15,7 +15,7 @@ from .protection import owes_seeding, private_word
 class Plan:
     actions: tuple[Action, ...]
     notes: tuple[str, ...]  # for the explanation
-    given_up: tuple[str, ...]  # items (episode:101, movie:42) failed too often to be searched again
+    given_up: tuple[str, ...]  # items (episode:101, movie:42, album:12) failed too often to be searched again
 
 
 def plan_actions(download: Download, finding: Finding, rule: RuleAction, cfg: Config, facts: CycleFacts) -> Plan:
@@ -95,17 +95,14 @@ def plan_actions(download: Download, finding: Finding, rule: RuleAction, cfg: Co
 
 
 def search_command(arr: ArrDownload) -> dict[str, object] | None:
-    """A search for exactly what this download was for; never a global Missing*Search."""
-    if arr.app == "sonarr" and arr.episode_ids:
-        return {"name": "EpisodeSearch", "episodeIds": list(arr.episode_ids)}
-    if arr.app == "radarr" and arr.movie_ids:
-        return {"name": "MoviesSearch", "movieIds": list(arr.movie_ids)}
-    return None
+    """A search for exactly what this download was for (the app's own command, from apps.py: EpisodeSearch,
+    MoviesSearch, AlbumSearch, BookSearch); never a global Missing*Search."""
+    return arr.profile.search_command(arr.item_ids)
 
 
 def search_items(arr: ArrDownload) -> list[str]:
-    """Stable names of what a download was for: `episode:101`, `movie:42`."""
-    return [f"episode:{e}" for e in arr.episode_ids] + [f"movie:{m}" for m in arr.movie_ids]
+    """Stable names of what a download was for: `episode:101`, `movie:42`, `album:12`, `book:7`."""
+    return arr.profile.names(arr.item_ids)
 
 
 def _describe_remove(arr: ArrDownload, remove_from_client: bool, blocklist: bool) -> str:
