@@ -24,7 +24,7 @@ from .clients.qbittorrent import QBittorrentClient
 from .config import Config
 from .events import CycleFinished, Events, OutageBegan, OutageEnded, ServiceChanged
 from .metrics import Metrics
-from .model import Decision, Snapshot, Verdict
+from .model import Decision, Kind, Snapshot, Verdict
 from .notify import Notifier
 from .observe import Observer
 from .record import CycleReport, log_decision, log_summary
@@ -215,7 +215,8 @@ class Monitor:
         seeds = unregistered_seeds(snapshot.seeds, ctx, snapshot.shared_data)
         kinds = {k: [f.kind.value for f in fs] for k, fs in findings.items()}
         kinds |= {s.key: [f.kind.value] for s, f, _ in seeds}
-        since, strikes = self.store.note_findings(kinds, now)
+        strikes_cap = max(cfg.policy.for_kind(kind).strikes for kind in Kind)
+        since, strikes = self.store.note_findings(kinds, now, strikes_cap=strikes_cap)
 
         # decide
         facts = decide.CycleFacts(
@@ -267,14 +268,16 @@ class Monitor:
     def _act(self, decision: Decision, report: CycleReport, now: float) -> None:
         index = len(report.decisions)
         report.decisions.append(decision)
-        if self._changed(decision):
+        changed = self._changed(decision)
+        if changed:
             log_decision(decision)
             report.logged += 1
         elif log.isEnabledFor(logging.DEBUG):
             log_decision(decision, logging.DEBUG)
         if decision.verdict is Verdict.ACT:
             report.outcomes[index] = self.executor.run(decision)
-        self.store.set_decision(decision.download.key, {**decision.to_dict(), "time": now})
+        if changed:  # stored when it changes, as it is logged (an idle cycle writes nothing)
+            self.store.set_decision(decision.download.key, {**decision.to_dict(), "time": now})
 
     def _changed(self, d: Decision) -> bool:
         """Log a decision when it changes (a repair always): an unchanged wait is not worth a line every cycle."""

@@ -20,6 +20,7 @@ import re
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from typing import Any
 from urllib.parse import urlsplit
 
 from .clients import ServiceError
@@ -48,6 +49,9 @@ log = logging.getLogger(__name__)
 LOG_MEMORY = 2000  # qBittorrent warning lines kept per instance to explain `error` states
 MIN_GAP = 900.0  # a torrent unseen this long (or 3 intervals) was not watched: that time does not count
 ERROR_STATES = frozenset({"error", "missingFiles"})
+TRACKER_REFRESH = 1800.0  # a suspect's cached tracker rows are read again after this long ...
+TRACKER_REFRESH_PER_CYCLE = 25  # ... at most this many a cycle (a change of the torrent is read at once)
+ERRORED_REFRESH = 1800.0  # the errored list is asked for again after this long without a new log line
 
 _HASH = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 
@@ -154,6 +158,10 @@ class Observer:
         self._categories: dict[tuple[str, str], str] = {}  # (*arr, download client) -> the category it polls
         self._private: dict[str, bool] = {}  # what the store knows, kept here too (read once per process)
         self._hosts: dict[str, tuple[str, ...]] = {}  # tracker hosts read for protection.trackers, per torrent
+        self._tracker_cache: dict[str, tuple[tuple[Any, ...], tuple[TrackerStatus, ...], float]] = {}
+        self._errored_at: dict[str, tuple[float, list[Listed]]] = {}  # instance -> (read at, the errored list)
+        self._refreshes_left = TRACKER_REFRESH_PER_CYCLE
+        self._whole_log: dict[str, bool] = {}  # instance -> this cycle's tail read the whole log
 
     @property
     def store(self) -> Store:
@@ -163,16 +171,19 @@ class Observer:
     def snapshot(self, *, cleanup: bool = False) -> Snapshot:
         now = self.clock()
         snap = Snapshot(taken_at=now)
+        self._refreshes_left = TRACKER_REFRESH_PER_CYCLE
         queued = self._queues(snap)
         listed: list[Listed] = []
+        read: list[str] = []
         for q in self.qbts:
             mine_queued = queued.by_client.get(q.name, {})
             try:
                 status = snap.connection_status[q.name] = q.connection_status()
+                new_lines = self._tail_log(q)
                 mine = {item.torrent.hash: item for item in q.torrents(mine_queued)}
-                for item in q.errored():
+                for item in self._errored(q, new_lines, now):
                     mine.setdefault(item.torrent.hash, item)
-                self._tail_log(q, [i.torrent for i in mine.values()])
+                self._explain_errors(q, [i.torrent for i in mine.values()])
                 snap.service_status[q.name] = f"connection {status}"
                 if status == "disconnected":
                     snap.held_clients[q.name] = f"qBittorrent {q.name} reports connection status disconnected"
@@ -180,12 +191,11 @@ class Observer:
                 snap.service_errors[q.name] = exc.message
                 continue
             listed += mine.values()
+            read.append(q.name)
 
         torrents = [item.torrent for item in listed]
         max_gap = max(3 * self.config.monitor.check_interval, MIN_GAP)
-        if unwatched := self.store.note_watch(now, max_gap):
-            log.info("nobody watched for %s: the clocks of findings and outages move on by that much", unwatched)
-        memory = self.store.observe(torrents, now, self.config.stalled.slow.window, max_gap=max_gap)
+        memory = self.store.observe(torrents, now, self.config.stalled.slow.window, max_gap=max_gap, clients=read)
         refs_of = {(t.client, t.hash): self._refs(t, queued) for t in torrents}
         private = self._private_flags([t for t in torrents if refs_of[(t.client, t.hash)] and may_be_repaired(t)])
         logs = {q.name: join_log([t for t in torrents if t.client == q.name], self._logs[q.name]) for q in self.qbts}
@@ -199,7 +209,9 @@ class Observer:
             refs = refs_of[(t.client, t.hash)]
             trackers = None
             if is_suspect(t):  # the same rows on every version: read where torrents/info did not return them
-                trackers = item.trackers if item.trackers is not None else (self._trackers(t) if refs else None)
+                trackers = (
+                    item.trackers if item.trackers is not None else (self._cached_trackers(t, now) if refs else None)
+                )
             if key in private:
                 t = replace(t, private=private[key])
             hosts = self._listed_hosts(t, item.trackers or trackers, bool(refs))
@@ -326,21 +338,54 @@ class Observer:
         self._private |= known | asked
         return {**known, **asked}
 
-    def _tail_log(self, q: QBittorrentClient, torrents: list[Torrent]) -> None:
-        """Follow qBittorrent's warning log; re-read it whole once if an errored torrent has no line (a restart
-        of qBittorrent resets the ids, so the tail would miss it)."""
-        buf = self._logs[q.name]
+    def _tail_log(self, q: QBittorrentClient) -> bool:
+        """Follow qBittorrent's warning log from the last line seen; True when new lines came."""
+        self._whole_log[q.name] = self._log_cursor[q.name] == -1
         entries = q.log_since(self._log_cursor[q.name])
-        errored = [t for t in torrents if t.state in ERROR_STATES]
-        explained = join_log(errored, (*buf, *entries))
-        unexplained = {f"{q.name}:{t.hash}" for t in errored if t.hash not in explained} - self._log_reread
-        if unexplained and self._log_cursor[q.name] != -1:
-            self._log_reread |= unexplained  # once per torrent: its line may simply have rotated out
-            buf.clear()
-            entries = q.log_since(-1)
-        buf.extend(entries)
+        self._logs[q.name].extend(entries)
         if entries:
             self._log_cursor[q.name] = max(e.id for e in entries)
+        return bool(entries)
+
+    def _explain_errors(self, q: QBittorrentClient, torrents: list[Torrent]) -> None:
+        """Re-read the log whole once if an errored torrent has no line (a restart of qBittorrent resets the ids,
+        so the tail would miss it)."""
+        errored = [t for t in torrents if t.state in ERROR_STATES]
+        explained = join_log(errored, self._logs[q.name])
+        unexplained = {f"{q.name}:{t.hash}" for t in errored if t.hash not in explained} - self._log_reread
+        if unexplained and not self._whole_log[q.name]:
+            self._log_reread |= unexplained  # once per torrent: its line may simply have rotated out
+            self._logs[q.name].clear()
+            self._log_cursor[q.name] = -1
+            self._tail_log(q)
+
+    def _errored(self, q: QBittorrentClient, new_lines: bool, now: float) -> list[Listed]:
+        """The `errored` filter (torrents in error or missingFiles, queued or not), read again only when the log
+        says something new (qBittorrent logs every file error) or every ERRORED_REFRESH: an errored torrent no
+        queue refers to can only be reported, so its list need not be asked for every cycle."""
+        last = self._errored_at.get(q.name)
+        if new_lines or last is None or now - last[0] >= ERRORED_REFRESH:
+            self._errored_at[q.name] = (now, q.errored())
+        return self._errored_at[q.name][1]
+
+    def _cached_trackers(self, t: Torrent, now: float) -> tuple[TrackerStatus, ...] | None:
+        """A suspect's tracker rows (4.x, where torrents/info does not return them), read again only when the
+        torrent changed (state, progress, `tracker` field) or at a slow, bounded rate (TRACKER_REFRESH, at most
+        TRACKER_REFRESH_PER_CYCLE of them a cycle): a tracker's answer changes at announce intervals."""
+        key = f"{t.client}:{t.hash}"
+        signature = (t.state, round(t.progress, 4), t.tracker, t.downloaded)
+        cached = self._tracker_cache.get(key)
+        if cached is not None and cached[0] == signature:
+            stale = now - cached[2] >= TRACKER_REFRESH
+            if not stale or self._refreshes_left <= 0:
+                return cached[1]
+            self._refreshes_left -= 1
+        rows = self._trackers(t)
+        if rows is not None:
+            self._tracker_cache[key] = (signature, rows, now)
+        elif cached is not None:
+            return cached[1]
+        return rows
 
     # -- the opt-in seed cleanup -------------------------------------------------------------------------
     def _seeds(self, snap: Snapshot, queued: set[str]) -> None:

@@ -50,11 +50,13 @@ from .model import (
     Scope,
     StepStatus,
     Torrent,
+    human_duration,
 )
 
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 4
+FORGET_AFTER = 30 * 86400.0  # a torrent no cycle has seen for this long is forgotten (its findings with it)
 
 _SCHEMA_V1 = """
 CREATE TABLE torrents (
@@ -276,6 +278,8 @@ class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.RLock()
+        self._watched: dict[str, float] = {}  # qBittorrent instance -> when it was last read
+        self._watched_written: dict[str, float] = {}
         prepare_dir(path.parent)
         for existing in (path, path.with_name(path.name + "-wal")):
             if existing.exists() and not os.access(existing, os.R_OK | os.W_OK):
@@ -295,6 +299,7 @@ class Store:
         store = cls.__new__(cls)
         store.path = path
         store._lock = threading.RLock()
+        store._watched, store._watched_written = {}, {}
         db = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
         if path.exists():
             try:
@@ -376,6 +381,12 @@ class Store:
         with self._lock:
             self._db.close()
 
+    @property
+    def rows_written(self) -> int:
+        """Rows inserted, changed or deleted since this store was opened (the cycle log and the bench count them)."""
+        with self._lock:
+            return self._db.total_changes
+
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         """One transaction (a dry run's store is an in-memory copy: `scratch_copy`)."""
@@ -390,81 +401,163 @@ class Store:
 
     # -- torrent memory ---------------------------------------------------------------------------
     def observe(
-        self, torrents: Iterable[Torrent], now: float, speed_window: float = 7200.0, max_gap: float = float("inf")
+        self,
+        torrents: Iterable[Torrent],
+        now: float,
+        speed_window: float = 7200.0,
+        max_gap: float = float("inf"),
+        clients: Iterable[str] = (),
     ) -> dict[str, Memory]:
-        """Update progress memory for the torrents seen this cycle and return it (key client:hash).
+        """Progress memory for the torrents seen this cycle (key client:hash). A row is written only when something
+        changed (a new torrent, bytes that moved, a speed window that closed): an idle cycle writes nothing.
 
-        Time nobody watched does not count: when a torrent was last seen more than `max_gap` ago (the monitor or
-        the whole host was down), its no-progress clock and its finding clocks move forward by that gap."""
+        Time nobody watched does not count: when a qBittorrent instance was last read more than `max_gap` ago (the
+        monitor, the host or that qBittorrent was down), the clocks of its torrents, findings and outages move
+        forward by that gap. `clients` are the instances read this cycle."""
+        torrents = list(torrents)
+        checkpoint = [client for client in clients if self._note_watch(client, now, max_gap)]
         out: dict[str, Memory] = {}
-        with self._tx() as db:
-            for t in torrents:
-                key = f"{t.client}:{t.hash}"
-                row = db.execute("SELECT * FROM torrents WHERE key=?", (key,)).fetchone()
-                rate = None
-                if row is None:
-                    # First sight: the last moment of activity qBittorrent knows is the best guess of progress.
-                    start = float(t.last_activity or t.added_on or now)
-                    first, last_at, last_dl = now, min(start, now), t.downloaded
-                    window_at, window_bytes = now, t.downloaded
-                    db.execute(
+        rows = self._rows_by_key("torrents", [f"{t.client}:{t.hash}" for t in torrents])
+        writes: list[tuple[str, tuple[Any, ...]]] = []
+        for t in torrents:
+            key = f"{t.client}:{t.hash}"
+            row = rows.get(key)
+            if row is None:
+                # First sight: the last moment of activity qBittorrent knows is the best guess of progress.
+                last_at = min(float(t.last_activity or t.added_on or now), now)
+                writes.append(
+                    (
                         "INSERT INTO torrents (key, client, hash, name, first_seen, last_seen, last_progress_at,"
                         " last_downloaded, window_at, window_bytes) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                        (key, t.client, t.hash, t.name, now, now, last_at, last_dl, window_at, window_bytes),
+                        (key, t.client, t.hash, t.name, now, now, last_at, t.downloaded, now, t.downloaded),
                     )
-                else:
-                    first, last_at, last_dl = row["first_seen"], row["last_progress_at"], row["last_downloaded"]
-                    window_at, window_bytes, rate = row["window_at"], row["window_bytes"], row["last_rate"]
-                    gap = now - row["last_seen"]
-                    if gap > max_gap:
-                        first, last_at, window_at = first + gap, last_at + gap, now
-                        window_bytes, rate = t.downloaded, None
-                        db.execute("UPDATE findings SET first_seen=first_seen+? WHERE key=?", (gap, key))
-                    if t.downloaded > last_dl:
-                        last_at, last_dl = now, t.downloaded
-                    elif t.downloaded < last_dl:  # rechecked or reset: a new baseline, not progress
-                        last_dl = t.downloaded
-                        window_at, window_bytes, rate = now, t.downloaded, None
-                    if now - window_at >= speed_window:
-                        rate = max(0.0, (t.downloaded - window_bytes) / (now - window_at))
-                        window_at, window_bytes = now, t.downloaded
-                    db.execute(
-                        "UPDATE torrents SET name=?, first_seen=?, last_seen=?, last_progress_at=?, last_downloaded=?,"
-                        " window_at=?, window_bytes=?, last_rate=? WHERE key=?",
-                        (t.name, first, now, last_at, last_dl, window_at, window_bytes, rate, key),
+                )
+                out[key] = Memory(now, last_at, t.downloaded, now, None)
+                continue
+            first, last_at, last_dl = row["first_seen"], row["last_progress_at"], row["last_downloaded"]
+            window_at, window_bytes, rate = row["window_at"], row["window_bytes"], row["last_rate"]
+            before = (last_at, last_dl, window_at, window_bytes, rate, row["name"])
+            if t.downloaded > last_dl:
+                last_at, last_dl = now, t.downloaded
+            elif t.downloaded < last_dl:  # rechecked or reset: a new baseline, not progress
+                last_dl = t.downloaded
+                window_at, window_bytes, rate = now, t.downloaded, None
+            if now - window_at >= speed_window:
+                rate = max(0.0, (t.downloaded - window_bytes) / (now - window_at))
+                window_at, window_bytes = now, t.downloaded
+            if (last_at, last_dl, window_at, window_bytes, rate, t.name) != before:
+                writes.append(
+                    (
+                        "UPDATE torrents SET name=?, last_seen=?, last_progress_at=?, last_downloaded=?, window_at=?,"
+                        " window_bytes=?, last_rate=? WHERE key=?",
+                        (t.name, now, last_at, last_dl, window_at, window_bytes, rate, key),
                     )
-                out[key] = Memory(first, last_at, last_dl, window_at, rate)
+                )
+            out[key] = Memory(first, last_at, last_dl, window_at, rate)
+        if checkpoint:  # every max_gap / 3: `last_seen` of the rows not written since, and forget the long gone
+            seen = [(now, f"{t.client}:{t.hash}") for t in torrents if t.client in checkpoint]
+            writes += [("UPDATE torrents SET last_seen=? WHERE key=?", args) for args in seen]
+            for client in checkpoint:
+                gone = (client, now - FORGET_AFTER)
+                writes.append(
+                    (
+                        "DELETE FROM findings WHERE key IN (SELECT key FROM torrents WHERE client=? AND last_seen<?)",
+                        gone,
+                    )
+                )
+                writes.append(("DELETE FROM torrents WHERE client=? AND last_seen<?", gone))
+        if writes:
+            with self._tx() as db:
+                for sql, args in writes:
+                    db.execute(sql, args)
+        return out
+
+    def _note_watch(self, client: str, now: float, max_gap: float) -> bool:
+        """This instance was read now. After a gap longer than `max_gap`, its clocks move on by the gap. The cursor
+        is kept in memory and written at most every `max_gap` / 3 (an idle cycle writes nothing): True when it is
+        written this time."""
+        name = f"watched_at:{client}"
+        last = self._watched.get(client)
+        if last is None:
+            stored = self.cursor(name, default=-1)
+            last = float(stored) if stored >= 0 else None
+            self._watched_written[client] = last or 0.0
+        gap = now - last if last is not None else 0.0
+        self._watched[client] = now
+        if gap > max_gap:
+            like = client.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + ":%"
+            with self._tx() as db:
+                db.execute(
+                    "UPDATE torrents SET first_seen=first_seen+?, last_progress_at=last_progress_at+?, window_at=?,"
+                    " window_bytes=last_downloaded, last_rate=NULL WHERE client=?",
+                    (gap, gap, now, client),
+                )
+                db.execute("UPDATE findings SET first_seen=first_seen+? WHERE key LIKE ? ESCAPE '\\'", (gap, like))
+                db.execute("UPDATE outages SET first_seen=first_seen+? WHERE client=?", (gap, client))
+            log.info("%s was not watched for %s: its clocks move on by that much", client, human_duration(gap))
+        if gap > max_gap or now - self._watched_written.get(client, 0.0) >= max(max_gap / 3, 1.0):
+            self.set_cursor(name, int(now))
+            self._watched_written[client] = now
+            return True
+        return False
+
+    def _rows_by_key(self, table: str, keys: list[str]) -> dict[str, sqlite3.Row]:
+        out: dict[str, sqlite3.Row] = {}
+        with self._lock:
+            for i in range(0, len(keys), 500):
+                chunk = keys[i : i + 500]
+                marks = ",".join("?" * len(chunk))
+                for r in self._db.execute(f"SELECT * FROM {table} WHERE key IN ({marks})", chunk):
+                    out[r["key"]] = r
         return out
 
     def note_findings(
-        self, kinds_by_key: dict[str, list[str]], now: float
+        self, kinds_by_key: dict[str, list[str]], now: float, strikes_cap: int = sys.maxsize
     ) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, int]]]:
         """Record the finding kinds seen now on each observed torrent. Returns since when each has lasted and its
-        strikes (consecutive cycles seen). A kind no longer seen is forgotten: a condition must be continuous."""
+        strikes (consecutive cycles seen, counted up to `strikes_cap`: beyond it nothing changes, nothing is
+        written). A kind no longer seen is forgotten: a condition must be continuous."""
         since: dict[str, dict[str, float]] = {}
         strikes: dict[str, dict[str, int]] = {}
-        with self._tx() as db:
-            for key, kinds in kinds_by_key.items():
-                existing = {
-                    r["kind"]: (r["first_seen"], r["strikes"])
-                    for r in db.execute("SELECT kind, first_seen, strikes FROM findings WHERE key=?", (key,))
-                }
-                for gone in set(existing) - set(kinds):
-                    db.execute("DELETE FROM findings WHERE key=? AND kind=?", (key, gone))
-                since[key], strikes[key] = {}, {}
-                for kind in kinds:
-                    first, count = existing.get(kind, (now, 0))
-                    count += 1
-                    if kind in existing:
-                        db.execute(
-                            "UPDATE findings SET last_seen=?, strikes=? WHERE key=? AND kind=?", (now, count, key, kind)
+        existing: dict[str, dict[str, tuple[float, int]]] = {}
+        keys = list(kinds_by_key)
+        with self._lock:
+            for i in range(0, len(keys), 500):
+                chunk = keys[i : i + 500]
+                marks = ",".join("?" * len(chunk))
+                sql = f"SELECT key, kind, first_seen, strikes FROM findings WHERE key IN ({marks})"
+                for r in self._db.execute(sql, chunk):
+                    existing.setdefault(r["key"], {})[r["kind"]] = (r["first_seen"], r["strikes"])
+        writes: list[tuple[str, tuple[Any, ...]]] = []
+        for key, kinds in kinds_by_key.items():
+            known = existing.get(key, {})
+            for gone in set(known) - set(kinds):
+                writes.append(("DELETE FROM findings WHERE key=? AND kind=?", (key, gone)))
+            since[key], strikes[key] = {}, {}
+            for kind in kinds:
+                if kind in known:
+                    first, count = known[kind]
+                    if count < strikes_cap:
+                        count += 1
+                        writes.append(
+                            (
+                                "UPDATE findings SET last_seen=?, strikes=? WHERE key=? AND kind=?",
+                                (now, count, key, kind),
+                            )
                         )
-                    else:
-                        db.execute(
+                else:
+                    first, count = now, 1
+                    writes.append(
+                        (
                             "INSERT INTO findings (key, kind, first_seen, last_seen, strikes) VALUES (?,?,?,?,?)",
                             (key, kind, now, now, count),
                         )
-                    since[key][kind], strikes[key][kind] = first, count
+                    )
+                since[key][kind], strikes[key][kind] = first, count
+        if writes:
+            with self._tx() as db:
+                for sql, args in writes:
+                    db.execute(sql, args)
         return since, strikes
 
     # -- the outage breaker's memory -------------------------------------------------------------
@@ -503,22 +596,6 @@ class Store:
                         json.dumps(list(o.members)),
                     ),
                 )
-
-    def note_watch(self, now: float, max_gap: float) -> float:
-        """The monitor is watching now. Time nobody watched does not count: after a gap longer than `max_gap` (the
-        monitor or the host was down), the outages began that much later, as the findings' clocks do. Returns the
-        gap that was not watched (0 when there was none)."""
-        with self._tx() as db:
-            row = db.execute("SELECT value FROM cursors WHERE name='watched_at'").fetchone()
-            gap = now - row[0] if row is not None else 0.0
-            unwatched = gap if gap > max_gap else 0.0
-            if unwatched:
-                db.execute("UPDATE outages SET first_seen=first_seen+?", (unwatched,))
-            db.execute(
-                "INSERT INTO cursors VALUES ('watched_at', ?) ON CONFLICT(name) DO UPDATE SET value=excluded.value",
-                (int(now),),
-            )
-        return unwatched
 
     # -- facts about torrents that never change, or change slowly -------------------------------------
     def private_flags(self, keys: Iterable[str]) -> dict[str, bool]:

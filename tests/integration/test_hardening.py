@@ -147,7 +147,7 @@ def test_a_frozen_qbittorrent_makes_health_fail_within_seconds_and_it_recovers(t
 
 
 def test_a_failed_cycle_is_unhealthy_at_once_and_the_next_good_one_heals_it(
-    write_config: WriteConfig, tmp_path: Path
+    states: StateFactory, sonarr: ArrSimulator, write_config: WriteConfig, tmp_path: Path
 ) -> None:
     port = free_port()
     data = tmp_path / "data"
@@ -161,6 +161,11 @@ def test_a_failed_cycle_is_unhealthy_at_once_and_the_next_good_one_heals_it(
         blocker = sqlite3.connect(data / "state.db", isolation_level=None, timeout=1)
         blocker.execute("BEGIN EXCLUSIVE")
         try:
+            # An idle cycle writes nothing, so it still succeeds; a new download in the queue must be remembered.
+            cycles = daemon.get("/health")[1]["last_cycle"]["finished_at"]
+            daemon.wait(lambda s, d: d["last_cycle"]["finished_at"] > cycles + 1.5 and s == 200, "idle cycles pass")
+            paused = states.paused("Held.Database.S01E01", category=SONARR_CATEGORY)
+            sonarr.grab_episodes(paused, "Held.Database.S01E01", series_id=1, season=1, episode_ids=[1])
             bad = daemon.wait(lambda s, d: s == 503 and "monitor" in d.get("problems", {}), "unhealthy", timeout=40)
             assert "the last cycle failed" in bad["problems"]["monitor"] and bad["status"] == "unhealthy"
             assert daemon.get("/health/ready")[0] == 503

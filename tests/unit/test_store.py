@@ -130,10 +130,13 @@ def test_time_nobody_watched_does_not_count(tmp_path: Path) -> None:
     t = torrent("fx-stalled-dl")
     key = f"qbittorrent:{t.hash}"
     store = Store(tmp_path / "state.db")
-    store.observe([t], now=t.added_on + 60.0, max_gap=900)
+    read = ["qbittorrent"]  # the instance was read in each of these cycles
+    store.observe([t], now=t.added_on + 60.0, max_gap=900, clients=read)
     store.note_findings({key: ["stalled"]}, now=t.added_on + 60.0)
-    store.observe([t], now=t.added_on + 360.0, max_gap=900)  # watched: 5 minutes count
-    memory = store.observe([t], now=t.added_on + 360.0 + 7 * 3600, max_gap=900)[key]  # 7 h unwatched
+    store.observe([t], now=t.added_on + 360.0, max_gap=900, clients=read)  # watched: 5 minutes count
+    store.close()
+    store = Store(tmp_path / "state.db")  # the monitor went down with the host: the watch is remembered
+    memory = store.observe([t], now=t.added_on + 360.0 + 7 * 3600, max_gap=900, clients=read)[key]  # 7 h unwatched
     assert memory.last_progress_at == t.last_activity + 7 * 3600
     since, _ = store.note_findings({key: ["stalled"]}, now=t.added_on + 360.0 + 7 * 3600)
     assert since[key]["stalled"] == t.added_on + 60.0 + 7 * 3600
@@ -193,3 +196,44 @@ def test_outage_memory_private_flags_and_populations_survive_a_restart(tmp_path:
     store.save_outages({})
     assert store.outages() == {}
     store.close()
+
+
+def test_an_idle_cycle_writes_no_row_and_a_moving_torrent_writes_its_own(tmp_path: Path) -> None:
+    """A seedbox with a stalled download and a healthy one, watched every minute: once both are known, a cycle where
+    nothing moved writes nothing; bytes that arrive write that torrent's row and only it. Strikes past what any rule
+    waits for are not counted (3 here: nothing more to remember, nothing written)."""
+    stalled, moving = torrent("fx-stalled-dl"), torrent("fx-forced-dl")
+    key = f"qbittorrent:{stalled.hash}"
+    store = Store(tmp_path / "state.db")
+    read = ["qbittorrent"]
+    t0 = stalled.added_on + 60.0
+    store.observe([stalled, moving], now=t0, max_gap=900, clients=read)
+    for minute in range(1, 4):
+        store.note_findings({key: ["stalled"]}, now=t0 + 60 * minute, strikes_cap=3)
+    before = store.rows_written
+    store.observe([stalled, moving], now=t0 + 240, max_gap=900, clients=read)
+    _, strikes = store.note_findings({key: ["stalled"]}, now=t0 + 240, strikes_cap=3)
+    assert strikes[key]["stalled"] == 3 and store.rows_written == before  # idle: nothing written
+    more = dataclasses.replace(moving, downloaded=moving.downloaded + (1 << 20))
+    memory = store.observe([stalled, more], now=t0 + 300, max_gap=900, clients=read)
+    # The cursor of the watch is due (every max_gap / 3 = 300 s) with each seen row's last_seen: 1 + 2, and the
+    # torrent whose bytes moved: 1.
+    assert store.rows_written == before + 4
+    assert memory[f"qbittorrent:{moving.hash}"].last_progress_at == t0 + 300
+    assert memory[key].last_progress_at == stalled.last_activity  # the stalled clock did not move
+    store.close()
+
+
+def test_a_torrent_gone_for_a_month_is_forgotten_with_its_findings(tmp_path: Path) -> None:
+    gone, staying = torrent("fx-stalled-dl"), torrent("fx-forced-dl")
+    store = Store(tmp_path / "state.db")
+    read = ["qbittorrent"]
+    store.observe([gone, staying], now=1000.0, max_gap=900, clients=read)
+    store.note_findings({f"qbittorrent:{gone.hash}": ["stalled"]}, now=1000.0)
+    day = 86400.0
+    for n in range(1, 32):  # watched every day (a gap of a day shifts clocks; the forgetting must not care)
+        store.observe([staying], now=1000.0 + n * day, max_gap=900, clients=read)
+    assert store.torrent(gone.hash) == [] and store.torrent(staying.hash)
+    store.close()
+    with sqlite3.connect(tmp_path / "state.db") as db:
+        assert db.execute("SELECT count(*) FROM findings").fetchone() == (0,)
