@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import socket
 import sqlite3
@@ -744,10 +745,20 @@ class Store:
                 db.execute("INSERT OR REPLACE INTO controls VALUES (?,?,?)", (name, value, now))
 
     def note_found(self, keys_kinds: Iterable[tuple[str, str]], now: float, forget_after: float) -> None:
-        """Each (torrent, kind) flagged this cycle: a new failure found unless it was flagged within `forget_after`."""
+        """Each (torrent, kind) flagged this cycle: a new failure found unless it was flagged within `forget_after`.
+        A failure still flagged has its `last_at` moved on only every `forget_after` / 24 (an idle cycle writes
+        nothing; "found again" is then precise to that much)."""
+        flagged = list(dict.fromkeys(keys_kinds))
+        with self._lock:
+            known = {(r[0], r[1]): float(r[2]) for r in self._db.execute("SELECT key, kind, last_at FROM found")}
+        refresh = forget_after / 24
+        due = [(k, kind) for k, kind in flagged if now - known.get((k, kind), -math.inf) >= refresh]
+        stale = any(last < now - forget_after for last in known.values())
+        if not due and not stale:
+            return
         with self._tx() as db:
             db.execute("DELETE FROM found WHERE last_at<?", (now - forget_after,))
-            for key, kind in keys_kinds:
+            for key, kind in due:
                 db.execute(
                     "INSERT INTO found VALUES (?,?,?,?) ON CONFLICT(key, kind) DO UPDATE SET last_at=excluded.last_at",
                     (key, kind, now, now),

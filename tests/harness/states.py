@@ -172,6 +172,60 @@ class StateFactory:
         )
         return info_hash
 
+    def many(
+        self,
+        kind: str,
+        names: list[str],
+        *,
+        category: str | None = None,
+        private: bool = False,
+        wait: bool = True,
+        timeout: float = 120.0,
+    ) -> list[str]:
+        """Many torrents of one `kind` at once, in one save folder (a library of thousands in seconds):
+        "seeding" (payload written, added with skip_checking), "stalled" (no peers), "unregistered" (the tracker
+        says "Unregistered torrent") or "error" (a file where the torrent's folder must be). With `wait`, returns
+        once qBittorrent shows every one in that state (for "unregistered": stalledDL; its tracker row follows)."""
+        modes = {"seeding": "nopeers", "stalled": "nopeers", "unregistered": "fail", "error": "ok"}
+        mode = modes[kind]
+        for name in names:
+            if name in self._names:
+                raise ValueError(f"torrent name {name!r} already used in this test")
+        self._names.update(names)
+        save = self.workdir / "data" / f"bulk-{len(self._names):06d}-{kind}"
+        save.mkdir(parents=True)
+        url = self.tracker.announce_url(mode)  # "fail": "Unregistered torrent"
+        multi = kind == "error"
+        tfs = [make_torrent(n, announce=url, size=1024, private=private, multi_file=multi) for n in names]
+        for tf in tfs:
+            if kind == "seeding":
+                write_payload(tf, save)
+            elif kind == "error":
+                (save / tf.name).write_bytes(b"a file where the torrent's folder must be\n")
+            self.torrents[tf.info_hash] = tf
+            self.save_paths[tf.info_hash] = save
+        self.qbt.add_many(tfs, save_path=save, category=category, skip_checking=kind == "seeding")
+        hashes = [tf.info_hash for tf in tfs]
+        if wait:
+            want = {"seeding": SEEDING_STATES, "stalled": {"stalledDL"}, "unregistered": {"stalledDL"}}
+            self.wait_all(hashes, want.get(kind, {kind}), timeout)
+        return hashes
+
+    def wait_all(self, hashes: list[str], states: set[str], timeout: float = 120.0) -> None:
+        """Until qBittorrent lists every one of `hashes` in one of `states`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            shown: dict[str, str] = {}
+            for start in range(0, len(hashes), 500):
+                shown |= {t["hash"]: t["state"] for t in self.qbt.info(hashes[start : start + 500])}
+            waiting = [h for h in hashes if shown.get(h) not in states]
+            if not waiting:
+                return
+            if time.monotonic() > deadline:
+                sample = {h: shown.get(h, "<absent>") for h in waiting[:5]}
+                raise AssertionError(f"{len(waiting)} torrents not in {sorted(states)} after {timeout}s: {sample}")
+            time.sleep(0.2)
+
     def tracker_down(
         self, name: str, *, category: str | None = None, tags: list[str] | None = None, private: bool = False
     ) -> str:
