@@ -24,7 +24,7 @@ from qbittorrent_monitor.clients.qbittorrent import (
 from qbittorrent_monitor.config import Config
 from qbittorrent_monitor.mapping import DownloadClient
 from qbittorrent_monitor.model import ArrDownload, LogEntry, Population, PopulationKey, Torrent, TrackerStatus
-from qbittorrent_monitor.observe import Observer, join_log
+from qbittorrent_monitor.observe import ERROR_STATES, TRACKER_REFRESH, TRACKER_REFRESH_PER_CYCLE, Observer, join_log
 from qbittorrent_monitor.store import Store
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -173,6 +173,8 @@ class FakeLibrary:
         self.version = version
         self.asked_private: list[str] = []
         self.asked_trackers: list[str] = []
+        self.errored_reads = 0
+        self.log: list[LogEntry] = []
 
     def supports(self, feature: str) -> bool:
         return supported(parse_version(self.version), feature)
@@ -184,13 +186,14 @@ class FakeLibrary:
         return [Listed(t) for h, t in self.items.items() if h in hashes]  # type: ignore[operator]
 
     def errored(self) -> list[Listed]:
-        return []
+        self.errored_reads += 1
+        return [Listed(t) for t in self.items.values() if t.state in ERROR_STATES]
 
     def all_torrents(self) -> list[Listed]:
         return [Listed(t) for t in self.items.values()]
 
-    def log_since(self, _: int) -> list[LogEntry]:
-        return []
+    def log_since(self, after: int) -> list[LogEntry]:
+        return [e for e in self.log if e.id > after]
 
     def trackers(self, torrent_hash: str) -> tuple[TrackerStatus, ...]:
         self.asked_trackers.append(torrent_hash)
@@ -220,13 +223,15 @@ class FakeQueue:
         return [DownloadClient("qBittorrent", "QBittorrent", "127.0.0.1", 1)]
 
 
-def observer_of(tmp_path: Path, libraries: list[FakeLibrary], refs: list[ArrDownload], **cfg: object) -> Observer:
+def observer_of(
+    tmp_path: Path, libraries: list[FakeLibrary], refs: list[ArrDownload], clock: Clock | None = None, **cfg: object
+) -> Observer:
     config = Config.model_validate(
         {"qbittorrent": [{"name": lib.name, "url": "http://127.0.0.1:1"} for lib in libraries], **cfg}
     )
     store = Store(tmp_path / "state.db")
     arrs = {"sonarr": cast(ArrClient, FakeQueue(refs))}
-    return Observer(config, [cast(QBittorrentClient, lib) for lib in libraries], arrs, lambda: store, Clock())
+    return Observer(config, [cast(QBittorrentClient, lib) for lib in libraries], arrs, lambda: store, clock or Clock())
 
 
 def test_a_magnet_without_metadata_is_never_asked_whether_it_is_private(tmp_path: Path) -> None:
@@ -268,3 +273,76 @@ def test_with_two_qbittorrent_instances_the_seed_cleanup_never_deletes_data(tmp_
     assert found.key in snap.shared_data
     snap = observer_of(tmp_path / "one", [FakeLibrary("qbittorrent", [seed])], []).snapshot(cleanup=True)
     assert snap.seeds and not snap.shared_data  # alone, and nobody else uses its data: it may go
+
+
+def stalled_queue(count: int) -> tuple[list[Torrent], list[ArrDownload]]:
+    """`count` queued episodes stalled at 0 % (suspects: their tracker rows decide whether they are dead)."""
+    base = torrent("fx-stalled-dl")
+    stalled = [dataclasses.replace(base, hash=f"{i:040x}", name=f"Show.S01E{i:02d}") for i in range(count)]
+    return stalled, [sonarr_ref(t.hash, [i]) for i, t in enumerate(stalled)]
+
+
+def test_a_second_cycle_reads_no_tracker_list_the_first_one_read(tmp_path: Path) -> None:
+    stalled, refs = stalled_queue(3)
+    lib = FakeLibrary("qbittorrent", stalled)
+    obs = observer_of(tmp_path, [lib], refs)
+    first = obs.snapshot()
+    assert sorted(lib.asked_trackers) == sorted(t.hash for t in stalled)
+    second = obs.snapshot()
+    assert len(lib.asked_trackers) == 3  # nothing changed: the cached rows serve
+    assert [d.trackers for d in second.downloads] == [d.trackers for d in first.downloads]
+
+
+def test_a_suspect_whose_state_or_tracker_field_changes_has_its_trackers_read_again_in_that_cycle(
+    tmp_path: Path,
+) -> None:
+    (moved, kept, emptied), refs = stalled_queue(3)
+    lib = FakeLibrary("qbittorrent", [moved, kept, emptied])
+    obs = observer_of(tmp_path, [lib], refs)
+    obs.snapshot()
+    lib.items[moved.hash] = dataclasses.replace(lib.items[moved.hash], state="metaDL")
+    lib.items[emptied.hash] = dataclasses.replace(lib.items[emptied.hash], tracker="")  # 4.x: no tracker works now
+    obs.snapshot()
+    assert sorted(lib.asked_trackers[3:]) == sorted([moved.hash, emptied.hash])
+
+
+def test_unchanged_suspects_are_read_again_after_the_refresh_period_a_bounded_number_a_cycle(tmp_path: Path) -> None:
+    """60 suspects unchanged for half an hour: their rows are read again, TRACKER_REFRESH_PER_CYCLE (25) a cycle,
+    so a large queue is refreshed over a few cycles, never in one burst that grows with the queue."""
+    stalled, refs = stalled_queue(60)
+    lib, clock = FakeLibrary("qbittorrent", stalled), Clock()
+    obs = observer_of(tmp_path, [lib], refs, clock)
+    obs.snapshot()
+    assert len(lib.asked_trackers) == 60  # first sight reads every suspect once
+    clock.now += TRACKER_REFRESH - 1
+    obs.snapshot()
+    assert len(lib.asked_trackers) == 60  # still fresh
+    clock.now += 1
+    per_cycle = []
+    for _ in range(4):
+        before = len(lib.asked_trackers)
+        obs.snapshot()
+        per_cycle.append(len(lib.asked_trackers) - before)
+    assert per_cycle == [TRACKER_REFRESH_PER_CYCLE, TRACKER_REFRESH_PER_CYCLE, 60 - 2 * TRACKER_REFRESH_PER_CYCLE, 0]
+    assert sorted(lib.asked_trackers[60:]) == sorted(t.hash for t in stalled)  # each refreshed once
+
+
+def test_the_errored_list_is_read_again_only_after_a_new_log_line_or_half_an_hour(tmp_path: Path) -> None:
+    """Errored torrents no queue refers to can only be reported: their list is not asked for every cycle, but a new
+    line in qBittorrent's log (it logs every file error) makes the next cycle read it."""
+    broken = torrent("fx-error-notadir")
+    lib, clock = FakeLibrary("qbittorrent", [broken]), Clock()
+    obs = observer_of(tmp_path, [lib], [], clock)
+    assert [d.torrent.hash for d in obs.snapshot().downloads] == [broken.hash]
+    obs.snapshot()
+    assert lib.errored_reads == 1
+    newly = dataclasses.replace(broken, hash="e" * 40, name="Newly.Broken")
+    lib.items[newly.hash] = newly
+    lib.log.append(LogEntry(10**6, f'File error alert. Torrent: "{newly.name}". Reason: Not a directory', 0.0, 4))
+    assert {d.torrent.hash for d in obs.snapshot().downloads} == {broken.hash, newly.hash}
+    assert lib.errored_reads == 2
+    obs.snapshot()
+    assert lib.errored_reads == 2
+    clock.now += 1800
+    obs.snapshot()
+    assert lib.errored_reads == 3
