@@ -1,28 +1,30 @@
 """The monitor under test, in its own process, driven line by line by bench/load.py.
 
-Usage: `python bench/_monitor_proc.py CONFIG.yaml`. Logging goes to stderr (and the data_dir log file), exactly as
-the service sets it up; stdout carries only the protocol, one JSON object per line:
+Usage: `python bench/_monitor_proc.py CONFIG.yaml`. Logging goes to the data_dir log file (and stderr), exactly as the
+service sets it up; stdout carries only the protocol, one JSON object per line:
 
-- on start-up: {"event": "ready", ...} with the RSS before and after importing and building the Monitor;
-- for each line "cycle" read on stdin: one `Monitor.run_cycle()` and {"event": "cycle", ...} with its wall time,
-  this process's CPU time, the HTTP requests it made (per endpoint, to qBittorrent and to the *arr apps), the bytes
-  qBittorrent sent back, the findings, and the RSS now and at its peak;
+- on start-up: {"event": "ready", ...} with the RSS before and after importing and building the Monitor and the
+  time that took;
+- for each line "cycle" read on stdin: one `Monitor.run_cycle()` (real mode: whatever the config says) and
+  {"event": "cycle", ...} with its wall time, this process's CPU time, every HTTP request it made (per endpoint, to
+  qBittorrent and to the *arr apps, counted by `clients.on_request`, what `--verbose` and the metrics see), the bytes
+  the services sent back (counted in `httpx.Client.send`, the one HTTP stack), the rows the store wrote, the log
+  lines written, the findings and decisions, and the RSS now and at its peak;
 - "quit" (or end of input): `Monitor.close()`, a last {"event": "bye"} and exit 0.
 
-Running in a separate process keeps the benchmark's own memory (simulators, torrent files, tracker) out of the
-monitor's RSS figures.
+A separate process keeps the benchmark's own memory (simulators, torrent files, tracker) out of the monitor's RSS.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import resource
 import sys
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 
 def _status_kib(field: str) -> int:
@@ -38,52 +40,65 @@ def _emit(doc: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
+class LineCounter(logging.Handler):
+    """Counts the records the service's handlers write (same level as they have)."""
+
+    def __init__(self, level: int) -> None:
+        super().__init__(level)
+        self.lines = 0
+        self.by_logger: Counter[str] = Counter()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines += 1
+        self.by_logger[record.name] += 1
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 2:
         print("usage: _monitor_proc.py CONFIG.yaml", file=sys.stderr)
         return 2
     rss_start = _status_kib("VmRSS")
     t_import = time.perf_counter()
+    cpu_import = time.process_time()
 
     import httpx
-    import qbittorrentapi.request
 
-    from qbittorrent_monitor import logs
+    from qbittorrent_monitor import clients, logs
+    from qbittorrent_monitor.clients import Call
     from qbittorrent_monitor.config import load_config
     from qbittorrent_monitor.monitor import Monitor
 
-    qbt_calls: Counter[str] = Counter()
-    arr_calls: Counter[str] = Counter()
-    qbt_bytes = [0]
+    calls: dict[str, Counter[str]] = {"qbittorrent": Counter(), "arr": Counter()}
+    received = Counter[str]()
 
-    # Count at the lowest level both client libraries share: every HTTP request, logins and retries included.
-    original_qbt_request = qbittorrentapi.request.QbittorrentSession.request
+    def count(call: Call) -> None:
+        calls["qbittorrent" if call.api == "qbittorrent" else "arr"][f"{call.method} {call.path}"] += 1
 
-    def counting_qbt_request(self: Any, method: str, url: str, **kwargs: Any) -> Any:
-        response = original_qbt_request(self, method, url, **kwargs)
-        qbt_calls[f"{method.upper()} {urlsplit(url).path or '/'}"] += 1  # HEAD /: qbittorrent-api's scheme probe
-        qbt_bytes[0] += len(response.content)
-        return response
-
-    qbittorrentapi.request.QbittorrentSession.request = counting_qbt_request  # type: ignore[method-assign]
-
+    clients.on_request(count)
     original_send = httpx.Client.send
 
     def counting_send(self: httpx.Client, request: httpx.Request, **kwargs: Any) -> httpx.Response:
-        arr_calls[f"{request.method} {request.url.path}"] += 1
-        return original_send(self, request, **kwargs)
+        response = original_send(self, request, **kwargs)
+        received[f"{request.url.host}:{request.url.port}"] += len(response.content)
+        return response
 
     httpx.Client.send = counting_send  # type: ignore[method-assign]
 
     config = load_config(Path(argv[1]), env={})
     logs.setup(config.monitor.log_level, config.secrets(), config.monitor.data_dir / "logs")
-    monitor = Monitor(config, dry_run=True)
+    root = logging.getLogger()
+    counter = LineCounter(root.level)
+    root.addHandler(counter)
+    monitor = Monitor(config)
+    qbt_hosts = {f"{u.host}:{u.port}" for u in (httpx.URL(q.url) for q in config.qbittorrent)}
     _emit(
         {
             "event": "ready",
             "rss_start_kib": rss_start,
             "rss_ready_kib": _status_kib("VmRSS"),
             "import_and_setup_s": round(time.perf_counter() - t_import, 3),
+            "import_and_setup_cpu_s": round(time.process_time() - cpu_import, 3),
+            "log_lines": counter.lines,
         }
     )
 
@@ -97,9 +112,11 @@ def main(argv: list[str]) -> int:
                 _emit({"event": "error", "message": f"unknown command {command!r}"})
                 continue
             cycle += 1
-            qbt_calls.clear()
-            arr_calls.clear()
-            qbt_bytes[0] = 0
+            for c in calls.values():
+                c.clear()
+            received.clear()
+            lines0, rows0 = counter.lines, monitor.store.rows_written
+            counter.by_logger.clear()
             wall0, cpu0 = time.perf_counter(), time.process_time()
             report = monitor.run_cycle()
             wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
@@ -110,17 +127,21 @@ def main(argv: list[str]) -> int:
                     "cycle": cycle,
                     "wall_s": wall,
                     "cpu_s": cpu,
-                    "qbt_requests": sum(qbt_calls.values()),
-                    "qbt_by_endpoint": dict(sorted(qbt_calls.items())),
-                    "qbt_bytes": qbt_bytes[0],
-                    "arr_requests": sum(arr_calls.values()),
-                    "arr_by_endpoint": dict(sorted(arr_calls.items())),
+                    "qbt_requests": sum(calls["qbittorrent"].values()),
+                    "qbt_by_endpoint": dict(sorted(calls["qbittorrent"].items())),
+                    "qbt_bytes": sum(n for host, n in received.items() if host in qbt_hosts),
+                    "arr_requests": sum(calls["arr"].values()),
+                    "arr_by_endpoint": dict(sorted(calls["arr"].items())),
+                    "arr_bytes": sum(n for host, n in received.items() if host not in qbt_hosts),
+                    "rows_written": monitor.store.rows_written - rows0,
+                    "log_lines": counter.lines - lines0,
+                    "log_by_logger": dict(counter.by_logger),
                     "torrents_checked": doc["torrents_checked"],
                     "findings": dict(Counter(f["kind"] for f in doc["findings"])),
                     "decisions": dict(Counter(f["decision"] for f in doc["findings"])),
-                    "unmatched_queue": len(doc["unmatched_queue"]),
+                    "found": sorted(f["hash"] for f in doc["findings"]),
+                    "actions_taken": sum(1 for a in doc["actions"] if a.get("status") not in ("planned", "not taken")),
                     "service_errors": doc["service_errors"],
-                    "alerts": len(doc["alerts"]),
                     "rss_kib": _status_kib("VmRSS"),
                     "rss_peak_kib": _status_kib("VmHWM"),
                     "maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,

@@ -1,12 +1,10 @@
 """Load benchmark: the monitor's own cost and its load on a real qBittorrent, at realistic library sizes.
 
-    .venv/bin/python bench/load.py [--torrents 2000 10000] [--cycles 5] [--out bench/results.md]
+    .venv/bin/python bench/load.py            # the matrix below; writes bench/results/load.json and bench/results.md
 
-For each library size N: a throwaway qbittorrent-nox and a loopback tracker (tests/harness), a library of 85%
-seeding, 10% stalled, 3% unregistered and 2% errored torrents, a Sonarr and a Radarr simulator (tests/sim) whose
-queues name ~5% of it, then `--cycles` monitor cycles in a separate process (bench/_monitor_proc.py) with the
-qBittorrent CPU time read from /proc around each cycle, then the same measurement for the naive ways of asking.
-Writes a markdown table (--out) and the raw numbers next to it (.json). See bench/README.md.
+Real mode (commits on, a throwaway data dir), warm-up cycles then at least 20 steady ones, for a matrix of libraries
+(2,000 / 10,000 / 30,000 torrents, each with a 100-item queue and a queue of 5% of the library; 10,000 again with
+10% errored torrents), and the naive way on the same qBittorrent. See bench/README.md.
 """
 
 from __future__ import annotations
@@ -39,30 +37,29 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 sys.path.insert(0, str(ROOT / "tests"))
 
-from harness.qbt import QBittorrent, find_binary  # noqa: E402
-from harness.torrents import TorrentFile, make_torrent, write_payload  # noqa: E402
+from harness.qbt import QBittorrent  # noqa: E402
+from harness.states import StateFactory  # noqa: E402
 from harness.tracker import Tracker  # noqa: E402
+from harness.versions import DEFAULT_VERSION  # noqa: E402
+from qbittorrent_monitor.observe import TRACKER_REFRESH  # noqa: E402
 from sim.arr import ArrSimulator  # noqa: E402
 
 SONARR_CATEGORY = "tv-sonarr"
 RADARR_CATEGORY = "radarr"
-# Share of the library in each state, and share of the library (not of the state) the *arr queues name.
-MIX = {"seeding": 0.85, "stalled": 0.10, "unregistered": 0.03, "error": 0.02}
-QUEUED = {"seeding": 0.01, "stalled": 0.025, "unregistered": 0.01, "error": 0.005}
-ADD_BATCH = 200
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-CHECK_INTERVAL = 300.0  # the service's default, for the "share of a core" figures
+CATEGORY = {"sonarr": SONARR_CATEGORY, "radarr": RADARR_CATEGORY}
+MIX = {"seeding": 0.85, "stalled": 0.10, "unregistered": 0.03, "error": 0.02}  # share of the library
+QUEUE_SHARE = {"seeding": 0.20, "stalled": 0.50, "unregistered": 0.20, "error": 0.10}  # share of a queue
+QUEUE_OF_LIBRARY = 0.05
+CHECK_INTERVAL = 30.0  # the shortest interval the issue asks detection for; shares of a core use it
 MIB = 1024 * 1024
+# The targets of issue 10 (idle cycle, real mode): (torrents, queue) -> limits.
+TARGETS = {
+    (10_000, 100): {"monitor_cpu_s": 0.05, "qbt_cpu_s": 0.05, "rss_mib": 60.0, "log_lines": 1},
+    (30_000, 1_500): {"monitor_cpu_s": 0.5, "qbt_cpu_s": 0.3, "rss_mib": 64.0, "log_lines": 1},
+}
 
 
 # -- measuring qbittorrent-nox from outside ----------------------------------------------------------------------
-def proc_cpu_s(pid: int) -> float:
-    """utime + stime of the whole process (all threads), from /proc/<pid>/stat, in seconds (tick resolution)."""
-    text = Path(f"/proc/{pid}/stat").read_text()
-    fields = text[text.rindex(")") + 2 :].split()  # fields[0] is field 3 (state): utime is 14, stime 15
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
 def proc_cpu_precise_s(pid: int) -> float:
     """Sum of the threads' on-CPU nanoseconds from /proc/<pid>/task/*/schedstat (threads that exited are lost)."""
     total = 0
@@ -81,12 +78,11 @@ def proc_rss_kib(pid: int) -> int:
 
 @dataclass
 class CpuWindow:
-    """qbittorrent-nox CPU consumed while a block ran: `cpu_s` from /proc/PID/stat (whole ticks), `precise_s` from
-    the threads' schedstat (ns), and `net_s` = precise_s minus the idle rate over the same wall time."""
+    """qbittorrent-nox CPU consumed while a block ran: `precise_s` from its threads' schedstat (ns), and `net_s` =
+    precise_s minus its idle rate (measured over a longer baseline) times the block's wall time."""
 
     pid: int
     idle_rate: float = 0.0
-    cpu_s: float = 0.0
     precise_s: float = 0.0
     wall_s: float = 0.0
 
@@ -96,12 +92,11 @@ class CpuWindow:
 
     @contextlib.contextmanager
     def measure(self) -> Iterator[CpuWindow]:
-        c0, p0, w0 = proc_cpu_s(self.pid), proc_cpu_precise_s(self.pid), time.perf_counter()
+        p0, w0 = proc_cpu_precise_s(self.pid), time.perf_counter()
         try:
             yield self
         finally:
             self.wall_s = time.perf_counter() - w0
-            self.cpu_s = proc_cpu_s(self.pid) - c0
             self.precise_s = proc_cpu_precise_s(self.pid) - p0
 
 
@@ -124,129 +119,111 @@ def wait_quiet(pid: int, threshold: float, window: float, timeout: float) -> dic
             return {"rate": rates[-1], "quiet": rates[-1] <= threshold, "waited_s": waited, "rates": rates}
 
 
+# -- what is run ---------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Scenario:
+    """One library (size and mix) and the queue sizes run against it, each with fresh simulators and data dir."""
+
+    n: int
+    queues: tuple[int, ...]
+    mix: tuple[tuple[str, float], ...] = tuple(MIX.items())
+
+    @property
+    def errored_share(self) -> float:
+        return dict(self.mix)["error"]
+
+    @property
+    def label(self) -> str:
+        return f"{self.n:,} torrents, {self.errored_share:.0%} errored"
+
+
+def matrix(sizes: list[int], errored_size: int | None, errored_share: float) -> list[Scenario]:
+    """Each size with a 100-item queue and a queue of 5% of the library (the same queue when 5% is 100), then one
+    size again with a larger errored share (errored torrents no queue refers to are what grows with the library)."""
+    runs = [Scenario(n, tuple(sorted({100, round(n * QUEUE_OF_LIBRARY)}))) for n in sizes]
+    if errored_size:
+        mix = dict(MIX)
+        mix["seeding"] -= errored_share - mix["error"]
+        mix["error"] = errored_share
+        runs.append(Scenario(errored_size, (100,), tuple(mix.items())))
+    return runs
+
+
 # -- the library ---------------------------------------------------------------------------------------------------
 @dataclass
 class Item:
     kind: str
     name: str
-    category: str
-    app: str | None  # "sonarr" / "radarr" when the *arr queue names it
-    tf: TorrentFile
+    hash: str
+    app: str | None  # "sonarr" / "radarr": in that app's category, and in its queue when the run's queue reaches it
 
 
 @dataclass
 class Library:
     n: int
-    items: list[Item] = field(default_factory=list)
+    counts: dict[str, int]
+    queued: dict[str, list[Item]] = field(default_factory=dict)  # per kind, in the order queues take them
     build_s: float = 0.0
-    settle_s: float = 0.0
-    settled: bool = False
     states: dict[str, int] = field(default_factory=dict)
 
-    def of(self, kind: str) -> list[Item]:
-        return [i for i in self.items if i.kind == kind]
+    def queue(self, size: int) -> list[Item]:
+        """The first `size` queue items: QUEUE_SHARE of each kind (20% waiting for import, 50% stalled, 20%
+        unregistered, 10% errored)."""
+        out: list[Item] = []
+        for kind, share in QUEUE_SHARE.items():
+            out += self.queued[kind][: round(size * share)]
+        return out
 
-    def counts(self) -> dict[str, int]:
-        return dict(Counter(i.kind for i in self.items))
 
-
-def plan_library(n: int, tracker: Tracker) -> Library:
-    counts = {k: round(n * share) for k, share in MIX.items()}
-    counts["seeding"] += n - sum(counts.values())
-    lib = Library(n)
+def build_library(states: StateFactory, scenario: Scenario, max_queue: int) -> Library:
+    """The library in qBittorrent, through the test harness (tests/harness/states.py `many`, 200 torrents per
+    torrents/add): seeds (payload written, added with skip_checking), stalled downloads (a tracker with no peers),
+    unregistered ones (private; the tracker answers "Unregistered torrent") and errored ones (a file where the
+    folder must be). The torrents the largest queue names are in the apps' categories; the queued unregistered and
+    errored ones carry the protected tag `keep`, so real-mode cycles find them every cycle and repair nothing (a
+    steady, idle state); the others seeds keep the apps' categories or none (imported long ago), the other broken
+    torrents have none (added by hand)."""
+    counts = {k: round(scenario.n * share) for k, share in scenario.mix}
+    counts["seeding"] += scenario.n - sum(counts.values())
+    lib = Library(scenario.n, counts)
+    t0 = time.perf_counter()
     for kind, count in counts.items():
-        queued = min(count, round(n * QUEUED[kind]))
+        queued = min(count, round(max_queue * QUEUE_SHARE[kind]))
+        groups: dict[tuple[str, bool], list[str]] = {}
         for i in range(count):
             app = ("sonarr", "radarr")[i % 2] if i < queued else None
             if app is not None:
-                category = SONARR_CATEGORY if app == "sonarr" else RADARR_CATEGORY
-            elif kind == "seeding":  # imported long ago: still in the app's category, no longer in its queue
+                category = CATEGORY[app]
+            elif kind == "seeding":
                 category = (SONARR_CATEGORY, RADARR_CATEGORY, "")[i % 3]
-            else:  # added by hand
+            else:
                 category = ""
             if category == RADARR_CATEGORY:
                 name = f"Movie.{kind.title()}.{i:05d}.2019.1080p.BluRay.x264-QBMBENCH"
             else:
                 name = f"Show.{kind.title()}.{i:05d}.S{i % 9 + 1:02d}E{i % 20 + 1:02d}.1080p.WEB-DL-QBMBENCH"
-            if kind == "unregistered":
-                announce = tracker.announce_url("fail", reason="Unregistered torrent")
-                tf = make_torrent(name, announce=announce, size=1024, private=True)
-            elif kind == "error":
-                tf = make_torrent(name, announce=tracker.announce_url("ok"), size=2048, multi_file=True)
-            else:
-                tf = make_torrent(name, announce=tracker.announce_url("nopeers"), size=1024)
-            lib.items.append(Item(kind, name, category, app, tf))
+            keep = app is not None and kind in ("unregistered", "error")
+            groups.setdefault((category, keep), []).append(name)
+            if app is not None:
+                lib.queued.setdefault(kind, []).append(Item(kind, name, "", app))
+        for (category, keep), names in groups.items():
+            hashes = states.many(
+                kind,
+                names,
+                category=category or None,
+                tags=["keep"] if keep else None,
+                private=kind == "unregistered",
+                timeout=120 + count / 20,
+            )
+            by_name = dict(zip(names, hashes, strict=True))
+            for item in lib.queued.get(kind, []):
+                item.hash = by_name.get(item.name, item.hash)
+    qbt = states.qbt
+    for item in lib.queued.get("unregistered", []):  # the monitor must see what it finds from the first cycle
+        qbt.wait_tracker_status(item.hash, qbt.behaviour.unregistered_status, timeout=60)
+    lib.build_s = time.perf_counter() - t0
+    lib.states = dict(Counter(t["state"] for t in qbt.info()))
     return lib
-
-
-def add_library(qbt: QBittorrent, lib: Library, save_root: Path) -> None:
-    """Write payloads (seeds) and blocking files (errors), then post the .torrent files in batches."""
-    for category in (SONARR_CATEGORY, RADARR_CATEGORY):
-        qbt.ensure_category(category)
-    groups: dict[tuple[str, str], list[Item]] = {}
-    for item in lib.items:
-        groups.setdefault((item.kind, item.category), []).append(item)
-    for (kind, category), items in groups.items():
-        save = save_root / kind
-        save.mkdir(parents=True, exist_ok=True)
-        for item in items:
-            if kind == "seeding":
-                write_payload(item.tf, save)
-            elif kind == "error":  # a regular file where the torrent's folder must go: state `error`
-                (save / item.tf.name).write_bytes(b"a file where the torrent's folder must be\n")
-        data = {
-            "paused": "false",
-            "skip_checking": "true" if kind == "seeding" else "false",
-            "savepath": str(save),
-        }
-        if category:
-            data["category"] = category
-        for start in range(0, len(items), ADD_BATCH):
-            files = [
-                ("torrents", (f"{i.tf.info_hash}.torrent", i.tf.data, "application/x-bittorrent"))
-                for i in items[start : start + ADD_BATCH]
-            ]
-            response = qbt.post("torrents/add", data, files=files)
-            if response.text != "Ok.":
-                raise RuntimeError(f"torrents/add refused a batch of {kind}: {response.text!r}")
-
-
-def wait_listed(qbt: QBittorrent, n: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not qbt.get("torrents/info", limit=1, offset=n - 1).json():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"qBittorrent does not list {n} torrents {timeout:.0f}s after adding them")
-        time.sleep(0.5)
-
-
-def wait_settled(qbt: QBittorrent, tracker: Tracker, lib: Library, timeout: float) -> bool:
-    """Until the broken torrents show their state (and the queued unregistered ones their tracker message)
-    and nearly every torrent has announced once. Returns False on timeout (the run goes on, and says so)."""
-    counts = lib.counts()
-    want_errored = counts["error"]
-    want_stalled = counts["stalled"] + counts["unregistered"]
-    unregistered = [i.tf.info_hash for i in lib.of("unregistered") if i.app]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        errored = len(qbt.info(filter="errored"))
-        stalled = len(qbt.info(filter="stalled_downloading"))
-        if errored >= want_errored and stalled >= want_stalled:
-            break
-        time.sleep(1.0)
-    else:
-        return False
-    while unregistered and time.monotonic() < deadline:
-        unregistered = [
-            h for h in unregistered if not any(t["status"] == 4 for t in qbt.real_trackers(qbt.trackers(h)))
-        ]
-        if unregistered:
-            time.sleep(1.0)
-    while time.monotonic() < deadline:
-        announced = len({a["info_hash"] for a in list(tracker.announces)})
-        if announced >= 0.95 * (lib.n - counts["error"]):
-            return not unregistered
-        time.sleep(1.0)
-    return False
 
 
 def quiet_hangups(tracker: Tracker) -> None:
@@ -263,28 +240,26 @@ def quiet_hangups(tracker: Tracker) -> None:
 
 
 # -- the *arr simulators -------------------------------------------------------------------------------------------
-def start_arrs(qbt: QBittorrent, lib: Library) -> dict[str, ArrSimulator]:
+def start_arrs(qbt: QBittorrent, items: list[Item]) -> dict[str, ArrSimulator]:
     sims: dict[str, ArrSimulator] = {}
-    for kind, category in (("sonarr", SONARR_CATEGORY), ("radarr", RADARR_CATEGORY)):
+    for kind in ("sonarr", "radarr"):
         sim = ArrSimulator(
             kind,  # type: ignore[arg-type]
             qbt_url=qbt.url,
             qbt_username=qbt.username,
             qbt_password=qbt.password,
-            category=category,
+            category=CATEGORY[kind],
         )
         sims[kind] = sim
         sim.start()
     episode = 1
-    for n, item in enumerate(i for i in lib.items if i.app):
+    for n, item in enumerate(items):
         if item.app == "sonarr":
             episodes = list(range(episode, episode + 1 + n % 2))  # season packs name several episodes
             episode += len(episodes)
-            sims["sonarr"].grab_episodes(
-                item.tf.info_hash, item.name, series_id=100 + n, season=1, episode_ids=episodes
-            )
+            sims["sonarr"].grab_episodes(item.hash, item.name, series_id=100 + n, season=1, episode_ids=episodes)
         else:
-            sims["radarr"].grab_movie(item.tf.info_hash, item.name, movie_id=500 + n)
+            sims["radarr"].grab_movie(item.hash, item.name, movie_id=500 + n)
     return sims
 
 
@@ -305,18 +280,18 @@ def pin_refresh(sim: ArrSimulator) -> Callable[[], None]:
     return refresh_now
 
 
-# -- the monitor, in its own process -------------------------------------------------------------------------------
-class MonitorProcess:
-    """bench/_monitor_proc.py: one JSON line per command, read with a timeout by a reader thread."""
+# -- processes measured on their own -------------------------------------------------------------------------------
+class ChildProcess:
+    """A bench/_*.py script: one JSON line per command, read with a timeout by a reader thread."""
 
-    def __init__(self, config_path: Path, stderr_path: Path, monitor_src: Path | None) -> None:
+    def __init__(self, script: str, argv: list[str], stderr_path: Path, monitor_src: Path | None) -> None:
         env = dict(os.environ)
-        if monitor_src is not None:  # ahead of the editable install's /work/main/src
+        if monitor_src is not None:  # ahead of the editable install's src/
             env["PYTHONPATH"] = os.pathsep.join(p for p in (str(monitor_src), env.get("PYTHONPATH", "")) if p)
         self.stderr_path = stderr_path
         self._stderr = open(stderr_path, "ab")  # noqa: SIM115 - lives as long as the process
         self.proc = subprocess.Popen(
-            [sys.executable, str(BENCH / "_monitor_proc.py"), str(config_path)],
+            [sys.executable, str(BENCH / script), *argv],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._stderr,
@@ -326,7 +301,7 @@ class MonitorProcess:
         )
         self.pid = self.proc.pid
         self._lines: queue.Queue[str | None] = queue.Queue()
-        self._reader = threading.Thread(target=self._read, name="monitor-proc-reader", daemon=True)
+        self._reader = threading.Thread(target=self._read, name=f"{script}-reader", daemon=True)
         self._reader.start()
 
     def _read(self) -> None:
@@ -339,10 +314,10 @@ class MonitorProcess:
         try:
             line = self._lines.get(timeout=timeout)
         except queue.Empty:
-            raise RuntimeError(f"the monitor process did not answer within {timeout:.0f}s") from None
+            raise RuntimeError(f"the child process did not answer within {timeout:.0f}s") from None
         if line is None:
             tail = self.stderr_path.read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"the monitor process exited with {self.proc.wait()}; its stderr ends with:\n{tail}")
+            raise RuntimeError(f"the child process exited with {self.proc.wait()}; its stderr ends with:\n{tail}")
         doc: dict[str, Any] = json.loads(line)
         return doc
 
@@ -356,7 +331,7 @@ class MonitorProcess:
         if self.proc.poll() is None:
             with contextlib.suppress(OSError, RuntimeError, ValueError):
                 self.send("quit")
-                bye = self.receive(30)
+                bye = self.receive(60)
             try:
                 self.proc.wait(15)
             except subprocess.TimeoutExpired:
@@ -368,7 +343,12 @@ class MonitorProcess:
 
 def write_monitor_config(path: Path, qbt: QBittorrent, sims: dict[str, ArrSimulator], data_dir: Path) -> None:
     doc = {
-        "monitor": {"check_interval": CHECK_INTERVAL, "dry_run": True, "log_level": "INFO", "data_dir": str(data_dir)},
+        "monitor": {
+            "check_interval": CHECK_INTERVAL,
+            "dry_run": False,  # real mode: decisions stored, the journal on, whatever a cycle would commit
+            "log_level": "INFO",
+            "data_dir": str(data_dir),
+        },
         "health": {"enabled": False},
         "qbittorrent": [{"name": "qbittorrent", "url": qbt.url, "username": qbt.username, "password": qbt.password}],
         "sonarr": [{"name": "sonarr", "url": sims["sonarr"].url, "api_key": sims["sonarr"].api_key}],
@@ -377,142 +357,160 @@ def write_monitor_config(path: Path, qbt: QBittorrent, sims: dict[str, ArrSimula
     path.write_text(yaml.safe_dump(doc))
 
 
-def run_cycles(
+class Cycles:
+    """The monitor process and the measurement around each of its cycles."""
+
+    def __init__(self, qbt: QBittorrent, sims: dict[str, ArrSimulator], child: ChildProcess, baseline: float) -> None:
+        assert qbt.pid is not None
+        self.qbt_pid = qbt.pid
+        self.sims = sims
+        self.refreshers = [pin_refresh(s) for s in sims.values()]
+        self.child = child
+        self.baseline = baseline
+
+    def refresh(self) -> None:
+        for refresh_now in self.refreshers:
+            refresh_now()
+
+    def one(self) -> dict[str, Any]:
+        self.refresh()
+        window = CpuWindow(self.qbt_pid, self.baseline)
+        with window.measure():
+            self.child.send("cycle")
+            doc = self.child.receive(900)
+        if doc.get("event") != "cycle":
+            raise RuntimeError(f"the monitor process answered {doc}")
+        doc.update(qbt_cpu_s=window.net_s, qbt_cpu_gross_s=window.precise_s, qbt_window_s=window.wall_s)
+        return doc
+
+
+def print_cycle(label: str, doc: dict[str, Any]) -> None:
+    print(
+        f"    {label} {doc['cycle']}: monitor CPU {doc['cpu_s']:.3f}s, qBittorrent CPU {doc['qbt_cpu_s']:.3f}s,"
+        f" {doc['qbt_requests']} qBittorrent + {doc['arr_requests']} *arr requests, {doc['rows_written']} rows,"
+        f" {doc['log_lines']} log lines, RSS {doc['rss_kib'] / 1024:.1f} MiB, actions {doc['actions_taken']}",
+        flush=True,
+    )
+
+
+def detect(cycles: Cycles, found: Callable[[dict[str, Any]], bool], limit: int = 3) -> dict[str, Any]:
+    """Cycles until `found` holds: how many, and the seconds from the failure to the end of that cycle (the
+    benchmark runs cycles back to back; at the service's interval add (cycles - 1) x check_interval)."""
+    t0 = time.perf_counter()
+    for k in range(1, limit + 1):
+        doc = cycles.one()
+        if found(doc):
+            return {"cycles": k, "seconds": round(time.perf_counter() - t0, 3)}
+    return {"cycles": None, "seconds": None, "note": f"not found within {limit} cycles"}
+
+
+def detection(cycles: Cycles, states: StateFactory, sonarr: ArrSimulator, lib: Library, tag: str) -> dict[str, Any]:
+    """Three new failures after the steady cycles: a download Sonarr grabs whose tracker does not know it, an
+    errored torrent no queue refers to (its log line makes the errored list be read again), and a queued stalled
+    download whose tracker starts refusing it (4.x shows that only in torrents/trackers, read again after
+    TRACKER_REFRESH: not expected within a few back-to-back cycles there)."""
+    qbt = states.qbt
+    out: dict[str, Any] = {}
+    t0 = time.perf_counter()
+    name = f"Bench.Dead.On.Arrival.{tag}.S09E01"
+    [dead] = states.many("unregistered", [name], category=SONARR_CATEGORY)
+    sonarr.grab_episodes(dead, name, series_id=9001, season=9, episode_ids=[90001])
+    qbt.wait_tracker_status(dead, qbt.behaviour.unregistered_status, timeout=60)
+    out["new queued download, unregistered"] = {
+        "setup_s": round(time.perf_counter() - t0, 3),
+        **detect(cycles, lambda d: dead in d["found"]),
+    }
+    [broken] = states.many("error", [f"Bench.Hand.Added.Broken.{tag}"])
+    out["new errored torrent, in no queue"] = detect(cycles, lambda d: broken in d["found"])
+    stalled = lib.queued["stalled"][0].hash
+    states.tracker.set_failure(stalled, "Unregistered torrent")
+    try:
+        qbt.post("torrents/reannounce", {"hashes": stalled})
+        qbt.wait_tracker_status(stalled, qbt.behaviour.unregistered_status, timeout=60, msg="Unregistered torrent")
+        out["queued stalled download, its tracker starts refusing it"] = {
+            **detect(cycles, lambda d: stalled in d["found"]),
+            "expected": "next cycle"
+            if qbt.behaviour.include_trackers
+            else f"within TRACKER_REFRESH ({TRACKER_REFRESH:.0f} s)",
+        }
+    finally:  # working again before the next run (whose queue holds it too) sees it
+        states.tracker.set_failure(stalled, None)
+        qbt.post("torrents/reannounce", {"hashes": stalled})
+        qbt.wait_tracker_status(stalled, 2, timeout=60)
+    return out
+
+
+def run_queue(
     qbt: QBittorrent,
-    sims: dict[str, ArrSimulator],
-    refreshers: list[Callable[[], None]],
-    config_path: Path,
+    states: StateFactory,
+    lib: Library,
+    size: int,
+    args: argparse.Namespace,
     workdir: Path,
-    cycles: int,
-    pause: float,
-    monitor_src: Path | None,
     out: dict[str, Any],
 ) -> None:
+    """One queue size on the library: fresh simulators and data dir, the monitor process, warm-up, steady cycles,
+    then the detection cases (which change the library: they run last)."""
     assert qbt.pid is not None
-    child = MonitorProcess(config_path, workdir / "monitor.stderr.log", monitor_src)
-    out.update(pid=child.pid, cycles=[])
+    items = lib.queue(size)
+    out.update(queue=size, queue_by_kind=dict(Counter(i.kind for i in items)))
+    sims = start_arrs(qbt, items)
+    child: ChildProcess | None = None
     try:
-        out["ready"] = child.receive(60)
-        for _ in range(cycles):
-            refresh = CpuWindow(qbt.pid)
-            with refresh.measure():
-                for refresh_now in refreshers:
-                    refresh_now()
-            rate = idle_rate(qbt.pid, pause)  # the pause between cycles is the idle baseline of this cycle
-            sim_before = {k: len(s.requests) for k, s in sims.items()}
-            window = CpuWindow(qbt.pid, rate)
-            with window.measure():
-                child.send("cycle")
-                doc = child.receive(600)
-            if doc.get("event") != "cycle":
-                raise RuntimeError(f"the monitor process answered {doc}")
-            doc.update(
-                qbt_cpu_s=window.cpu_s,
-                qbt_cpu_precise_s=window.precise_s,
-                qbt_window_s=window.wall_s,
-                qbt_idle_rate=rate,
-                qbt_idle_estimate_s=rate * window.wall_s,
-                qbt_cpu_net_s=window.net_s,
-                arr_sim_requests={k: len(s.requests) - sim_before[k] for k, s in sims.items()},
-                arr_refresh_qbt_cpu_s=refresh.precise_s,
-            )
-            out["cycles"].append(doc)
-            print(
-                f"  cycle {doc['cycle']}: wall {doc['wall_s']:.3f}s, monitor CPU {doc['cpu_s']:.3f}s,"
-                f" qBittorrent CPU {window.cpu_s:.2f}s (net {doc['qbt_cpu_net_s']:.3f}s),"
-                f" {doc['qbt_requests']} qBittorrent + {doc['arr_requests']} *arr requests,"
-                f" RSS {doc['rss_kib'] / 1024:.1f} MiB, findings {doc['findings']}",
-                flush=True,
-            )
+        run_dir = Path(tempfile.mkdtemp(prefix=f"q{size}-", dir=workdir))
+        config_path = run_dir / "monitor.yaml"
+        write_monitor_config(config_path, qbt, sims, run_dir / "data")
+        out["qbt_idle_rate"] = idle_rate(qbt.pid, args.baseline)
+        t0 = time.perf_counter()
+        child = ChildProcess("_monitor_proc.py", [str(config_path)], run_dir / "monitor.stderr.log", args.monitor_src)
+        out["ready"] = child.receive(120)
+        out["ready"]["wall_to_ready_s"] = round(time.perf_counter() - t0, 3)
+        cycles = Cycles(qbt, sims, child, out["qbt_idle_rate"])
+        out["warmup"], out["steady"] = [], []
+        for _ in range(args.warmup):
+            out["warmup"].append(cycles.one())
+            print_cycle("warm-up", out["warmup"][-1])
+        for _ in range(args.cycles):
+            out["steady"].append(cycles.one())
+            print_cycle("steady", out["steady"][-1])
+        out["qbt_idle_rate_after"] = idle_rate(qbt.pid, args.baseline)
+        out["detection"] = detection(cycles, states, sims["sonarr"], lib, f"q{size}")
+        print(f"    detection: {out['detection']}", flush=True)
     finally:
-        out["bye"] = child.stop()
+        if child is not None:
+            out["bye"] = child.stop()
+        for sim in sims.values():
+            with contextlib.suppress(Exception):
+                sim.stop()
 
 
-# -- the naive ways, on the same instance --------------------------------------------------------------------------
-def naive_passes(
-    qbt: QBittorrent, lib: Library, pause: float, repeats: int, trackers_max: int, results: list[dict[str, Any]]
-) -> None:
+def run_naive(qbt: QBittorrent, args: argparse.Namespace, workdir: Path, baseline: float) -> dict[str, Any]:
+    """The naive way in its own process (bench/_naive_proc.py): the whole torrents/info, then torrents/trackers for
+    every torrent, on one keep-alive connection; its CPU and peak RSS from inside, qBittorrent's around it."""
     assert qbt.pid is not None
-    api = qbt.api
-
-    def measure(way: str, fn: Callable[[], tuple[int, int]]) -> None:
-        rate = idle_rate(qbt.pid or 0, pause)  # this pass's idle baseline
-        window = CpuWindow(qbt.pid or 0, rate)
+    child = ChildProcess("_naive_proc.py", [qbt.url, qbt.username, qbt.password], workdir / "naive.stderr.log", None)
+    try:
+        window = CpuWindow(qbt.pid, baseline)
         with window.measure():
-            requests, size = fn()
-        results.append(
-            {
-                "way": way,
-                "requests": requests,
-                "bytes": size,
-                "wall_s": window.wall_s,
-                "qbt_cpu_s": window.cpu_s,
-                "qbt_cpu_precise_s": window.precise_s,
-                "qbt_cpu_net_s": window.net_s,
-                "qbt_idle_rate": rate,
-            }
-        )
-        r = results[-1]
-        print(f"  {way}: {requests} requests, wall {r['wall_s']:.3f}s, qBittorrent CPU {r['qbt_cpu_s']:.2f}s")
-
-    def get(path: str, **params: Any) -> Any:
-        response = api.get(f"/api/v2/{path}", params=params)
-        response.raise_for_status()
-        return response
-
-    def full_info() -> tuple[int, int]:
-        return 1, len(get("torrents/info").content)
-
-    rid = [0]
-
-    def maindata_full() -> tuple[int, int]:
-        response = get("sync/maindata", rid=0)
-        rid[0] = int(response.json()["rid"])
-        return 1, len(response.content)
-
-    def maindata_incremental() -> tuple[int, int]:
-        response = get("sync/maindata", rid=rid[0])
-        rid[0] = int(response.json()["rid"])
-        return 1, len(response.content)
-
-    def filters_and_trackers() -> tuple[int, int]:
-        size, hashes = 0, []
-        for state in ("errored", "stalled_downloading"):
-            response = get("torrents/info", filter=state)
-            size += len(response.content)
-            hashes += [t["hash"] for t in response.json()]
-        for h in hashes:
-            size += len(get("torrents/trackers", hash=h).content)
-        return 2 + len(hashes), size
-
-    def info_and_all_trackers() -> tuple[int, int]:
-        response = get("torrents/info")
-        size = len(response.content)
-        hashes = [t["hash"] for t in response.json()]
-        for h in hashes:
-            size += len(get("torrents/trackers", hash=h).content)
-        return 1 + len(hashes), size
-
-    for _ in range(repeats):
-        measure("full torrents/info", full_info)
-    for _ in range(repeats):
-        measure("sync/maindata rid=0", maindata_full)
-        time.sleep(2.0)  # a poller's interval: the incremental answer then carries what changed meanwhile
-        measure("sync/maindata incremental (2 s later)", maindata_incremental)
-    for _ in range(repeats):
-        measure("filters errored + stalled_downloading, trackers for those", filters_and_trackers)
-    if lib.n <= trackers_max:
-        measure("full torrents/info + trackers per torrent", info_and_all_trackers)
+            child.send("pass")
+            doc = child.receive(1800)
+    finally:
+        child.stop()
+    doc.update(qbt_cpu_s=window.net_s, qbt_cpu_gross_s=window.precise_s, qbt_window_s=window.wall_s)
+    print(
+        f"  naive: {doc['requests']} requests, its CPU {doc['cpu_s']:.2f}s, RSS peak {doc['rss_peak_kib'] / 1024:.0f}"
+        f" MiB, qBittorrent CPU {doc['qbt_cpu_s']:.2f}s",
+        flush=True,
+    )
+    return doc
 
 
-# -- one library size ----------------------------------------------------------------------------------------------
-def run_size(n: int, args: argparse.Namespace, started: list[int], result: dict[str, Any]) -> None:
+def run_scenario(scenario: Scenario, args: argparse.Namespace, started: list[int], result: dict[str, Any]) -> None:
     """Fills `result` as it goes, so what was measured before an error is still reported."""
-    workdir = Path(tempfile.mkdtemp(prefix=f"qbm-bench-{n}-"))
-    result.update(n=n, workdir=str(workdir))
-    qbt = QBittorrent(workdir / "qbt")
+    workdir = Path(tempfile.mkdtemp(prefix=f"qbm-bench-{scenario.n}-"))
+    result.update(n=scenario.n, errored_share=scenario.errored_share, workdir=str(workdir))
+    qbt = QBittorrent(workdir / "qbt", version=args.qbt_version)
     tracker = Tracker()
-    sims: dict[str, ArrSimulator] = {}
     t_total = time.perf_counter()
     try:
         tracker.start()
@@ -520,78 +518,26 @@ def run_size(n: int, args: argparse.Namespace, started: list[int], result: dict[
         qbt.start()
         assert qbt.pid is not None
         started.append(qbt.pid)
-        result["qbt_pid"] = qbt.pid
-        print(f"N={n}: qbittorrent-nox pid {qbt.pid} at {qbt.url}, tracker at {tracker.url}", flush=True)
-
-        t0 = time.perf_counter()
-        lib = plan_library(n, tracker)
-        add_library(qbt, lib, workdir / "downloads")
-        wait_listed(qbt, n, timeout=60 + n / 50)
-        lib.build_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        lib.settled = wait_settled(qbt, tracker, lib, timeout=args.settle_timeout)
-        lib.settle_s = time.perf_counter() - t0
-        lib.states = dict(Counter(t["state"] for t in qbt.info()))
-        queued = Counter(i.app for i in lib.items if i.app)
-        result["library"] = {
-            "counts": lib.counts(),
-            "queued_torrents": dict(queued),
-            "queued_by_kind": dict(Counter(i.kind for i in lib.items if i.app)),
-            "build_s": lib.build_s,
-            "settle_s": lib.settle_s,
-            "settled": lib.settled,
-            "states": lib.states,
-            "tracker_announces": len(tracker.announces),
-        }
-        print(
-            f"  library built in {lib.build_s:.1f}s, settled={lib.settled} after {lib.settle_s:.1f}s: {lib.states}",
-            flush=True,
-        )
-
-        sims = start_arrs(qbt, lib)
-        refreshers = [pin_refresh(s) for s in sims.values()]
-        for refresh_now in refreshers:
-            refresh_now()
-        result["arr_queue_records"] = {  # what the monitor reads: known items (unknown ones are not asked for)
-            k: sum(1 for r in s._records if r.tracked.grab is not None) for k, s in sims.items()
-        }
-
+        result["qbt"] = {"pid": qbt.pid, "version": qbt.version}
+        print(f"{scenario.label}: qbittorrent-nox {qbt.version} pid {qbt.pid} at {qbt.url}", flush=True)
+        states = StateFactory(qbt, tracker, workdir / "states")
+        lib = build_library(states, scenario, max(scenario.queues))
+        result["library"] = {"counts": lib.counts, "build_s": lib.build_s, "states": lib.states}
+        print(f"  library built in {lib.build_s:.1f}s: {lib.states}", flush=True)
         quiet = wait_quiet(qbt.pid, args.quiet_threshold, args.idle_window, args.quiet_timeout)
         result["qbt_quiet"] = quiet
         result["qbt_rss_kib"] = proc_rss_kib(qbt.pid)
-        print(
-            f"  qBittorrent idle {quiet['rate']:.3f} CPU-s/s after {quiet['waited_s']:.0f}s"
-            f"{'' if quiet['quiet'] else ' (NOT quiet)'}, RSS {result['qbt_rss_kib'] / 1024:.0f} MiB",
-            flush=True,
-        )
-
-        config_path = workdir / "monitor.yaml"
-        write_monitor_config(config_path, qbt, sims, workdir / "monitor-data")
-        result["monitor"] = {}
-        run_cycles(
-            qbt,
-            sims,
-            refreshers,
-            config_path,
-            workdir,
-            args.cycles,
-            args.pause,
-            args.monitor_src,
-            result["monitor"],
-        )
-        result["naive"] = []
-        naive_passes(qbt, lib, args.pause, args.naive_repeats, args.naive_trackers_max, result["naive"])
-        result["qbt_idle_rate"] = {"before": quiet["rate"], "after": idle_rate(qbt.pid, args.idle_window)}
-        result["qbt_rss_kib_after"] = proc_rss_kib(qbt.pid)
+        result["runs"] = []
+        for size in scenario.queues:
+            run: dict[str, Any] = {}
+            result["runs"].append(run)
+            print(f"  queue {size}:", flush=True)
+            run_queue(qbt, states, lib, size, args, workdir, run)
+        result["naive"] = run_naive(qbt, args, workdir, idle_rate(qbt.pid, args.baseline))
         result["loadavg_at_end"] = os.getloadavg()
     finally:
-        for sim in sims.values():
-            with contextlib.suppress(Exception):
-                sim.stop()
         with contextlib.suppress(Exception):
-            t_stop = time.perf_counter()
             qbt.stop(timeout=args.stop_timeout)  # SIGTERM by PID, SIGKILL after the timeout
-            result["qbt_stop_s"] = time.perf_counter() - t_stop
         with contextlib.suppress(Exception):
             tracker.stop()
         if not args.keep:
@@ -600,8 +546,22 @@ def run_size(n: int, args: argparse.Namespace, started: list[int], result: dict[
 
 
 # -- the report ----------------------------------------------------------------------------------------------------
-def _median(values: list[float]) -> float:
-    return statistics.median(values) if values else float("nan")
+def spread(values: list[float]) -> dict[str, float]:
+    """Median and spread (min, max) of the steady cycles."""
+    if not values:
+        return {"median": float("nan"), "min": float("nan"), "max": float("nan")}
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def summarize(run: dict[str, Any]) -> dict[str, Any]:
+    """What the tables show for one queue run: per-cycle figures of the steady cycles, as median and spread."""
+    steady = run.get("steady", [])
+    keys = ("cpu_s", "qbt_cpu_s", "qbt_requests", "qbt_bytes", "arr_requests", "rows_written", "log_lines")
+    out = {k: spread([float(c[k]) for c in steady]) for k in keys}
+    out["rss_peak_mib"] = max((c["rss_peak_kib"] for c in steady), default=0) / 1024
+    out["actions_taken"] = sum(c["actions_taken"] for c in steady)
+    out["cycles"] = len(steady)
+    return out
 
 
 def _git(*argv: str) -> str:
@@ -620,10 +580,6 @@ def export_rev(rev: str, into: Path) -> Path:
 
 
 def _machine(rev: str | None) -> dict[str, Any]:
-    binary = find_binary() or ""
-    version = ""
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        version = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10).stdout.strip()
     commit = ""
     with contextlib.suppress(RuntimeError):
         if rev:
@@ -636,184 +592,193 @@ def _machine(rev: str | None) -> dict[str, Any]:
         "arch": platform.machine(),
         "kernel": platform.release(),
         "python": platform.python_version(),
-        "qbittorrent": version,
         "commit": commit,
         "loadavg_at_start": os.getloadavg(),
     }
 
 
-def _cycle_row(label: str, cycles: list[dict[str, Any]]) -> str:
-    def med(key: str) -> float:
-        return _median([float(c[key]) for c in cycles])
-
-    return (
-        f"| {label} | {med('wall_s'):.3f} | {med('cpu_s'):.3f} | {med('qbt_cpu_s'):.2f} | {med('qbt_cpu_net_s'):.3f}"
-        f" | {med('qbt_requests'):.0f} | {med('arr_requests'):.0f} | {med('qbt_bytes') / 1024:.0f}"
-        f" | {med('rss_kib') / 1024:.1f} | {max(c['rss_peak_kib'] for c in cycles) / 1024:.1f} |"
-    )
+def _s(d: dict[str, float], fmt: str = ".3f") -> str:
+    return f"{d['median']:{fmt}} [{d['min']:{fmt}}-{d['max']:{fmt}}]"
 
 
 def render(doc: dict[str, Any]) -> str:
-    m = doc["machine"]
+    m, a = doc["machine"], doc["args"]
     lines = [
         "# Load benchmark results",
         "",
         f"Written by `bench/load.py` on {doc['date']}. Machine: {m['nproc']} CPU(s), {m['arch']}, kernel"
-        f" {m['kernel']}, Python {m['python']}, {m['qbittorrent']}, monitor at {m['commit'] or '?'};"
-        f" load average at start {', '.join(f'{x:.2f}' for x in m['loadavg_at_start'])}."
-        f" {doc['args']['cycles']} cycles per size, {doc['args']['pause']} s idle before each."
-        " How to read: bench/README.md.",
+        f" {m['kernel']}, Python {m['python']}, qBittorrent {a['qbt_version']}, monitor at {m['commit'] or '?'};"
+        f" load average at start {', '.join(f'{x:.2f}' for x in m['loadavg_at_start'])}. Real mode, {a['warmup']}"
+        f" warm-up then {a['cycles']} steady cycles per run, back to back; qBittorrent's idle rate measured over"
+        f" {a['baseline']:.0f} s before each run. Figures are medians [min-max] of the steady cycles."
+        " How to read: bench/README.md. Raw numbers: bench/results/load.json.",
         "",
-        "## Library",
+        "## Against the targets (issue 10: idle cycle, real mode)",
         "",
-        "| N | seeding / stalled / unregistered / error | in *arr queues (sonarr + radarr torrents, sonarr+radarr"
-        " records) | build s | settled | qBittorrent states | qBittorrent RSS MiB | qBittorrent idle CPU-s/s |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for r in doc["runs"]:
-        if "library" not in r:
-            continue
-        lib, c = r["library"], r["library"]["counts"]
-        q = lib["queued_torrents"]
-        rec = r.get("arr_queue_records", {})
-        idle = r.get("qbt_idle_rate", {})
-        states = ", ".join(f"{k} {v}" for k, v in sorted(lib["states"].items()))
-        lines.append(
-            f"| {r['n']:,} | {c.get('seeding', 0)} / {c.get('stalled', 0)} / {c.get('unregistered', 0)} /"
-            f" {c.get('error', 0)} | {q.get('sonarr', 0)} + {q.get('radarr', 0)} torrents,"
-            f" {sum(rec.values())} records | {lib['build_s']:.1f} | {'yes' if lib['settled'] else 'NO'}"
-            f" ({lib['settle_s']:.0f} s) | {states} | {r.get('qbt_rss_kib', 0) / 1024:.0f}"
-            f" | {idle.get('before', float('nan')):.3f} (after {r.get('qbt_quiet', {}).get('waited_s', 0):.0f} s)"
-            f" / {idle.get('after', float('nan')):.3f} |"
-        )
-    lines += [
-        "",
-        "## Monitor cycles (medians)",
-        "",
-        "qBittorrent CPU: `gross` is utime+stime from /proc/PID/stat over the cycle (10 ms ticks); `net` is the"
-        " threads' schedstat time minus qBittorrent's idle rate (measured over the pause just before) times the wall"
-        " time, i.e. what the monitor's requests cost it.",
-        "",
-        "| N | cycles | wall s | monitor CPU s | qBittorrent CPU s gross | qBittorrent CPU s net | qBittorrent"
-        " requests | *arr requests | KiB from qBittorrent | monitor RSS MiB | monitor peak RSS MiB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in doc["runs"]:
-        cycles = r.get("monitor", {}).get("cycles", [])
-        if not cycles:
-            continue
-        lines.append(_cycle_row(f"{r['n']:,} | 1 (first)", cycles[:1]))
-        if len(cycles) > 1:
-            lines.append(_cycle_row(f"{r['n']:,} | 2-{len(cycles)} (median)", cycles[1:]))
-    lines += ["", "Requests per endpoint (last cycle) and what the monitor found:", ""]
-    for r in doc["runs"]:
-        mon = r.get("monitor", {})
-        cycles = mon.get("cycles", [])
-        if not cycles:
-            continue
-        last = cycles[-1]
-        ready = mon.get("ready", {})
-        endpoints = ", ".join(f"`{k}` {v}" for k, v in last["qbt_by_endpoint"].items())
-        arr = ", ".join(f"`{k}` {v}" for k, v in last["arr_by_endpoint"].items())
-        lines.append(
-            f"- N={r['n']:,}: qBittorrent {endpoints}; *arr {arr}. Torrents checked {last['torrents_checked']},"
-            f" findings {last['findings']}, decisions {last['decisions']}, unmatched queue items"
-            f" {last['unmatched_queue']}, service errors {last['service_errors'] or 'none'}. Monitor process RSS"
-            f" {ready.get('rss_start_kib', 0) / 1024:.1f} MiB bare Python, {ready.get('rss_ready_kib', 0) / 1024:.1f}"
-            f" MiB after imports and Monitor(); each *arr refresh (not counted above) cost qBittorrent"
-            f" {_median([c['arr_refresh_qbt_cpu_s'] for c in cycles]):.3f} CPU-s for both apps. Load average at"
-            f" the end: {', '.join(f'{x:.2f}' for x in r.get('loadavg_at_end', ()))}."
-        )
-    lines += [
-        "",
-        "## The naive ways, same instance (medians of the repeats)",
-        "",
-        "| N | way | runs | requests | MiB returned | wall s | qBittorrent CPU s gross | qBittorrent CPU s net |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for r in doc["runs"]:
-        ways: dict[str, list[dict[str, Any]]] = {}
-        for row in r.get("naive", []):
-            ways.setdefault(row["way"], []).append(row)
-        for way, rows in ways.items():
-            lines.append(
-                f"| {r['n']:,} | {way} | {len(rows)} | {_median([x['requests'] for x in rows]):.0f}"
-                f" | {_median([x['bytes'] for x in rows]) / MIB:.2f} | {_median([x['wall_s'] for x in rows]):.3f}"
-                f" | {_median([x['qbt_cpu_s'] for x in rows]):.2f}"
-                f" | {_median([x['qbt_cpu_net_s'] for x in rows]):.3f} |"
-            )
-        if r.get("library") and r["n"] > doc["args"]["naive_trackers_max"]:
-            lines.append(
-                f"| {r['n']:,} | full torrents/info + trackers per torrent | skipped (N > "
-                f"{doc['args']['naive_trackers_max']:,}) | | | | | |"
-            )
-    lines += [
-        "",
-        "## Against the budget (128 MiB RSS, a quarter core; shares at the default 300 s interval)",
-        "",
-        "Steady cycles (2 and later). The monitor's share of a core is its CPU per cycle / 300 s; the budget allows"
-        " 25%. qBittorrent's share is the net CPU the cycle cost it / 300 s.",
-        "",
-        "| N | monitor RSS after start-up MiB | after cycle 1 | after the last cycle | peak | growth after cycle 1"
-        " | monitor CPU s/cycle | share of a core | qBittorrent net CPU s/cycle | share of a core |",
+        "| library (queue) | monitor CPU-s | target | qBittorrent CPU-s | target | monitor peak RSS MiB | target"
+        " | log lines | target | held |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in doc["runs"]:
-        mon = r.get("monitor", {})
-        cycles = mon.get("cycles", [])
-        if not cycles:
+        for q in r.get("runs", []):
+            target = TARGETS.get((r["n"], q["queue"]))
+            if target is None or r["errored_share"] != MIX["error"] or not q.get("steady"):
+                continue
+            s = summarize(q)
+            held = (
+                s["cpu_s"]["median"] <= target["monitor_cpu_s"]
+                and s["qbt_cpu_s"]["median"] <= target["qbt_cpu_s"]
+                and s["rss_peak_mib"] <= target["rss_mib"]
+                and s["log_lines"]["median"] <= target["log_lines"]
+            )
+            lines.append(
+                f"| {r['n']:,} ({q['queue']:,}) | {s['cpu_s']['median']:.3f} | <= {target['monitor_cpu_s']}"
+                f" | {s['qbt_cpu_s']['median']:.3f} | <= {target['qbt_cpu_s']} | {s['rss_peak_mib']:.1f}"
+                f" | <= {target['rss_mib']:.0f} | {s['log_lines']['median']:.0f} | {target['log_lines']}"
+                f" | {'yes' if held else 'NO'} |"
+            )
+    lines += [
+        "",
+        "## Steady cycles",
+        "",
+        "qBittorrent CPU-s: its threads' schedstat time over the cycle minus its idle rate times the cycle's wall time"
+        " (what the monitor's requests cost it). Rows: what the store wrote (`Store.rows_written`). Log lines: what the"
+        " service's log handlers wrote at INFO. Actions: repairs taken in the steady cycles (a steady, idle library"
+        " has none).",
+        "",
+        "| library | queue | monitor CPU-s | qBittorrent CPU-s | monitor peak RSS MiB | qBittorrent requests"
+        " | KiB from qBittorrent | *arr requests | rows written | log lines | actions |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in doc["runs"]:
+        for q in r.get("runs", []):
+            if not q.get("steady"):
+                continue
+            s = summarize(q)
+            lines.append(
+                f"| {r['n']:,}, {r['errored_share']:.0%} errored | {q['queue']:,} | {_s(s['cpu_s'])}"
+                f" | {_s(s['qbt_cpu_s'])} | {s['rss_peak_mib']:.1f} | {_s(s['qbt_requests'], '.0f')}"
+                f" | {s['qbt_bytes']['median'] / 1024:.0f} | {_s(s['arr_requests'], '.0f')}"
+                f" | {_s(s['rows_written'], '.0f')} | {_s(s['log_lines'], '.0f')} | {s['actions_taken']} |"
+            )
+    lines += ["", "Requests per endpoint (last steady cycle):", ""]
+    for r in doc["runs"]:
+        for q in r.get("runs", []):
+            if q.get("steady"):
+                last = q["steady"][-1]
+                endpoints = ", ".join(f"`{k}` {v}" for k, v in last["qbt_by_endpoint"].items())
+                arr = ", ".join(f"`{k}` {v}" for k, v in last["arr_by_endpoint"].items())
+                lines.append(
+                    f"- {r['n']:,} ({q['queue']:,}), {r['errored_share']:.0%} errored: qBittorrent {endpoints};"
+                    f" *arr {arr}; findings {last['findings']}, decisions {last['decisions']}."
+                )
+    lines += [
+        "",
+        "## Start-up and the first cycles",
+        "",
+        "| library | queue | import + Monitor() s (CPU-s) | RSS bare / ready MiB | cycle 1 monitor CPU-s"
+        " | cycle 1 qBittorrent CPU-s | cycle 1 requests | cycle 1 rows | cycle 1 log lines | warm-up cycles |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in doc["runs"]:
+        for q in r.get("runs", []):
+            if not q.get("warmup"):
+                continue
+            ready, first = q["ready"], q["warmup"][0]
+            lines.append(
+                f"| {r['n']:,}, {r['errored_share']:.0%} errored | {q['queue']:,} | {ready['import_and_setup_s']:.2f}"
+                f" ({ready['import_and_setup_cpu_s']:.2f}) | {ready['rss_start_kib'] / 1024:.1f} /"
+                f" {ready['rss_ready_kib'] / 1024:.1f} | {first['cpu_s']:.3f} | {first['qbt_cpu_s']:.3f}"
+                f" | {first['qbt_requests']} | {first['rows_written']} | {first['log_lines']} | {len(q['warmup'])} |"
+            )
+    lines += [
+        "",
+        "## Time to detect a new failure",
+        "",
+        "Cycles run back to back after the steady ones; `cycles` is the first cycle that reported it (1 = the next"
+        f" one), so at a {CHECK_INTERVAL:.0f} s interval it is found within `cycles` x {CHECK_INTERVAL:.0f} s.",
+        "",
+        "| library | queue | failure | found in cycle | seconds (back to back) | note |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in doc["runs"]:
+        for q in r.get("runs", []):
+            for what, d in q.get("detection", {}).items():
+                lines.append(
+                    f"| {r['n']:,}, {r['errored_share']:.0%} errored | {q['queue']:,} | {what}"
+                    f" | {d.get('cycles') or 'not yet'} | {d.get('seconds') or '-'}"
+                    f" | {d.get('expected', '')} {d.get('note', '')} |"
+                )
+    lines += [
+        "",
+        "## The naive way, same qBittorrent, its own process",
+        "",
+        "The whole `torrents/info` and `torrents/trackers` for every torrent, on one keep-alive httpx connection;"
+        " ratios against the monitor's median steady cycle with the 100-item queue on the same library.",
+        "",
+        "| library | requests | MiB | its CPU-s | its peak RSS MiB | qBittorrent CPU-s | qBittorrent x monitor"
+        " | CPU x monitor |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in doc["runs"]:
+        naive = r.get("naive")
+        runs = [q for q in r.get("runs", []) if q.get("steady")]
+        if not naive or not runs:
             continue
-        steady = cycles[1:] or cycles
-        cpu = _median([c["cpu_s"] for c in steady])
-        net = max(_median([c["qbt_cpu_net_s"] for c in steady]), 0.0)
-        ready = mon.get("ready", {}).get("rss_ready_kib", 0) / 1024
-        first, last = cycles[0]["rss_kib"] / 1024, cycles[-1]["rss_kib"] / 1024
-        peak = max(c["rss_peak_kib"] for c in cycles) / 1024
+        s = summarize(runs[0])
+        qbt_ratio = naive["qbt_cpu_s"] / max(s["qbt_cpu_s"]["median"], 1e-3)
+        cpu_ratio = naive["cpu_s"] / max(s["cpu_s"]["median"], 1e-3)
         lines.append(
-            f"| {r['n']:,} | {ready:.1f} | {first:.1f} | {last:.1f} | {peak:.1f} | {last - first:+.1f} | {cpu:.3f}"
-            f" | {cpu / CHECK_INTERVAL:.3%} | {net:.3f} | {net / CHECK_INTERVAL:.3%} |"
+            f"| {r['n']:,}, {r['errored_share']:.0%} errored | {naive['requests']:,} | {naive['bytes'] / MIB:.1f}"
+            f" | {naive['cpu_s']:.2f} | {naive['rss_peak_kib'] / 1024:.1f} | {naive['qbt_cpu_s']:.2f}"
+            f" | {qbt_ratio:.0f} | {cpu_ratio:.0f} |"
         )
+    lines += [
+        "",
+        "## Libraries",
+        "",
+        "| library | built in s | qBittorrent states | qBittorrent RSS MiB |",
+        "|---|---|---|---|",
+    ]
+    for r in doc["runs"]:
+        if "library" in r:
+            states = ", ".join(f"{k} {v}" for k, v in sorted(r["library"]["states"].items()))
+            lines.append(
+                f"| {r['n']:,}, {r['errored_share']:.0%} errored | {r['library']['build_s']:.0f} | {states}"
+                f" | {r.get('qbt_rss_kib', 0) / 1024:.0f} |"
+            )
     errors = [r for r in doc["runs"] if r.get("error")]
     if errors:
-        lines += ["", "## Errors", ""] + [f"- N={r['n']:,}: {r['error']}" for r in errors]
+        lines += ["", "## Errors", ""] + [f"- {r['n']:,}: {r['error']}" for r in errors]
     return "\n".join(lines) + "\n"
 
 
 # -- main ----------------------------------------------------------------------------------------------------------
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--torrents", type=int, nargs="+", default=[2000, 10000], help="library sizes")
-    parser.add_argument("--cycles", type=int, default=5, help="monitor cycles per size")
-    parser.add_argument(
-        "--pause", type=float, default=1.0, help="idle seconds before each cycle and naive pass (its CPU baseline)"
-    )
-    parser.add_argument("--out", type=Path, default=BENCH / "results.md", help="markdown; raw numbers go to .json")
-    parser.add_argument("--idle-window", type=float, default=3.0, help="seconds to measure qBittorrent idle CPU")
-    parser.add_argument(
-        "--quiet-threshold", type=float, default=0.1, help="idle CPU-s/s under which qBittorrent counts as settled"
-    )
+    parser.add_argument("--torrents", type=int, nargs="+", default=[2000, 10000, 30000], help="library sizes")
+    parser.add_argument("--errored-size", type=int, default=10000, help="the size run again with --errored-share")
+    parser.add_argument("--errored-share", type=float, default=0.10, help="errored share of that run (default 2%%)")
+    parser.add_argument("--warmup", type=int, default=3, help="cycles before the steady ones")
+    parser.add_argument("--cycles", type=int, default=20, help="steady cycles per run")
+    parser.add_argument("--baseline", type=float, default=10.0, help="seconds over which qBittorrent idles")
+    parser.add_argument("--qbt-version", default=DEFAULT_VERSION, help="qBittorrent version (tests/harness)")
+    parser.add_argument("--out", type=Path, default=BENCH / "results.md", help="the markdown table")
+    parser.add_argument("--json", type=Path, default=BENCH / "results" / "load.json", help="the raw numbers")
+    parser.add_argument("--idle-window", type=float, default=3.0, help="seconds per quiet check after the build")
+    parser.add_argument("--quiet-threshold", type=float, default=0.1, help="idle CPU-s/s that counts as settled")
     parser.add_argument("--quiet-timeout", type=float, default=120.0, help="max seconds to wait for that")
-    parser.add_argument("--settle-timeout", type=float, default=120.0, help="max seconds for states to show")
-    parser.add_argument("--naive-repeats", type=int, default=3, help="runs of each naive way (median reported)")
-    parser.add_argument(
-        "--naive-trackers-max", type=int, default=2000, help="largest N for the trackers-per-torrent pass"
-    )
-    parser.add_argument("--stop-timeout", type=float, default=20.0, help="SIGTERM grace before SIGKILL")
+    parser.add_argument("--stop-timeout", type=float, default=30.0, help="SIGTERM grace before SIGKILL")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directories")
-    parser.add_argument(
-        "--rev", help="benchmark the monitor code of this git revision (git archive) instead of the working tree"
-    )
+    parser.add_argument("--rev", help="benchmark the monitor code of this git revision (git archive)")
     args = parser.parse_args(argv)
-    if args.cycles < 1 or any(n < 100 for n in args.torrents):
-        parser.error("--cycles must be >= 1 and each --torrents >= 100")
+    if args.cycles < 1 or any(n < 200 for n in args.torrents):
+        parser.error("--cycles must be >= 1 and each --torrents >= 200")
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if find_binary() is None:
-        print("qbittorrent-nox is not installed (apt-get install qbittorrent-nox)", file=sys.stderr)
-        return 2
 
     def on_term(signum: int, _frame: FrameType | None) -> None:
         raise SystemExit(f"stopped by signal {signum}")  # unwinds through every finally: stops what we started
@@ -830,14 +795,14 @@ def main(argv: list[str] | None = None) -> int:
     export_dir = Path(tempfile.mkdtemp(prefix="qbm-bench-src-")) if args.rev else None
     try:
         args.monitor_src = export_rev(args.rev, export_dir) if export_dir is not None else None
-        for n in args.torrents:
-            result: dict[str, Any] = {"n": n}
+        for scenario in matrix(args.torrents, args.errored_size, args.errored_share):
+            result: dict[str, Any] = {"n": scenario.n, "errored_share": scenario.errored_share}
             doc["runs"].append(result)
             try:
-                run_size(n, args, started, result)
-            except Exception as exc:  # report what was measured; the other sizes still run
+                run_scenario(scenario, args, started, result)
+            except Exception as exc:  # report what was measured; the other runs still run
                 failed = True
-                print(f"N={n}: {type(exc).__name__}: {exc}", file=sys.stderr)
+                print(f"{scenario.label}: {type(exc).__name__}: {exc}", file=sys.stderr)
                 result["error"] = f"{type(exc).__name__}: {exc}"
     finally:
         if export_dir is not None:
@@ -849,9 +814,10 @@ def main(argv: list[str] | None = None) -> int:
         doc["qbt_pids"] = {"started": started, "left_running_and_killed": left}
         print(f"qbittorrent-nox started: {started}; still running at the end (then killed): {left or 'none'}")
         args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.json.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(render(doc))
-        args.out.with_suffix(".json").write_text(json.dumps(doc, indent=1, default=str) + "\n")
-        print(f"wrote {args.out} and {args.out.with_suffix('.json')}")
+        args.json.write_text(json.dumps(doc, indent=1, default=str) + "\n")
+        print(f"wrote {args.out} and {args.json}")
     return 1 if failed else 0
 
 

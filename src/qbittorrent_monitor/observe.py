@@ -27,7 +27,7 @@ from .clients import ServiceError
 from .clients.arr import ArrClient
 from .clients.qbittorrent import Feature, Listed, QBittorrentClient, log_torrent_name
 from .config import Config
-from .mapping import Endpoint, Route, in_category, route, route_clients
+from .mapping import DownloadClient, Endpoint, Route, in_category, route, route_clients
 from .model import (
     DOWNLOADING_STATES,
     METADATA_STATES,
@@ -36,6 +36,7 @@ from .model import (
     LogEntry,
     Population,
     PopulationKey,
+    QueueItem,
     Snapshot,
     Torrent,
     TrackerState,
@@ -51,6 +52,7 @@ MIN_GAP = 900.0  # a torrent unseen this long (or 3 intervals) was not watched: 
 ERROR_STATES = frozenset({"error", "missingFiles"})
 TRACKER_REFRESH = 1800.0  # a suspect's cached tracker rows are read again after this long ...
 TRACKER_REFRESH_PER_CYCLE = 25  # ... at most this many a cycle (a change of the torrent is read at once)
+CLIENTS_REFRESH = 900.0  # an *arr's download client settings are read again after this long (or when unknown)
 ERRORED_REFRESH = 1800.0  # the errored list is asked for again after this long without a new log line
 
 _HASH = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
@@ -160,6 +162,7 @@ class Observer:
         self._hosts: dict[str, tuple[str, ...]] = {}  # tracker hosts read for protection.trackers, per torrent
         self._tracker_cache: dict[str, tuple[tuple[Any, ...], tuple[TrackerStatus, ...], float]] = {}
         self._errored_at: dict[str, tuple[float, list[Listed]]] = {}  # instance -> (read at, the errored list)
+        self._clients: dict[str, tuple[float, list[DownloadClient]]] = {}  # *arr -> (read at, its clients)
         self._refreshes_left = TRACKER_REFRESH_PER_CYCLE
         self._whole_log: dict[str, bool] = {}  # instance -> this cycle's tail read the whole log
 
@@ -251,6 +254,16 @@ class Observer:
                 )
         return tuple(refs)
 
+    def _download_clients(self, arr: ArrClient, items: list[QueueItem], now: float) -> list[DownloadClient]:
+        """The app's download client settings, read again every CLIENTS_REFRESH or at once when a queue record
+        names a client they do not hold (one added or renamed): they change when the user edits them, not per
+        cycle."""
+        cached = self._clients.get(arr.name)
+        named = {i.download_client for i in items if i.download_client}
+        if cached is None or now - cached[0] >= CLIENTS_REFRESH or not named <= {c.name for c in cached[1]}:
+            cached = self._clients[arr.name] = (now, arr.download_clients())
+        return cached[1]
+
     def _queues(self, snap: Snapshot) -> Assigned:
         out = Assigned()
         self._categories = {}
@@ -259,7 +272,9 @@ class Observer:
                 items = arr.queue()
                 if problem := arr.download_client_problem():
                     snap.held_arrs[arr.name] = problem
-                routes = route_clients(arr.download_clients(), self._endpoints, arr.qbittorrent)
+                routes = route_clients(
+                    self._download_clients(arr, items, snap.taken_at), self._endpoints, arr.qbittorrent
+                )
             except ServiceError as exc:
                 snap.service_errors[arr.name] = exc.message
                 continue

@@ -483,7 +483,13 @@ class QBittorrent:
         return info_hash
 
     def add_many(
-        self, tfs: list[TorrentFile], *, save_path: Path, category: str | None = None, skip_checking: bool = False
+        self,
+        tfs: list[TorrentFile],
+        *,
+        save_path: Path,
+        category: str | None = None,
+        tags: list[str] | None = None,
+        skip_checking: bool = False,
     ) -> None:
         """Add many .torrent files, 200 per torrents/add request (how a library of thousands is built in seconds).
         Does not wait for them to be listed."""
@@ -492,6 +498,8 @@ class QBittorrent:
         if category:
             self.ensure_category(category)
             data["category"] = category
+        if tags:
+            data["tags"] = ",".join(tags)
         for start in range(0, len(tfs), 200):
             batch = tfs[start : start + 200]
             files = [("torrents", (f"{tf.info_hash}.torrent", tf.data, "application/x-bittorrent")) for tf in batch]

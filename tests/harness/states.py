@@ -178,13 +178,15 @@ class StateFactory:
         names: list[str],
         *,
         category: str | None = None,
+        tags: list[str] | None = None,
         private: bool = False,
         wait: bool = True,
         timeout: float = 120.0,
     ) -> list[str]:
         """Many torrents of one `kind` at once, in one save folder (a library of thousands in seconds):
         "seeding" (payload written, added with skip_checking), "stalled" (no peers), "unregistered" (the tracker
-        says "Unregistered torrent") or "error" (a file where the torrent's folder must be). With `wait`, returns
+        says "Unregistered torrent") or "error" (a file where the torrent's folder must be). qBittorrent 5.3 verifies
+        seeds' data whatever `skip_checking` says, about one torrent a second. With `wait`, returns
         once qBittorrent shows every one in that state (for "unregistered": stalledDL; its tracker row follows)."""
         modes = {"seeding": "nopeers", "stalled": "nopeers", "unregistered": "fail", "error": "ok"}
         mode = modes[kind]
@@ -204,7 +206,7 @@ class StateFactory:
                 (save / tf.name).write_bytes(b"a file where the torrent's folder must be\n")
             self.torrents[tf.info_hash] = tf
             self.save_paths[tf.info_hash] = save
-        self.qbt.add_many(tfs, save_path=save, category=category, skip_checking=kind == "seeding")
+        self.qbt.add_many(tfs, save_path=save, category=category, tags=tags, skip_checking=kind == "seeding")
         hashes = [tf.info_hash for tf in tfs]
         if wait:
             want = {"seeding": SEEDING_STATES, "stalled": {"stalledDL"}, "unregistered": {"stalledDL"}}

@@ -24,7 +24,14 @@ from qbittorrent_monitor.clients.qbittorrent import (
 from qbittorrent_monitor.config import Config
 from qbittorrent_monitor.mapping import DownloadClient
 from qbittorrent_monitor.model import ArrDownload, LogEntry, Population, PopulationKey, Torrent, TrackerStatus
-from qbittorrent_monitor.observe import ERROR_STATES, TRACKER_REFRESH, TRACKER_REFRESH_PER_CYCLE, Observer, join_log
+from qbittorrent_monitor.observe import (
+    CLIENTS_REFRESH,
+    ERROR_STATES,
+    TRACKER_REFRESH,
+    TRACKER_REFRESH_PER_CYCLE,
+    Observer,
+    join_log,
+)
 from qbittorrent_monitor.store import Store
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -209,6 +216,8 @@ class FakeQueue:
 
     def __init__(self, refs: list[ArrDownload]) -> None:
         self.refs = refs
+        self.client_reads = 0
+        self.clients = [DownloadClient("qBittorrent", "QBittorrent", "127.0.0.1", 1)]
 
     def queue(self) -> list[object]:
         return [i for r in self.refs for i in r.items]
@@ -220,7 +229,8 @@ class FakeQueue:
 
     def download_clients(self) -> list[DownloadClient]:
         """One qBittorrent download client, at the URL observer_of gives the instances (http://127.0.0.1:1)."""
-        return [DownloadClient("qBittorrent", "QBittorrent", "127.0.0.1", 1)]
+        self.client_reads += 1
+        return self.clients
 
 
 def observer_of(
@@ -346,3 +356,28 @@ def test_the_errored_list_is_read_again_only_after_a_new_log_line_or_half_an_hou
     clock.now += 1800
     obs.snapshot()
     assert lib.errored_reads == 3
+
+
+def test_an_apps_download_clients_are_read_again_when_a_record_names_a_new_one_or_every_quarter_hour(
+    tmp_path: Path,
+) -> None:
+    stalled, refs = stalled_queue(2)
+    lib, clock = FakeLibrary("qbittorrent", stalled), Clock()
+    obs = observer_of(tmp_path, [lib], refs[:1], clock)
+    sonarr = cast(FakeQueue, obs.arrs["sonarr"])
+    obs.snapshot()
+    obs.snapshot()
+    assert sonarr.client_reads == 1  # settings the user edits by hand: not read every cycle
+    clock.now += CLIENTS_REFRESH
+    obs.snapshot()
+    assert sonarr.client_reads == 2
+    # The user adds a second download client and Sonarr grabs through it: read at once, and the record is routed.
+    sonarr.clients = [*sonarr.clients, DownloadClient("qBittorrent 4K", "QBittorrent", "127.0.0.1", 1)]
+    [item] = refs[1].items
+    sonarr.refs = [
+        refs[0],
+        dataclasses.replace(refs[1], items=(dataclasses.replace(item, download_client="qBittorrent 4K"),)),
+    ]
+    downloads = obs.snapshot().downloads
+    assert sonarr.client_reads == 3
+    assert {d.torrent.hash for d in downloads if d.arr} == {t.hash for t in stalled}
