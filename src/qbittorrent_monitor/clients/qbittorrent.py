@@ -21,6 +21,7 @@ import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -46,17 +47,54 @@ class Feature:
     TRACKER_ERROR_FLAGS = "sync/maindata marks each torrent has_tracker_error / has_other_announce_error"
     CONTENT_REMOVE_OPTION = "app/preferences torrent_content_remove_option (MoveToTrash by default)"
     API_KEY = "an API key, sent as a Bearer token, instead of a login"
+    BASIC_AUTH = "HTTP Basic credentials on any request, instead of a login"
+    LOGIN_401 = "auth/login answers 204, and 401 to wrong credentials (was 200 `Ok.` / `Fails.`)"
 
 
 FEATURES: dict[str, Version] = {
     Feature.PRIVATE_IN_INFO: Version("5.0"),
     Feature.CONTENT_REMOVE_OPTION: Version("5.0"),
     Feature.API_KEY: Version("5.2"),
+    Feature.BASIC_AUTH: Version("5.2"),
+    Feature.LOGIN_401: Version("5.2"),
     Feature.TRACKER_FIELD_FIRST_URL: Version("5.1"),
     Feature.INCLUDE_TRACKERS: Version("5.1"),
     Feature.TRACKER_ERROR_FLAGS: Version("5.2"),
 }
 """Each behaviour, and the first qBittorrent version that has it (observed on 4.5.2, 5.1.0 and 5.3.0)."""
+
+
+class LoginAnswer(Enum):
+    OK = "logged in"
+    REFUSED = "qBittorrent refused the credentials"
+    BANNED = "qBittorrent banned this IP"
+    UNAUTHORIZED = "401: refused credentials (5.2+) or refused at the door (Host header, CSRF, a proxy)"
+    DOOR_CLOSED = "refused before the credentials were looked at"
+    UNEXPECTED = "not an answer of qBittorrent's login"
+
+
+def login_answer(status: int, body: str) -> LoginAnswer:
+    """What an auth/login answer says (API-NOTES §6.2: 200 `Ok.`/`Fails.` up to 5.1, 204/401 from 5.2, 403 banned).
+    Only qBittorrent's own words count as a refusal: a proxy's 502 or 404, a redirect, an HTML login page or an
+    empty 200 say nothing about the password."""
+    text = body.strip()
+    if status == 204 or (status == 200 and text == "Ok."):
+        return LoginAnswer.OK
+    if status == 200 and text == "Fails.":
+        return LoginAnswer.REFUSED
+    if status == 403:
+        return LoginAnswer.BANNED
+    if status == 401:
+        return LoginAnswer.UNAUTHORIZED
+    return LoginAnswer.UNEXPECTED
+
+
+DOOR_CLOSED = (
+    "401 Unauthorized before the credentials were looked at: qBittorrent's Host header validation (the port in the"
+    " URL must be the WebUI's own port: a container published on another port fails it; or turn off Options > WebUI"
+    " > 'Enable Host header validation'), its CSRF protection, or a reverse proxy's own authentication refused the"
+    " request; tried again next cycle"
+)
 
 
 def parse_version(text: str) -> Version | None:
@@ -209,14 +247,47 @@ class QBittorrentClient:
         return response
 
     def _login(self) -> None:
+        """auth/login. Only qBittorrent's own refusal (`Fails.`, or 401 from 5.2) is recorded as refused credentials
+        and 403 as a ban; any other answer (a proxy's 502/404 while qBittorrent starts, a redirect, an HTML page, an
+        empty 200) is an outage, tried again next cycle and never counted against the credentials."""
         form = {"username": self._instance.username, "password": self._instance.password.get_secret_value()}
         response = self._send("POST", "auth/login", "login", data=form)
-        if response.status_code == 403:
+        answer = login_answer(response.status_code, response.text)
+        if answer is LoginAnswer.UNAUTHORIZED:
+            answer = self._unauthorized_answer()
+        if answer is LoginAnswer.BANNED:
             raise ServiceError(self.name, self._logins.refused(self.name, self._credentials, banned=True))
-        ok = response.status_code == 204 or (response.status_code == 200 and response.text.strip() == "Ok.")
-        if not ok:  # "Fails." (200) before 5.2, 401 from 5.2
+        if answer is LoginAnswer.REFUSED:
             raise ServiceError(self.name, self._logins.refused(self.name, self._credentials))
+        if answer is LoginAnswer.DOOR_CLOSED:
+            raise ServiceError(self.name, f"login: {DOOR_CLOSED}")
+        if answer is LoginAnswer.UNEXPECTED:
+            raise ServiceError(
+                self.name,
+                f"login: unexpected answer HTTP {response.status_code} {_body(response) or '(empty)'}: not"
+                " qBittorrent's (a reverse proxy while qBittorrent starts, or the wrong URL); tried again next cycle",
+            )
         self._logged_in = True
+
+    def _unauthorized_answer(self) -> LoginAnswer:
+        """A 401 to auth/login is qBittorrent 5.2+ refusing the credentials, or (any version, or a proxy in front)
+        refusing the request before looking at them: Host header validation, the CSRF check, a proxy's own auth.
+        An anonymous app/version tells which, and costs no login: refused at the door it answers 401 too, past the
+        door 403 (not logged in)."""
+        if self.version is not None and not self.supports(Feature.LOGIN_401):
+            return LoginAnswer.DOOR_CLOSED  # before 5.2 a wrong password is `Fails.`, never 401
+        anonymous = self._anonymous_status()
+        if anonymous == 403:
+            return LoginAnswer.REFUSED
+        return LoginAnswer.DOOR_CLOSED if anonymous == 401 else LoginAnswer.UNEXPECTED
+
+    def _anonymous_status(self) -> int | None:
+        request = self._http.build_request("GET", "/app/version")
+        request.headers.pop("Authorization", None)
+        try:
+            return self._http.send(request, auth=None).status_code
+        except httpx.HTTPError:
+            return None
 
     def _json(self, method: str, endpoint: str, **kwargs: Any) -> Any:
         response = self._request(method, endpoint, **kwargs)
