@@ -77,7 +77,7 @@ class Monitor:
 
     def _connect(self, config: Config) -> None:
         """The adapters for this configuration (on start, and again on SIGHUP with the new one)."""
-        logins = LoginGuard(_login_record(config), time.time)
+        logins = LoginGuard(_login_record(config), self.clock)
         self.config = config
         self.qbts = [QBittorrentClient(q, logins) for q in config.qbittorrent]
         self.arrs = {inst.name: ArrClient(app, inst) for app, inst in config.arr_instances()}

@@ -4,12 +4,14 @@ remembered, so that a wrong password never becomes an IP ban) and what is only a
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from e2e import Clock
 from harness.faults import Fault, FaultProxy
 from harness.qbt import QBittorrent
 from qbittorrent_monitor.config import Config
@@ -102,3 +104,24 @@ def test_a_wrong_password_is_recorded_as_refused_on_every_version(qbt: QBittorre
         assert recorded_refusals(config)["qbittorrent"]["tries"] == 1  # not asked again
     finally:
         monitor.close()
+
+
+def test_a_refused_password_is_logged_once_not_every_cycle(
+    qbt: QBittorrent, write_config: WriteConfig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An hour of one-minute cycles after a refusal: the problem is the same all along (the next try is a time, not
+    a countdown), so "service qbittorrent unavailable" is logged once and the health log gains one line."""
+    _, config = write_config(qbittorrent=[{"url": qbt.url, "username": qbt.username, "password": "wrong-one"}])
+    config.monitor.data_dir.mkdir()
+    clock = Clock()
+    monitor = Monitor(config, clock=clock)
+    try:
+        with caplog.at_level(logging.INFO):
+            for _ in range(10):
+                monitor.run_cycle_and_note_health()
+                clock.advance(60)
+    finally:
+        monitor.close()
+    unavailable = [r for r in caplog.records if "service qbittorrent unavailable" in r.getMessage()]
+    assert len(unavailable) == 1, [r.getMessage() for r in unavailable]
+    assert len([r for r in caplog.records if r.name == "qbittorrent_monitor.health"]) == 1

@@ -20,8 +20,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..model import human_duration
-
 log = logging.getLogger(__name__)
 
 MAX_TRIES = 3  # refusals of the same credentials before the monitor stops trying them (qBittorrent bans at 5)
@@ -57,38 +55,30 @@ class LoginGuard:
     def fingerprint(self, url: str, username: str, password: str) -> str:
         return hashlib.sha256(f"{self._salt}\0{url}\0{username}\0{password}".encode()).hexdigest()
 
-    def blocked(self, instance: str, fingerprint: str) -> str | None:
-        """Why these credentials must not be tried now, or None."""
+    def blocked(self, instance: str, fingerprint: str) -> Refusal | None:
+        """The refusal that forbids trying these credentials now, or None. The caller words it (it knows how it
+        authenticates); the record only says how often and when, so its text never changes between two cycles."""
         r = self._refusals.get(instance)
         if r is None or r.fingerprint != fingerprint:
             return None
         retry = r.retry_at()
         if retry is not None and self.clock() >= retry:
             return None
-        if r.banned:
-            return (
-                "qBittorrent answered 403 Forbidden to the login: this IP is banned after too many failed logins "
-                f"(qBittorrent's WebUI\\BanDuration, 1 hour by default). Waiting until the ban ends (next try in "
-                f"{human_duration(retry - self.clock())}), or restart qBittorrent to lift it; fix the password first"
-                if retry is not None
-                else "qBittorrent banned this IP"
-            )
-        when = f"next try in {human_duration(retry - self.clock())}" if retry is not None else "not tried again"
-        return (
-            f"qBittorrent refused this username and password {r.tries} time(s); {when} with the same credentials, "
-            "so that qBittorrent never bans this IP (it bans after 5 failures). Fix `password` (or username) of this "
-            "instance in the config or QBITTORRENT_PASSWORD, then send SIGHUP or restart the monitor"
-        )
+        return r
 
-    def refused(self, instance: str, fingerprint: str, *, banned: bool = False) -> str:
+    def refused(self, instance: str, fingerprint: str, *, banned: bool = False) -> Refusal:
         before = self._refusals.get(instance)
         tries = before.tries + 1 if before is not None and before.fingerprint == fingerprint else 1
-        self._refusals[instance] = Refusal(fingerprint, tries, self.clock(), banned)
+        refusal = Refusal(fingerprint, tries, self.clock(), banned)
+        self._refusals[instance] = refusal
         self._save()
-        return self.blocked(instance, fingerprint) or "login refused"
+        return refusal
 
-    def succeeded(self, instance: str) -> None:
-        if self._refusals.pop(instance, None) is not None:
+    def succeeded(self, instance: str, fingerprint: str) -> None:
+        """These credentials worked: their refusal is forgotten (another set's, recorded by another process, stays)."""
+        r = self._refusals.get(instance)
+        if r is not None and r.fingerprint == fingerprint:
+            del self._refusals[instance]
             self._save()
 
     # -- the record ---------------------------------------------------------------------------------------------

@@ -29,9 +29,10 @@ import httpx
 from packaging.version import InvalidVersion, Version
 
 from ..config import QBittorrentInstance
+from ..logs import iso_time
 from ..model import METADATA_STATES, Kind, LogEntry, Population, Torrent, TrackerStatus
 from . import Call, ServiceError, report_call, short_error
-from .logins import LoginGuard
+from .logins import LoginGuard, Refusal
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,64 @@ DOOR_CLOSED = (
 )
 
 
-def parse_version(text: str) -> Version | None:
+class AuthMode(Enum):
+    LOGIN = "a username and password at auth/login (a session cookie)"
+    API_KEY = "an API key, sent as a Bearer token"
+    BASIC = "HTTP Basic credentials on each request"
+
+
+_FIX_LOGIN = (
+    "Fix `password` (or `username`) of qBittorrent instance {name!r} in the configuration (for the first instance:"
+    " QBITTORRENT_PASSWORD, QBITTORRENT_USERNAME), then send SIGHUP or restart the monitor"
+)
+
+
+def refusal_text(name: str, auth: AuthMode, refusal: Refusal, version: Version | None) -> str:
+    """What to tell the user about credentials qBittorrent refused: what was refused, when it is tried again (a time
+    that stays the same from one cycle to the next, so the problem is logged once), and the field to fix."""
+    retry = refusal.retry_at()
+    when = f"not tried again before {iso_time(retry)}" if retry is not None else "not tried again"
+    fix = _FIX_LOGIN.format(name=name)
+    if auth is AuthMode.LOGIN and refusal.banned:
+        return (
+            "qBittorrent answered 403 Forbidden to the login: this IP is banned after too many failed logins"
+            " (WebUI\\MaxAuthenticationFailCount, 5 by default), and refuses even the right password until the ban"
+            f" ends (WebUI\\BanDuration, 1 hour by default); {when}, when a default ban has ended, or restart"
+            " qBittorrent to lift it at once. First check the password and whatever else logs in from this IP (a"
+            f" browser, another tool). {fix}"
+        )
+    if auth is AuthMode.LOGIN:
+        return (
+            f"qBittorrent refused this username and password {refusal.tries} time(s); {when} with the same"
+            f" credentials, so that qBittorrent never bans this IP (it bans after 5 failures). {fix}"
+        )
+    feature = Feature.API_KEY if auth is AuthMode.API_KEY else Feature.BASIC_AUTH
+    if version is not None and not supported(version, feature):
+        return (
+            f"qBittorrent {version} has no {'API keys' if auth is AuthMode.API_KEY else 'HTTP Basic'} (5.2 or later"
+            f" only): {'remove `api_key`' if auth is AuthMode.API_KEY else 'set `auth: login`'} of qBittorrent"
+            f" instance {name!r} in the configuration and log in with `username` and `password`"
+        )
+    if auth is AuthMode.API_KEY:
+        return (
+            f"qBittorrent refused the API key {refusal.tries} time(s); {when} with the same key. Copy the key again"
+            f" from qBittorrent (Options > WebUI > API key) into `api_key` of qBittorrent instance {name!r} in the"
+            " configuration, then send SIGHUP or restart the monitor. API keys need qBittorrent 5.2 or later: an older"
+            " one answers 403 to any key (then remove `api_key` and log in with `username` and `password`)"
+        )
+    if refusal.banned:
+        return (
+            "qBittorrent answered 403 Forbidden to HTTP Basic: it is older than 5.2 and has no HTTP Basic (then set"
+            f" `auth: login` of qBittorrent instance {name!r}), or it banned this IP after too many failed logins"
+            f" (restart qBittorrent to lift the ban); {when}. {fix}"
+        )
+    return (
+        f"qBittorrent refused the HTTP Basic username and password {refusal.tries} time(s) (`auth: basic`); {when}"
+        f" with the same credentials, so that qBittorrent never bans this IP (it bans after 5 failures). {fix}"
+    )
+
+
+def parse_version(text: str | None) -> Version | None:
     """`v4.5.2`, `5.1.0`, `v5.0.0beta1` -> Version; None when it cannot be read."""
     m = re.search(r"\d+(?:\.\d+)*", text or "")
     if not m:
@@ -204,7 +262,8 @@ class QBittorrentClient:
             transport=transport,
             follow_redirects=False,
         )
-        self._cookie_login = not api_key and instance.auth != "basic"
+        self._auth = AuthMode.API_KEY if api_key else AuthMode.BASIC if instance.auth == "basic" else AuthMode.LOGIN
+        self._cookie_login = self._auth is AuthMode.LOGIN
         self._logged_in = False
         self.version: str | None = None
         self._logins = logins or LoginGuard(None, time.time)
@@ -213,26 +272,45 @@ class QBittorrentClient:
 
     # -- plumbing ------------------------------------------------------------------------------------------------
     def _request(self, method: str, endpoint: str, *, what: str = "", **kwargs: Any) -> httpx.Response:
-        """One request, logged in first (cookie auth), renewed once if the session expired (403). A refused login
-        is remembered by the LoginGuard and not tried again with the same credentials before it allows."""
+        """One request, logged in first (cookie auth), renewed once if the session expired (403). Credentials
+        qBittorrent refused are remembered by the LoginGuard and not tried again before it allows: with a cookie
+        that is the next login, with an API key or HTTP Basic (no login: every request carries them) the next
+        request."""
         what = what or endpoint
-        if (blocked := self._logins.blocked(self.name, self._credentials)) is not None:
-            raise ServiceError(self.name, blocked)  # not even asked: a wrong password must not become a ban
         if self._cookie_login and not self._logged_in:
             self._login()
+        elif not self._cookie_login:
+            self._refuse_if_blocked()
         response = self._send(method, endpoint, what, **kwargs)
         if response.status_code == 403 and self._cookie_login:
             self._logged_in = False  # the session expired (qBittorrent restarted): once, never a storm
             self._login()
             response = self._send(method, endpoint, what, **kwargs)
         if response.status_code in (401, 403) and not self._cookie_login:  # the API key or Basic credentials
-            raise ServiceError(self.name, self._logins.refused(self.name, self._credentials))
+            self._credentials_refused(response.status_code)
         if response.status_code == 403:
             raise ServiceError(self.name, f"{what}: 403 Forbidden even after logging in again")
         if response.status_code >= 400:
             raise ServiceError(self.name, f"{what}: HTTP {response.status_code} {_body(response)}")
-        self._logins.succeeded(self.name)
+        self._logins.succeeded(self.name, self._credentials)
         return response
+
+    def _refuse_if_blocked(self) -> None:
+        if (refusal := self._logins.blocked(self.name, self._credentials)) is not None:
+            # not even asked: a wrong password must not become a ban
+            raise ServiceError(self.name, refusal_text(self.name, self._auth, refusal, parse_version(self.version)))
+
+    def _refused(self, *, banned: bool = False) -> ServiceError:
+        refusal = self._logins.refused(self.name, self._credentials, banned=banned)
+        return ServiceError(self.name, refusal_text(self.name, self._auth, refusal, parse_version(self.version)))
+
+    def _credentials_refused(self, status: int) -> None:
+        """An API key or HTTP Basic request answered 401/403 (measured on 5.3.0: a wrong key 403, wrong Basic 401;
+        4.5.2 answers 403 to both, having neither)."""
+        if status == 401 and self._anonymous_status() != 403:
+            raise ServiceError(self.name, DOOR_CLOSED)  # not the credentials: the door (Host header, a proxy)
+        # a 403 to Basic is a ban on 5.2+ (or no Basic at all before it): waited out like a ban
+        raise self._refused(banned=status == 403 and self._auth is AuthMode.BASIC)
 
     def _send(self, method: str, endpoint: str, what: str, **kwargs: Any) -> httpx.Response:
         started = time.monotonic()
@@ -250,15 +328,16 @@ class QBittorrentClient:
         """auth/login. Only qBittorrent's own refusal (`Fails.`, or 401 from 5.2) is recorded as refused credentials
         and 403 as a ban; any other answer (a proxy's 502/404 while qBittorrent starts, a redirect, an HTML page, an
         empty 200) is an outage, tried again next cycle and never counted against the credentials."""
+        self._refuse_if_blocked()
         form = {"username": self._instance.username, "password": self._instance.password.get_secret_value()}
         response = self._send("POST", "auth/login", "login", data=form)
         answer = login_answer(response.status_code, response.text)
         if answer is LoginAnswer.UNAUTHORIZED:
             answer = self._unauthorized_answer()
         if answer is LoginAnswer.BANNED:
-            raise ServiceError(self.name, self._logins.refused(self.name, self._credentials, banned=True))
+            raise self._refused(banned=True)
         if answer is LoginAnswer.REFUSED:
-            raise ServiceError(self.name, self._logins.refused(self.name, self._credentials))
+            raise self._refused()
         if answer is LoginAnswer.DOOR_CLOSED:
             raise ServiceError(self.name, f"login: {DOOR_CLOSED}")
         if answer is LoginAnswer.UNEXPECTED:
