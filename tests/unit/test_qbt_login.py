@@ -4,6 +4,9 @@ monitor for hours)."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 from packaging.version import Version
 
@@ -151,3 +154,35 @@ def test_an_api_key_or_basic_to_a_qbittorrent_older_than_5_2_says_it_has_none(au
     refusal = guard.refused("qbt", guard.fingerprint("http://qbt:8080", "admin", "x"))
     text = refusal_text("qbt", auth, refusal, Version("4.5.2"))
     assert text.startswith("qBittorrent 4.5.2 has no") and "5.2 or later only" in text and fix in text
+
+
+# -- one record, several processes (the daemon, --test, --health-check on one data dir) ---------------------------
+def test_a_refusal_recorded_by_another_process_is_seen_before_the_next_login(tmp_path: Path) -> None:
+    """The daemon read the record when it started; a `--test` run with the same wrong password is refused later.
+    The daemon must not spend one more of qBittorrent's 5 failures on it before the pause."""
+    clock = FakeClock()
+    daemon = LoginGuard(tmp_path / "qbittorrent-logins.json", clock)
+    test_run = LoginGuard(tmp_path / "qbittorrent-logins.json", clock)
+    fp = daemon.fingerprint("http://qbt:8080", "admin", "wrong")
+    assert test_run.fingerprint("http://qbt:8080", "admin", "wrong") == fp  # one salt for every process
+    assert daemon.blocked("qbt", fp) is None
+    test_run.refused("qbt", fp)
+    seen = daemon.blocked("qbt", fp)
+    assert seen is not None and seen.tries == 1
+    clock.now += 3600
+    assert daemon.refused("qbt", fp).tries == 2  # counted on top of the other process's refusal
+
+
+def test_a_save_by_one_process_keeps_what_another_recorded(tmp_path: Path) -> None:
+    """The daemon records a refusal of one instance (or forgets its own after a success): the refusal `--health-check`
+    recorded meanwhile for another instance stays in the file."""
+    path = tmp_path / "qbittorrent-logins.json"
+    clock = FakeClock()
+    daemon, health_check = LoginGuard(path, clock), LoginGuard(path, clock)
+    fp_a = daemon.fingerprint("http://a:8080", "admin", "wrong")
+    fp_b = daemon.fingerprint("http://b:8080", "admin", "wrong")
+    daemon.refused("a", fp_a)
+    health_check.refused("b", fp_b)
+    daemon.succeeded("a", fp_a)  # rewrites the file
+    assert set(json.loads(path.read_text())["refusals"]) == {"b"}
+    assert LoginGuard(path, clock).blocked("b", fp_b) is not None
