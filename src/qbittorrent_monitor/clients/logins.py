@@ -51,9 +51,11 @@ class LoginGuard:
     before each try when the file changed, and each change is made to the file's current content under a lock, so
     that a refusal recorded by one process is seen by the others and never erased by them."""
 
-    def __init__(self, path: Path | None, clock: Callable[[], float]) -> None:
+    def __init__(self, path: Path | None, clock: Callable[[], float], *, cannot_record: str | None = None) -> None:
         self.path = path
         self.clock = clock
+        # Set when a refusal could not be remembered by the next run of a one-shot process: no login is tried then.
+        self.cannot_record = cannot_record
         self._salt = secrets.token_hex(16)
         self._refusals: dict[str, Refusal] = {}
         self._seen: tuple[int, int, int] | None = None  # (inode, mtime_ns, size) of the file last read

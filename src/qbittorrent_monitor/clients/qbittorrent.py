@@ -296,6 +296,12 @@ class QBittorrentClient:
         return response
 
     def _refuse_if_blocked(self) -> None:
+        if self._logins.cannot_record is not None:
+            raise ServiceError(
+                self.name,
+                f"not logging in: {self._logins.cannot_record}. A refused login could not be remembered, and each new"
+                " run would try again (qBittorrent bans this IP after 5 failures)",
+            )
         if (refusal := self._logins.blocked(self.name, self._credentials)) is not None:
             # not even asked: a wrong password must not become a ban
             raise ServiceError(self.name, refusal_text(self.name, self._auth, refusal, parse_version(self.version)))
