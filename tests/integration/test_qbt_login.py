@@ -13,8 +13,9 @@ import pytest
 
 from e2e import Clock
 from harness.faults import Fault, FaultProxy
-from harness.qbt import QBittorrent
-from qbittorrent_monitor.config import Config
+from harness.qbt import BinaryUnavailable, QBittorrent, resolve_binary
+from qbittorrent_monitor.clients.qbittorrent import DETECT_EVERY, Feature, QBittorrentClient
+from qbittorrent_monitor.config import Config, QBittorrentInstance
 from qbittorrent_monitor.monitor import Monitor
 
 pytestmark = pytest.mark.integration
@@ -125,3 +126,71 @@ def test_a_refused_password_is_logged_once_not_every_cycle(
     unavailable = [r for r in caplog.records if "service qbittorrent unavailable" in r.getMessage()]
     assert len(unavailable) == 1, [r.getMessage() for r in unavailable]
     assert len([r for r in caplog.records if r.name == "qbittorrent_monitor.health"]) == 1
+
+
+# -- the version, read again ------------------------------------------------------------------------------------
+MAGNET = "magnet:?xt=urn:btih:{hash}&dn=Upgrade.Test&tr=http%3A%2F%2F127.0.0.1%3A9%2Fannounce"
+
+
+def own_qbt(workdir: Path, version: str, **options: Any) -> QBittorrent:
+    """A qbittorrent-nox of this version for one test (5.x fetched and cached by the harness), or a skip saying why
+    it cannot run here."""
+    try:
+        binary = resolve_binary(version)
+    except BinaryUnavailable as exc:
+        pytest.skip(f"qBittorrent {version}: {exc}")
+    return QBittorrent(workdir, version=version, binary=binary, **options)
+
+
+def test_an_upgrade_in_place_is_noticed_at_the_next_login(tmp_path: Path) -> None:
+    """4.5.2 stopped and 5.3.0 started on the same port (a container upgraded in place): the adapter logs in again
+    and must read the version again, or it keeps the 4.x table (no includeTrackers, the `tracker` field trusted)."""
+    old = QBittorrent(tmp_path / "old", version="4.5.2")
+    new = own_qbt(tmp_path / "new", "5.3.0", port=old.port)
+    instance = QBittorrentInstance(url=old.url, username=old.username, password=old.password)
+    info_hash = "c0ffee" + "0" * 34
+    old.start()
+    client = QBittorrentClient(instance)
+    try:
+        old.add(MAGNET.format(hash=info_hash))
+        assert [listed.trackers for listed in client.torrents([info_hash])] == [None]  # 4.5.2: none inline
+        assert client.version == "v4.5.2" and not client.supports(Feature.INCLUDE_TRACKERS)
+        old.stop()
+        new.start()
+        new.add(MAGNET.format(hash=info_hash))
+        listed = client.torrents([info_hash])  # its session is gone: 403, a new login, the version read again
+        assert client.version == "v5.3.0" and client.supports(Feature.INCLUDE_TRACKERS)
+        assert client.torrents([info_hash])[0].trackers is not None  # 5.3's rows come with torrents/info
+        assert len(listed) == 1
+    finally:
+        client.close()
+        old.stop()
+        new.stop()
+
+
+def test_with_no_login_the_version_is_read_again_within_the_hour(tmp_path: Path) -> None:
+    """An API key never logs in, so only the hourly reading (DETECT_EVERY, as the *arr adapter's) can notice an
+    upgrade. The proxy first answers app/version as a 5.0 would (no includeTrackers), then lets the real 5.3.0
+    answer: the includeTrackers decision follows, an hour later and not before."""
+    qbt = own_qbt(tmp_path / "qbt", "5.3.0")
+    qbt.start()
+    now = [0.0]
+    try:
+        key = qbt.post("app/rotateAPIKey").json()["apiKey"]
+        with FaultProxy(qbt.url) as proxy:
+            proxy.fail("/api/v2/app/version", Fault.REPLY, body="v5.0.0")
+            instance = QBittorrentInstance(url=proxy.url, api_key=key)
+            client = QBittorrentClient(instance, clock=lambda: now[0])
+            try:
+                assert not client.supports(Feature.INCLUDE_TRACKERS) and client.version == "v5.0.0"
+                proxy.heal()
+                now[0] += DETECT_EVERY
+                assert not client.supports(Feature.INCLUDE_TRACKERS)  # not read again before the hour is over
+                now[0] += 1
+                assert client.supports(Feature.INCLUDE_TRACKERS) and client.version == "v5.3.0"
+                versions_read = sum(1 for _, path, _ in proxy.seen if path == "/api/v2/app/version")
+                assert versions_read == 2
+            finally:
+                client.close()
+    finally:
+        qbt.stop()

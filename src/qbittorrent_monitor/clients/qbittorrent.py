@@ -19,7 +19,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -37,6 +37,7 @@ from .logins import LoginGuard, Refusal
 log = logging.getLogger(__name__)
 
 HASH_CHUNK = 200
+DETECT_EVERY = 3600.0  # seconds, as ArrClient's: an upgrade in place is noticed within the hour even with no login
 
 
 class Feature:
@@ -245,6 +246,7 @@ class QBittorrentClient:
         instance: QBittorrentInstance,
         logins: LoginGuard | None = None,
         transport: httpx.BaseTransport | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.name = instance.name
         self.url = instance.url
@@ -266,6 +268,9 @@ class QBittorrentClient:
         self._cookie_login = self._auth is AuthMode.LOGIN
         self._logged_in = False
         self.version: str | None = None
+        self._clock = clock
+        self._version_read_at = 0.0
+        self._last_version: str | None = None  # what the last reading said (`version` is cleared at each login)
         self._logins = logins or LoginGuard(None, time.time)
         secret = api_key or password
         self._credentials = self._logins.fingerprint(instance.url, instance.username, secret)
@@ -353,6 +358,7 @@ class QBittorrentClient:
                 " qBittorrent's (a reverse proxy while qBittorrent starts, or the wrong URL); tried again next cycle",
             )
         self._logged_in = True
+        self.version = None  # a new session may be a new qBittorrent (upgraded in place): its version is read again
 
     def _unauthorized_answer(self) -> LoginAnswer:
         """A 401 to auth/login is qBittorrent 5.2+ refusing the credentials, or (any version, or a proxy in front)
@@ -384,9 +390,18 @@ class QBittorrentClient:
     # -- the version ---------------------------------------------------------------------------------------------
     @property
     def parsed_version(self) -> Version | None:
-        if self.version is None:
-            self.version = self._request("GET", "app/version", what="version").text.strip()
+        """The version, read after each login (qBittorrent may have been upgraded while it was away) and every
+        DETECT_EVERY (an API key or HTTP Basic never logs in)."""
+        if self.version is None or self._clock() - self._version_read_at > DETECT_EVERY:
+            self._detect_version()
         return parse_version(self.version)
+
+    def _detect_version(self) -> None:
+        text = self._request("GET", "app/version", what="version").text.strip()
+        if self._last_version is not None and text != self._last_version:
+            log.info("%s: qBittorrent is now %s (was %s)", self.name, text, self._last_version)
+        self.version = self._last_version = text
+        self._version_read_at = self._clock()
 
     def supports(self, feature: str) -> bool:
         """Whether this instance has a version-dependent behaviour."""
