@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from e2e import Clock
+from e2e import Clock, cli
 from harness.faults import Fault, FaultProxy
 from harness.qbt import BinaryUnavailable, QBittorrent, resolve_binary
 from qbittorrent_monitor.clients.qbittorrent import DETECT_EVERY, Feature, QBittorrentClient
-from qbittorrent_monitor.config import Config, QBittorrentInstance
+from qbittorrent_monitor.config import Config, QBittorrentInstance, load_config
 from qbittorrent_monitor.monitor import Monitor
 
 pytestmark = pytest.mark.integration
@@ -192,5 +193,40 @@ def test_with_no_login_the_version_is_read_again_within_the_hour(tmp_path: Path)
                 assert versions_read == 2
             finally:
                 client.close()
+    finally:
+        qbt.stop()
+
+
+# -- the trash warning ------------------------------------------------------------------------------------------
+TRASH_WARNING = "moves deleted torrents' data to the trash"
+
+
+def test_the_trash_warning_reaches_the_daemons_log_once_and_test(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """qBittorrent 5's default `torrent_content_remove_option` MoveToTrash means a removal frees no disk space: the
+    user must read it where they look (the daemon's log, `--test`), once per login, not once per cycle. It was logged
+    only by `--health-check` with no daemon running."""
+    qbt = own_qbt(tmp_path / "qbt", "5.3.0")
+    qbt.start()
+    try:
+        qbt.post("app/setPreferences", data={"json": json.dumps({"torrent_content_remove_option": "MoveToTrash"})})
+        doc = {
+            "monitor": {"data_dir": str(tmp_path / "data")},
+            "health": {"enabled": False},
+            "qbittorrent": [{"url": qbt.url, "username": qbt.username, "password": qbt.password}],
+        }
+        path = tmp_path / "config.yaml"
+        path.write_text(yaml.safe_dump(doc))
+        monitor = Monitor(load_config(path, env={}))
+        try:
+            with caplog.at_level(logging.WARNING):
+                for _ in range(3):
+                    monitor.run_cycle()
+        finally:
+            monitor.close()
+        assert sum(TRASH_WARNING in r.getMessage() for r in caplog.records) == 1
+        result = cli("--config", str(path), "--test")
+        assert result.stderr.count(TRASH_WARNING) == 1, result.stderr
     finally:
         qbt.stop()

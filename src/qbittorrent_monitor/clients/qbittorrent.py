@@ -397,11 +397,20 @@ class QBittorrentClient:
         return parse_version(self.version)
 
     def _detect_version(self) -> None:
+        """Read the version; after a login (or the first time) and when it changed, say what the monitor must warn
+        about this qBittorrent (once per login or change, not every cycle)."""
+        after_login = self.version is None
         text = self._request("GET", "app/version", what="version").text.strip()
-        if self._last_version is not None and text != self._last_version:
+        changed = text != self._last_version
+        if self._last_version is not None and changed:
             log.info("%s: qBittorrent is now %s (was %s)", self.name, text, self._last_version)
         self.version = self._last_version = text
         self._version_read_at = self._clock()
+        if after_login or changed:
+            try:
+                self._warn_about_trash()
+            except ServiceError as exc:  # a warning only: the cycle goes on, the next login asks again
+                log.debug("%s: cannot read the preferences (%s)", self.name, exc.message)
 
     def supports(self, feature: str) -> bool:
         """Whether this instance has a version-dependent behaviour."""
@@ -411,8 +420,7 @@ class QBittorrentClient:
         """Log in and read the version: proves the service is reachable and the credentials work."""
         self._logged_in = False
         self.version = None
-        version = self.parsed_version
-        self._warn_about_trash()
+        version = self.parsed_version  # and the trash warning, as after every login
         return self.version or str(version)
 
     def _warn_about_trash(self) -> None:
