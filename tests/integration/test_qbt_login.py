@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,8 @@ import yaml
 from e2e import Clock, cli
 from harness.faults import Fault, FaultProxy
 from harness.qbt import BinaryUnavailable, QBittorrent, resolve_binary
+from qbittorrent_monitor.clients import ServiceError, on_request
+from qbittorrent_monitor.clients.logins import LoginGuard
 from qbittorrent_monitor.clients.qbittorrent import DETECT_EVERY, Feature, QBittorrentClient
 from qbittorrent_monitor.config import Config, QBittorrentInstance, load_config
 from qbittorrent_monitor.monitor import Monitor
@@ -230,3 +233,118 @@ def test_the_trash_warning_reaches_the_daemons_log_once_and_test(
         assert result.stderr.count(TRASH_WARNING) == 1, result.stderr
     finally:
         qbt.stop()
+
+
+# -- API key and HTTP Basic (qBittorrent 5.2+) ------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def qbt53(tmp_path_factory: pytest.TempPathFactory) -> Iterator[QBittorrent]:
+    instance = own_qbt(tmp_path_factory.mktemp("qbt53"), "5.3.0")
+    instance.start()
+    try:
+        yield instance
+    finally:
+        instance.stop()
+
+
+@pytest.fixture
+def asked() -> Iterator[list[str]]:
+    """The endpoints the monitor's adapters ask, in order (the harness's own requests are not reported)."""
+    seen: list[str] = []
+    stop = on_request(lambda call: seen.append(call.path))
+    try:
+        yield seen
+    finally:
+        stop()
+
+
+def adapter(record_dir: Path, **fields: Any) -> QBittorrentClient:
+    """The monitor's adapter for one instance, its login record on disk as the monitor keeps it."""
+    record_dir.mkdir(exist_ok=True)
+    return QBittorrentClient(
+        QBittorrentInstance(**fields), LoginGuard(record_dir / "qbittorrent-logins.json", time.time)
+    )
+
+
+def test_an_api_key_reads_everything_a_cycle_needs_without_a_login(
+    qbt53: QBittorrent, tmp_path: Path, asked: list[str]
+) -> None:
+    key = qbt53.post("app/rotateAPIKey").json()["apiKey"]
+    info_hash = "a11" + "0" * 37
+    qbt53.add(MAGNET.format(hash=info_hash))
+    client = adapter(tmp_path, url=qbt53.url, api_key=key)
+    try:
+        assert client.check() == "v5.3.0"
+        [listed] = client.torrents([info_hash])
+        assert listed.torrent.hash == info_hash and listed.trackers is not None  # 5.3: rows inline
+        client.errored()
+        client.log_since(-1)
+        assert client.connection_status() in {"connected", "firewalled", "disconnected"}
+        assert "auth/login" not in asked and {"app/version", "app/preferences", "torrents/info"} <= set(asked)
+    finally:
+        client.close()
+        qbt53.delete([info_hash])
+
+
+def test_a_wrong_api_key_is_named_as_such_and_not_sent_again(
+    qbt53: QBittorrent, tmp_path: Path, asked: list[str]
+) -> None:
+    client = adapter(tmp_path, url=qbt53.url, api_key="qbt_" + "x" * 28)
+    try:
+        with pytest.raises(ServiceError) as err:
+            client.check()
+        assert "refused the API key 1 time(s)" in err.value.message and "`api_key`" in err.value.message
+        assert "QBITTORRENT_PASSWORD" not in err.value.message
+        sent = len(asked)
+        with pytest.raises(ServiceError):
+            client.errored()
+        assert len(asked) == sent  # not asked again before the pause is over
+    finally:
+        client.close()
+
+
+def test_http_basic_reads_without_a_login_and_wrong_basic_is_named_as_such(
+    qbt53: QBittorrent, tmp_path: Path, asked: list[str]
+) -> None:
+    client = adapter(tmp_path / "a", url=qbt53.url, username=qbt53.username, password=qbt53.password, auth="basic")
+    try:
+        assert client.check() == "v5.3.0"
+        client.errored()
+        assert "auth/login" not in asked
+    finally:
+        client.close()
+    wrong = adapter(tmp_path / "b", url=qbt53.url, username=qbt53.username, password="wrong-one", auth="basic")
+    try:
+        with pytest.raises(ServiceError) as err:
+            wrong.errored()
+        assert "refused the HTTP Basic username and password 1 time(s)" in err.value.message  # 5.3: 401
+        sent = len(asked)
+        with pytest.raises(ServiceError):
+            wrong.errored()
+        assert len(asked) == sent  # wrong Basic counts toward qBittorrent's ban: never sent again at once
+    finally:
+        wrong.close()
+
+
+@pytest.mark.parametrize(
+    ("fields", "says"),
+    [
+        ({"api_key": "qbt_" + "x" * 28}, "API keys need qBittorrent 5.2 or later"),
+        ({"auth": "basic"}, "older than 5.2 and has no HTTP Basic"),
+    ],
+    ids=["api_key", "basic"],
+)
+def test_an_api_key_or_basic_to_4_5_says_it_needs_5_2(
+    qbt: QBittorrent, tmp_path: Path, fields: dict[str, str], says: str
+) -> None:
+    """4.5.2 (measured) answers 403 to a Bearer key and to Basic, right or wrong: it has neither."""
+    if qbt.behaviour.login.ok_status == 204:
+        pytest.skip("this qBittorrent has API keys and HTTP Basic (5.2+)")
+    credentials = {"username": qbt.username, "password": qbt.password, **fields}
+    client = adapter(tmp_path, url=qbt.url, **credentials)
+    try:
+        with pytest.raises(ServiceError) as err:
+            client.check()
+        assert says in err.value.message, err.value.message
+        assert "refused this username and password" not in err.value.message
+    finally:
+        client.close()
