@@ -8,8 +8,11 @@ outage breaker asks for (once per `outage.window`).
 
 Authentication, as each version allows: a session cookie from `auth/login` (`SID`, or `QBT_SID_<port>` from 5.2;
 answered `Ok.` or 204, refused with `Fails.` or 401, banned with 403), an API key sent as a Bearer token (5.2+), or
-HTTP Basic. An expired session is renewed once per request, and a refused login is never repeated with the same
-credentials before `LoginGuard` allows it. What differs between versions is data, in `FEATURES`.
+HTTP Basic (5.2+). Only qBittorrent's own refusal counts against the credentials: any other answer to a login (a
+proxy's 502, a redirect, an HTML page) is an outage retried next cycle, and a 401 an anonymous request gets too is
+the door (Host header validation, CSRF, a proxy), not the password. An expired session is renewed once per request,
+and refused credentials are never tried again before `LoginGuard` allows it. The version is read again after each
+login and every DETECT_EVERY. What differs between versions is data, in `FEATURES`.
 """
 
 from __future__ import annotations
@@ -373,12 +376,19 @@ class QBittorrentClient:
         return LoginAnswer.DOOR_CLOSED if anonymous == 401 else LoginAnswer.UNEXPECTED
 
     def _anonymous_status(self) -> int | None:
+        """app/version without credentials (no login, so never counted toward a ban): its status, None if none."""
         request = self._http.build_request("GET", "/app/version")
         request.headers.pop("Authorization", None)
+        started = time.monotonic()
         try:
-            return self._http.send(request, auth=None).status_code
-        except httpx.HTTPError:
+            status = self._http.send(request, auth=None).status_code
+        except httpx.HTTPError as exc:
+            report_call(
+                Call(self.name, "qbittorrent", "GET", "app/version", None, time.monotonic() - started, str(exc))
+            )
             return None
+        report_call(Call(self.name, "qbittorrent", "GET", "app/version", status, time.monotonic() - started))
+        return status
 
     def _json(self, method: str, endpoint: str, **kwargs: Any) -> Any:
         response = self._request(method, endpoint, **kwargs)
