@@ -126,7 +126,8 @@ def refusal_text(name: str, auth: AuthMode, refusal: Refusal, version: Version |
             " (WebUI\\MaxAuthenticationFailCount, 5 by default), and refuses even the right password until the ban"
             f" ends (WebUI\\BanDuration, 1 hour by default); {when}, when a default ban has ended, or restart"
             " qBittorrent to lift it at once. First check the password and whatever else logs in from this IP (a"
-            f" browser, another tool). {fix}"
+            " browser, another tool), and that no reverse proxy in front of qBittorrent answers 403 itself."
+            f" {fix}"
         )
     if auth is AuthMode.LOGIN:
         return (
@@ -311,12 +312,13 @@ class QBittorrentClient:
                 " run would try again (qBittorrent bans this IP after 5 failures)",
             )
         if (refusal := self._logins.blocked(self.name, self._credentials)) is not None:
-            # not even asked: a wrong password must not become a ban
-            raise ServiceError(self.name, refusal_text(self.name, self._auth, refusal, parse_version(self.version)))
+            raise self._refusal_error(refusal)  # not even asked: a wrong password must not become a ban
 
     def _refused(self, *, banned: bool = False) -> ServiceError:
-        refusal = self._logins.refused(self.name, self._credentials, banned=banned)
-        return ServiceError(self.name, refusal_text(self.name, self._auth, refusal, parse_version(self.version)))
+        return self._refusal_error(self._logins.refused(self.name, self._credentials, banned=banned))
+
+    def _refusal_error(self, refusal: Refusal) -> ServiceError:
+        return ServiceError(self.name, refusal_text(self.name, self._auth, refusal, parse_version(self._last_version)))
 
     def _credentials_refused(self, status: int) -> None:
         """An API key or HTTP Basic request answered 401/403 (measured on 5.3.0: a wrong key 403, wrong Basic 401;
