@@ -133,7 +133,7 @@ def _main(argv: list[str] | None) -> int:
     try:
         if not args.health_check and not (args.dry_run or config.monitor.dry_run):
             lock = hold_data_dir(config.monitor.data_dir)  # one monitor repairs per data dir
-        monitor = Monitor(config, dry_run=True if args.dry_run else None)
+        monitor = Monitor(config, dry_run=True if args.dry_run else None, one_shot=args.health_check or args.test)
     except StoreError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG

@@ -157,7 +157,8 @@ class QBittorrentInstance(_Strict):
     username: Annotated[str, BeforeValidator(_text_secret)] = "admin"
     password: Secret = SecretStr("")
     api_key: Secret = Field(
-        SecretStr(""), description="qBittorrent 5.2+: an API key (sent as Bearer) instead of a login"
+        SecretStr(""),
+        description="qBittorrent 5.2+: an API key (sent as Bearer) instead of a login (username/password unused)",
     )
     auth: Literal["login", "basic"] = Field(
         "login", description="login: the WebUI session cookie; basic: HTTP Basic (a reverse proxy, or 5.3's WebUI)"
@@ -167,6 +168,16 @@ class QBittorrentInstance(_Strict):
     timeout: Duration = 15
 
     _url = field_validator("url")(classmethod(lambda cls, v: _check_url(v)))
+
+    @model_validator(mode="after")
+    def _one_way_in(self) -> QBittorrentInstance:
+        # Both would send an Authorization header; one would silently win. Say it instead.
+        if self.api_key.get_secret_value() and self.auth == "basic":
+            raise ValueError(
+                "api_key and `auth: basic` are two ways to log in and only one can be used: remove api_key to send"
+                " username and password with HTTP Basic, or remove `auth: basic` to use the API key (qBittorrent 5.2+)"
+            )
+        return self
 
 
 class ArrInstance(_Strict):

@@ -7,7 +7,6 @@ durations are tested without sleeping.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -29,7 +28,7 @@ from .notify import Notifier
 from .observe import Observer
 from .record import CycleReport, log_decision, log_summary
 from .rules import Patterns, RuleContext, classify, unregistered_seeds
-from .store import Store
+from .store import Store, StoreError, prepare_dir
 
 __all__ = ["CycleReport", "Monitor", "ServiceHealth"]
 
@@ -51,9 +50,13 @@ class Monitor:
         clock: Callable[[], float] = time.time,
         store: Store | None = None,
         dry_run: bool | None = None,
+        one_shot: bool = False,
     ) -> None:
         self.config = config
         self.clock = clock
+        # --health-check, --test: each run is a new process, so a login refused and not recorded on disk would be
+        # tried again by the next run (the container's health check runs every minute: a ban after 5).
+        self.one_shot = one_shot
         self.dry_run = config.monitor.dry_run if dry_run is None else dry_run
         self._store = store
         self._connect(config)
@@ -77,7 +80,8 @@ class Monitor:
 
     def _connect(self, config: Config) -> None:
         """The adapters for this configuration (on start, and again on SIGHUP with the new one)."""
-        logins = LoginGuard(_login_record(config), time.time)
+        path, why_not = _login_record(config)
+        logins = LoginGuard(path, self.clock, cannot_record=why_not if self.one_shot else None)
         self.config = config
         self.qbts = [QBittorrentClient(q, logins) for q in config.qbittorrent]
         self.arrs = {inst.name: ArrClient(app, inst) for app, inst in config.arr_instances()}
@@ -335,7 +339,12 @@ class Monitor:
             self._store.close()
 
 
-def _login_record(config: Config) -> Path | None:
-    """Where qBittorrent's answers to each login are kept (shared by every process on this data dir)."""
+def _login_record(config: Config) -> tuple[Path | None, str | None]:
+    """Where qBittorrent's answers to each login are kept (shared by every process on this data dir), made as the
+    daemon makes it (`--health-check` may run before any daemon did); or why it cannot be."""
     directory = config.monitor.data_dir
-    return directory / "qbittorrent-logins.json" if directory.is_dir() and os.access(directory, os.W_OK) else None
+    try:
+        prepare_dir(directory)
+    except StoreError as exc:
+        return None, str(exc)
+    return directory / "qbittorrent-logins.json", None

@@ -38,6 +38,7 @@ class Fault(StrEnum):
     RESET = "reset"  # the connection is reset without an answer
     DROP_FIELD = "drop_field"  # the upstream JSON without one top-level field (`field`)
     STATUS = "status"  # an empty answer with the given status (`status`), e.g. 404
+    REPLY = "reply"  # this text with status 200 (`body`), e.g. another version's app/version
 
 
 class FaultProxy:
@@ -123,6 +124,9 @@ class FaultProxy:
             return
         if fault is Fault.STATUS:
             self._reply(h, int(options["status"]), b"", "")
+            return
+        if fault is Fault.REPLY:
+            self._reply(h, 200, str(options["body"]).encode(), "text/plain")
             return
         if fault is Fault.SLOW:
             time.sleep(float(options.get("delay", 5)))

@@ -139,6 +139,13 @@ class Behaviour:
         Login(204, "", 401, "Unauthorized", "QBT_SID_{port}"),
         "auth/login (WebAPI 2.15.1); measured: 4.5.2 and 5.1.0 the old way, 5.3.0 the new",
     )
+    api_key_and_basic = Since(
+        "5.2.0",
+        False,
+        True,
+        "Bearer API keys (app/rotateAPIKey) and HTTP Basic (WebAPI 2.15.0); measured: 4.5.2 answers 403 to both,"
+        " 5.3.0 403 to a wrong key and 401 to wrong Basic",
+    )
     add_reply_is_json = Since(
         "5.2.0",
         False,

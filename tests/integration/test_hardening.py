@@ -85,7 +85,7 @@ def test_a_wrong_password_never_gets_the_monitors_ip_banned(bannable: QBittorren
             assert cli("--config", str(path), "--health-check").returncode == 1
     for _ in range(3):  # then the user runs cycles by hand, again and again
         result = cli("--config", str(path), "--test")
-        assert result.returncode == 1 and "next try in" in result.stdout + result.stderr
+        assert result.returncode == 1 and "not tried again before" in result.stdout + result.stderr
     assert cli("--config", str(path), "--health-check").returncode == 1  # no monitor running: still no new login
     assert failed_logins(bannable) == 1  # one refused login in all, far under qBittorrent's 5
     assert bannable.get("app/version").text.startswith("v")  # the right password still works: not banned
@@ -96,6 +96,32 @@ def test_a_wrong_password_never_gets_the_monitors_ip_banned(bannable: QBittorren
         daemon.signal(signal.SIGHUP)
         daemon.wait(lambda s, d: s == 200 and d["status"] == "healthy", "healthy after SIGHUP", timeout=30)
     assert failed_logins(bannable) == 1
+
+
+def test_health_checks_before_any_daemon_never_get_the_ip_banned(bannable: QBittorrent, tmp_path: Path) -> None:
+    """The container's health check runs every minute, each time a new process, maybe before the daemon ever made
+    the data dir: it makes the dir as the daemon does, so the one refusal is remembered (4.5.2 bans at 5: six runs
+    were six failed logins before)."""
+    doc = {
+        "monitor": {"data_dir": str(tmp_path / "not-yet" / "data")},
+        "health": {"enabled": False},
+        "qbittorrent": [{"url": bannable.url, "username": bannable.username, "password": "not-the-password"}],
+    }
+    path = write(tmp_path / "config.yaml", doc)
+    for _ in range(6):
+        result = cli("--config", str(path), "--health-check")
+        assert result.returncode == 1
+        assert "refused this username and password 1 time(s)" in json.loads(result.stdout)["problems"]["qbittorrent"]
+    assert failed_logins(bannable) == 1
+    assert (tmp_path / "not-yet" / "data" / "qbittorrent-logins.json").exists()
+    # A data dir that cannot be made: no login is tried at all, since its refusal could not be remembered.
+    write(path, {**doc, "monitor": {"data_dir": "/proc/qbm-cannot-be-here/data"}})
+    for _ in range(6):
+        result = cli("--config", str(path), "--health-check")
+        problem = json.loads(result.stdout)["problems"]["qbittorrent"]
+        assert result.returncode == 1 and problem.startswith("not logging in: the data directory")
+    assert failed_logins(bannable) == 1
+    assert bannable.get("app/version").text.startswith("v")  # not banned
 
 
 def test_a_banned_ip_is_told_what_it_is_and_how_to_recover(tmp_path: Path) -> None:

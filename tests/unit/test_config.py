@@ -124,6 +124,15 @@ def test_each_mistake_names_the_field(tmp_path: Path, text: str, expected: str) 
     assert expected in str(err.value)
 
 
+def test_an_api_key_with_auth_basic_is_refused_naming_both_and_the_fix(tmp_path: Path) -> None:
+    """Both send an Authorization header: Basic silently replaced the key. A user who wrote both must choose."""
+    text = FULL.replace("password: adminadmin", 'password: adminadmin, api_key: "qbt_abc", auth: basic')
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, text), env={})
+    assert "qbittorrent[0]: api_key and `auth: basic` are two ways to log in" in str(err.value)
+    assert "remove api_key" in str(err.value) and "qbt_abc" not in str(err.value)
+
+
 def test_a_rejected_secret_is_never_echoed(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         load_config(write(tmp_path, FULL.replace("password: adminadmin", "password: 98765432")), env={})

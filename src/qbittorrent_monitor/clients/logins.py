@@ -16,11 +16,11 @@ import json
 import logging
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..model import human_duration
+from filelock import FileLock, Timeout
 
 log = logging.getLogger(__name__)
 
@@ -45,64 +45,102 @@ class Refusal:
 
 
 class LoginGuard:
-    """What qBittorrent said to each instance's credentials, kept in `path` (None: in memory only)."""
+    """What qBittorrent said to each instance's credentials, kept in `path` (None: in memory only).
 
-    def __init__(self, path: Path | None, clock: Callable[[], float]) -> None:
+    Several processes share the record (the daemon, `--test`, `--health-check` on one data dir): it is read again
+    before each try when the file changed, and each change is made to the file's current content under a lock, so
+    that a refusal recorded by one process is seen by the others and never erased by them."""
+
+    def __init__(self, path: Path | None, clock: Callable[[], float], *, cannot_record: str | None = None) -> None:
         self.path = path
         self.clock = clock
+        # Set when a refusal could not be remembered by the next run of a one-shot process: no login is tried then.
+        self.cannot_record = cannot_record
         self._salt = secrets.token_hex(16)
         self._refusals: dict[str, Refusal] = {}
-        self._load()
+        self._seen: tuple[int, int, int] | None = None  # (inode, mtime_ns, size) of the file last read
+        with self._locked():
+            if not self._reload() and self.path is not None:
+                self._write()  # the salt is shared from the start: every process fingerprints alike
 
     def fingerprint(self, url: str, username: str, password: str) -> str:
         return hashlib.sha256(f"{self._salt}\0{url}\0{username}\0{password}".encode()).hexdigest()
 
-    def blocked(self, instance: str, fingerprint: str) -> str | None:
-        """Why these credentials must not be tried now, or None."""
+    def blocked(self, instance: str, fingerprint: str) -> Refusal | None:
+        """The refusal that forbids trying these credentials now, or None (asked before each try, so it reads what
+        other processes recorded since). The caller words it (it knows how it authenticates); the record only says
+        how often and when, so its text never changes between two cycles."""
+        self._reload()
         r = self._refusals.get(instance)
         if r is None or r.fingerprint != fingerprint:
             return None
         retry = r.retry_at()
         if retry is not None and self.clock() >= retry:
             return None
-        if r.banned:
-            return (
-                "qBittorrent answered 403 Forbidden to the login: this IP is banned after too many failed logins "
-                f"(qBittorrent's WebUI\\BanDuration, 1 hour by default). Waiting until the ban ends (next try in "
-                f"{human_duration(retry - self.clock())}), or restart qBittorrent to lift it; fix the password first"
-                if retry is not None
-                else "qBittorrent banned this IP"
-            )
-        when = f"next try in {human_duration(retry - self.clock())}" if retry is not None else "not tried again"
-        return (
-            f"qBittorrent refused this username and password {r.tries} time(s); {when} with the same credentials, "
-            "so that qBittorrent never bans this IP (it bans after 5 failures). Fix `password` (or username) of this "
-            "instance in the config or QBITTORRENT_PASSWORD, then send SIGHUP or restart the monitor"
-        )
+        return r
 
-    def refused(self, instance: str, fingerprint: str, *, banned: bool = False) -> str:
-        before = self._refusals.get(instance)
-        tries = before.tries + 1 if before is not None and before.fingerprint == fingerprint else 1
-        self._refusals[instance] = Refusal(fingerprint, tries, self.clock(), banned)
-        self._save()
-        return self.blocked(instance, fingerprint) or "login refused"
+    def refused(self, instance: str, fingerprint: str, *, banned: bool = False) -> Refusal:
+        with self._locked():
+            self._reload()
+            before = self._refusals.get(instance)
+            tries = before.tries + 1 if before is not None and before.fingerprint == fingerprint else 1
+            refusal = Refusal(fingerprint, tries, self.clock(), banned)
+            self._refusals[instance] = refusal
+            self._write()
+        return refusal
 
-    def succeeded(self, instance: str) -> None:
-        if self._refusals.pop(instance, None) is not None:
-            self._save()
+    def succeeded(self, instance: str, fingerprint: str) -> None:
+        """These credentials worked: their refusal is forgotten (another set's, recorded by another process, stays)."""
+        r = self._refusals.get(instance)
+        if r is None or r.fingerprint != fingerprint:
+            return  # the common case, every request: nothing read, nothing written
+        with self._locked():
+            self._reload()
+            r = self._refusals.get(instance)
+            if r is not None and r.fingerprint == fingerprint:
+                del self._refusals[instance]
+                self._write()
 
     # -- the record ---------------------------------------------------------------------------------------------
-    def _load(self) -> None:
-        if self.path is None or not self.path.exists():
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        if self.path is None:
+            yield
+            return
+        lock = FileLock(self.path.with_name(self.path.name + ".lock"), timeout=10)
+        try:
+            lock.acquire()
+        except (Timeout, OSError) as exc:
+            log.warning("cannot lock the login record %s (%s): changing it without the lock", self.path, exc)
+            yield
             return
         try:
+            yield
+        finally:
+            lock.release()
+
+    def _reload(self) -> bool:
+        """Read the file again if it changed since it was last read; whether there is a record file."""
+        if self.path is None:
+            return False
+        try:
+            st = self.path.stat()
+        except OSError:
+            return False
+        seen = (st.st_ino, st.st_mtime_ns, st.st_size)
+        if seen == self._seen:
+            return True
+        try:
             doc = json.loads(self.path.read_text(encoding="utf-8"))
-            self._salt = str(doc["salt"])
-            self._refusals = {name: Refusal(**r) for name, r in doc.get("refusals", {}).items()}
+            salt = str(doc["salt"])
+            refusals = {name: Refusal(**r) for name, r in doc.get("refusals", {}).items()}
         except (OSError, ValueError, KeyError, TypeError) as exc:
             log.warning("ignoring the unreadable login record %s (%s)", self.path, exc)
+            return False
+        self._salt, self._refusals, self._seen = salt, refusals, seen
+        return True
 
-    def _save(self) -> None:
+    def _write(self) -> None:
         if self.path is None:
             return
         doc = {"salt": self._salt, "refusals": {k: vars(r) for k, r in self._refusals.items()}}
@@ -112,6 +150,8 @@ class LoginGuard:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 json.dump(doc, fh)
             os.replace(tmp, self.path)
+            st = self.path.stat()
+            self._seen = (st.st_ino, st.st_mtime_ns, st.st_size)
         except OSError as exc:
             log.warning("cannot keep the login record in %s (%s): only this process remembers it", self.path, exc)
             with contextlib.suppress(OSError):

@@ -8,8 +8,11 @@ outage breaker asks for (once per `outage.window`).
 
 Authentication, as each version allows: a session cookie from `auth/login` (`SID`, or `QBT_SID_<port>` from 5.2;
 answered `Ok.` or 204, refused with `Fails.` or 401, banned with 403), an API key sent as a Bearer token (5.2+), or
-HTTP Basic. An expired session is renewed once per request, and a refused login is never repeated with the same
-credentials before `LoginGuard` allows it. What differs between versions is data, in `FEATURES`.
+HTTP Basic (5.2+). Only qBittorrent's own refusal counts against the credentials: any other answer to a login (a
+proxy's 502, a redirect, an HTML page) is an outage retried next cycle, and a 401 an anonymous request gets too is
+the door (Host header validation, CSRF, a proxy), not the password. An expired session is renewed once per request,
+and refused credentials are never tried again before `LoginGuard` allows it. The version is read again after each
+login and every DETECT_EVERY. What differs between versions is data, in `FEATURES`.
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ import json
 import logging
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -28,13 +32,15 @@ import httpx
 from packaging.version import InvalidVersion, Version
 
 from ..config import QBittorrentInstance
+from ..logs import iso_time
 from ..model import METADATA_STATES, Kind, LogEntry, Population, Torrent, TrackerStatus
 from . import Call, ServiceError, report_call, short_error
-from .logins import LoginGuard
+from .logins import LoginGuard, Refusal
 
 log = logging.getLogger(__name__)
 
 HASH_CHUNK = 200
+DETECT_EVERY = 3600.0  # seconds, as ArrClient's: an upgrade in place is noticed within the hour even with no login
 
 
 class Feature:
@@ -46,12 +52,16 @@ class Feature:
     TRACKER_ERROR_FLAGS = "sync/maindata marks each torrent has_tracker_error / has_other_announce_error"
     CONTENT_REMOVE_OPTION = "app/preferences torrent_content_remove_option (MoveToTrash by default)"
     API_KEY = "an API key, sent as a Bearer token, instead of a login"
+    BASIC_AUTH = "HTTP Basic credentials on any request, instead of a login"
+    LOGIN_401 = "auth/login answers 204, and 401 to wrong credentials (was 200 `Ok.` / `Fails.`)"
 
 
 FEATURES: dict[str, Version] = {
     Feature.PRIVATE_IN_INFO: Version("5.0"),
     Feature.CONTENT_REMOVE_OPTION: Version("5.0"),
     Feature.API_KEY: Version("5.2"),
+    Feature.BASIC_AUTH: Version("5.2"),
+    Feature.LOGIN_401: Version("5.2"),
     Feature.TRACKER_FIELD_FIRST_URL: Version("5.1"),
     Feature.INCLUDE_TRACKERS: Version("5.1"),
     Feature.TRACKER_ERROR_FLAGS: Version("5.2"),
@@ -59,7 +69,98 @@ FEATURES: dict[str, Version] = {
 """Each behaviour, and the first qBittorrent version that has it (observed on 4.5.2, 5.1.0 and 5.3.0)."""
 
 
-def parse_version(text: str) -> Version | None:
+class LoginAnswer(Enum):
+    OK = "logged in"
+    REFUSED = "qBittorrent refused the credentials"
+    BANNED = "qBittorrent banned this IP"
+    UNAUTHORIZED = "401: refused credentials (5.2+) or refused at the door (Host header, CSRF, a proxy)"
+    DOOR_CLOSED = "refused before the credentials were looked at"
+    UNEXPECTED = "not an answer of qBittorrent's login"
+
+
+def login_answer(status: int, body: str) -> LoginAnswer:
+    """What an auth/login answer says (API-NOTES §6.2: 200 `Ok.`/`Fails.` up to 5.1, 204/401 from 5.2, 403 banned).
+    Only qBittorrent's own words count as a refusal: a proxy's 502 or 404, a redirect, an HTML login page or an
+    empty 200 say nothing about the password."""
+    text = body.strip()
+    if status == 204 or (status == 200 and text == "Ok."):
+        return LoginAnswer.OK
+    if status == 200 and text == "Fails.":
+        return LoginAnswer.REFUSED
+    if status == 403:
+        return LoginAnswer.BANNED
+    if status == 401:
+        return LoginAnswer.UNAUTHORIZED
+    return LoginAnswer.UNEXPECTED
+
+
+DOOR_CLOSED = (
+    "401 Unauthorized before the credentials were looked at: qBittorrent's Host header validation (the port in the"
+    " URL must be the WebUI's own port: a container published on another port fails it; or turn off Options > WebUI"
+    " > 'Enable Host header validation'), its CSRF protection, or a reverse proxy's own authentication refused the"
+    " request; tried again next cycle"
+)
+
+
+class AuthMode(Enum):
+    LOGIN = "a username and password at auth/login (a session cookie)"
+    API_KEY = "an API key, sent as a Bearer token"
+    BASIC = "HTTP Basic credentials on each request"
+
+
+_FIX_LOGIN = (
+    "Fix `password` (or `username`) of qBittorrent instance {name!r} in the configuration (for the first instance:"
+    " QBITTORRENT_PASSWORD, QBITTORRENT_USERNAME), then send SIGHUP or restart the monitor"
+)
+
+
+def refusal_text(name: str, auth: AuthMode, refusal: Refusal, version: Version | None) -> str:
+    """What to tell the user about credentials qBittorrent refused: what was refused, when it is tried again (a time
+    that stays the same from one cycle to the next, so the problem is logged once), and the field to fix."""
+    retry = refusal.retry_at()
+    when = f"not tried again before {iso_time(retry)}" if retry is not None else "not tried again"
+    fix = _FIX_LOGIN.format(name=name)
+    if auth is AuthMode.LOGIN and refusal.banned:
+        return (
+            "qBittorrent answered 403 Forbidden to the login: this IP is banned after too many failed logins"
+            " (WebUI\\MaxAuthenticationFailCount, 5 by default), and refuses even the right password until the ban"
+            f" ends (WebUI\\BanDuration, 1 hour by default); {when}, when a default ban has ended, or restart"
+            " qBittorrent to lift it at once. First check the password and whatever else logs in from this IP (a"
+            " browser, another tool), and that no reverse proxy in front of qBittorrent answers 403 itself."
+            f" {fix}"
+        )
+    if auth is AuthMode.LOGIN:
+        return (
+            f"qBittorrent refused this username and password {refusal.tries} time(s); {when} with the same"
+            f" credentials, so that qBittorrent never bans this IP (it bans after 5 failures). {fix}"
+        )
+    feature = Feature.API_KEY if auth is AuthMode.API_KEY else Feature.BASIC_AUTH
+    if version is not None and not supported(version, feature):
+        return (
+            f"qBittorrent {version} has no {'API keys' if auth is AuthMode.API_KEY else 'HTTP Basic'} (5.2 or later"
+            f" only): {'remove `api_key`' if auth is AuthMode.API_KEY else 'set `auth: login`'} of qBittorrent"
+            f" instance {name!r} in the configuration and log in with `username` and `password`"
+        )
+    if auth is AuthMode.API_KEY:
+        return (
+            f"qBittorrent refused the API key {refusal.tries} time(s); {when} with the same key. Copy the key again"
+            f" from qBittorrent (Options > WebUI > API key) into `api_key` of qBittorrent instance {name!r} in the"
+            " configuration, then send SIGHUP or restart the monitor. API keys need qBittorrent 5.2 or later: an older"
+            " one answers 403 to any key (then remove `api_key` and log in with `username` and `password`)"
+        )
+    if refusal.banned:
+        return (
+            "qBittorrent answered 403 Forbidden to HTTP Basic: it is older than 5.2 and has no HTTP Basic (then set"
+            f" `auth: login` of qBittorrent instance {name!r}), or it banned this IP after too many failed logins"
+            f" (restart qBittorrent to lift the ban); {when}. {fix}"
+        )
+    return (
+        f"qBittorrent refused the HTTP Basic username and password {refusal.tries} time(s) (`auth: basic`); {when}"
+        f" with the same credentials, so that qBittorrent never bans this IP (it bans after 5 failures). {fix}"
+    )
+
+
+def parse_version(text: str | None) -> Version | None:
     """`v4.5.2`, `5.1.0`, `v5.0.0beta1` -> Version; None when it cannot be read."""
     m = re.search(r"\d+(?:\.\d+)*", text or "")
     if not m:
@@ -149,6 +250,7 @@ class QBittorrentClient:
         instance: QBittorrentInstance,
         logins: LoginGuard | None = None,
         transport: httpx.BaseTransport | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.name = instance.name
         self.url = instance.url
@@ -166,35 +268,65 @@ class QBittorrentClient:
             transport=transport,
             follow_redirects=False,
         )
-        self._cookie_login = not api_key and instance.auth != "basic"
+        self._auth = AuthMode.API_KEY if api_key else AuthMode.BASIC if instance.auth == "basic" else AuthMode.LOGIN
+        self._cookie_login = self._auth is AuthMode.LOGIN
         self._logged_in = False
         self.version: str | None = None
+        self._clock = clock
+        self._version_read_at = 0.0
+        self._last_version: str | None = None  # what the last reading said (`version` is cleared at each login)
         self._logins = logins or LoginGuard(None, time.time)
         secret = api_key or password
         self._credentials = self._logins.fingerprint(instance.url, instance.username, secret)
 
     # -- plumbing ------------------------------------------------------------------------------------------------
     def _request(self, method: str, endpoint: str, *, what: str = "", **kwargs: Any) -> httpx.Response:
-        """One request, logged in first (cookie auth), renewed once if the session expired (403). A refused login
-        is remembered by the LoginGuard and not tried again with the same credentials before it allows."""
+        """One request, logged in first (cookie auth), renewed once if the session expired (403). Credentials
+        qBittorrent refused are remembered by the LoginGuard and not tried again before it allows: with a cookie
+        that is the next login, with an API key or HTTP Basic (no login: every request carries them) the next
+        request."""
         what = what or endpoint
-        if (blocked := self._logins.blocked(self.name, self._credentials)) is not None:
-            raise ServiceError(self.name, blocked)  # not even asked: a wrong password must not become a ban
         if self._cookie_login and not self._logged_in:
             self._login()
+        elif not self._cookie_login:
+            self._refuse_if_blocked()
         response = self._send(method, endpoint, what, **kwargs)
         if response.status_code == 403 and self._cookie_login:
             self._logged_in = False  # the session expired (qBittorrent restarted): once, never a storm
             self._login()
             response = self._send(method, endpoint, what, **kwargs)
         if response.status_code in (401, 403) and not self._cookie_login:  # the API key or Basic credentials
-            raise ServiceError(self.name, self._logins.refused(self.name, self._credentials))
+            self._credentials_refused(response.status_code)
         if response.status_code == 403:
             raise ServiceError(self.name, f"{what}: 403 Forbidden even after logging in again")
         if response.status_code >= 400:
             raise ServiceError(self.name, f"{what}: HTTP {response.status_code} {_body(response)}")
-        self._logins.succeeded(self.name)
+        self._logins.succeeded(self.name, self._credentials)
         return response
+
+    def _refuse_if_blocked(self) -> None:
+        if self._logins.cannot_record is not None:
+            raise ServiceError(
+                self.name,
+                f"not logging in: {self._logins.cannot_record}. A refused login could not be remembered, and each new"
+                " run would try again (qBittorrent bans this IP after 5 failures)",
+            )
+        if (refusal := self._logins.blocked(self.name, self._credentials)) is not None:
+            raise self._refusal_error(refusal)  # not even asked: a wrong password must not become a ban
+
+    def _refused(self, *, banned: bool = False) -> ServiceError:
+        return self._refusal_error(self._logins.refused(self.name, self._credentials, banned=banned))
+
+    def _refusal_error(self, refusal: Refusal) -> ServiceError:
+        return ServiceError(self.name, refusal_text(self.name, self._auth, refusal, parse_version(self._last_version)))
+
+    def _credentials_refused(self, status: int) -> None:
+        """An API key or HTTP Basic request answered 401/403 (measured on 5.3.0: a wrong key 403, wrong Basic 401;
+        4.5.2 answers 403 to both, having neither)."""
+        if status == 401 and self._anonymous_status() != 403:
+            raise ServiceError(self.name, DOOR_CLOSED)  # not the credentials: the door (Host header, a proxy)
+        # a 403 to Basic is a ban on 5.2+ (or no Basic at all before it): waited out like a ban
+        raise self._refused(banned=status == 403 and self._auth is AuthMode.BASIC)
 
     def _send(self, method: str, endpoint: str, what: str, **kwargs: Any) -> httpx.Response:
         started = time.monotonic()
@@ -209,14 +341,56 @@ class QBittorrentClient:
         return response
 
     def _login(self) -> None:
+        """auth/login. Only qBittorrent's own refusal (`Fails.`, or 401 from 5.2) is recorded as refused credentials
+        and 403 as a ban; any other answer (a proxy's 502/404 while qBittorrent starts, a redirect, an HTML page, an
+        empty 200) is an outage, tried again next cycle and never counted against the credentials."""
+        self._refuse_if_blocked()
         form = {"username": self._instance.username, "password": self._instance.password.get_secret_value()}
         response = self._send("POST", "auth/login", "login", data=form)
-        if response.status_code == 403:
-            raise ServiceError(self.name, self._logins.refused(self.name, self._credentials, banned=True))
-        ok = response.status_code == 204 or (response.status_code == 200 and response.text.strip() == "Ok.")
-        if not ok:  # "Fails." (200) before 5.2, 401 from 5.2
-            raise ServiceError(self.name, self._logins.refused(self.name, self._credentials))
+        answer = login_answer(response.status_code, response.text)
+        if answer is LoginAnswer.UNAUTHORIZED:
+            answer = self._unauthorized_answer()
+        if answer is LoginAnswer.BANNED:
+            raise self._refused(banned=True)
+        if answer is LoginAnswer.REFUSED:
+            raise self._refused()
+        if answer is LoginAnswer.DOOR_CLOSED:
+            raise ServiceError(self.name, f"login: {DOOR_CLOSED}")
+        if answer is LoginAnswer.UNEXPECTED:
+            raise ServiceError(
+                self.name,
+                f"login: unexpected answer HTTP {response.status_code} {_body(response) or '(empty)'}: not"
+                " qBittorrent's (a reverse proxy while qBittorrent starts, or the wrong URL); tried again next cycle",
+            )
         self._logged_in = True
+        self.version = None  # a new session may be a new qBittorrent (upgraded in place): its version is read again
+
+    def _unauthorized_answer(self) -> LoginAnswer:
+        """A 401 to auth/login is qBittorrent 5.2+ refusing the credentials, or (any version, or a proxy in front)
+        refusing the request before looking at them: Host header validation, the CSRF check, a proxy's own auth.
+        An anonymous app/version tells which, and costs no login: refused at the door it answers 401 too, past the
+        door 403 (not logged in)."""
+        if self.version is not None and not self.supports(Feature.LOGIN_401):
+            return LoginAnswer.DOOR_CLOSED  # before 5.2 a wrong password is `Fails.`, never 401
+        anonymous = self._anonymous_status()
+        if anonymous == 403:
+            return LoginAnswer.REFUSED
+        return LoginAnswer.DOOR_CLOSED if anonymous == 401 else LoginAnswer.UNEXPECTED
+
+    def _anonymous_status(self) -> int | None:
+        """app/version without credentials (no login, so never counted toward a ban): its status, None if none."""
+        request = self._http.build_request("GET", "/app/version")
+        request.headers.pop("Authorization", None)
+        started = time.monotonic()
+        try:
+            status = self._http.send(request, auth=None).status_code
+        except httpx.HTTPError as exc:
+            report_call(
+                Call(self.name, "qbittorrent", "GET", "app/version", None, time.monotonic() - started, str(exc))
+            )
+            return None
+        report_call(Call(self.name, "qbittorrent", "GET", "app/version", status, time.monotonic() - started))
+        return status
 
     def _json(self, method: str, endpoint: str, **kwargs: Any) -> Any:
         response = self._request(method, endpoint, **kwargs)
@@ -228,9 +402,27 @@ class QBittorrentClient:
     # -- the version ---------------------------------------------------------------------------------------------
     @property
     def parsed_version(self) -> Version | None:
-        if self.version is None:
-            self.version = self._request("GET", "app/version", what="version").text.strip()
+        """The version, read after each login (qBittorrent may have been upgraded while it was away) and every
+        DETECT_EVERY (an API key or HTTP Basic never logs in)."""
+        if self.version is None or self._clock() - self._version_read_at > DETECT_EVERY:
+            self._detect_version()
         return parse_version(self.version)
+
+    def _detect_version(self) -> None:
+        """Read the version; after a login (or the first time) and when it changed, say what the monitor must warn
+        about this qBittorrent (once per login or change, not every cycle)."""
+        after_login = self.version is None
+        text = self._request("GET", "app/version", what="version").text.strip()
+        changed = text != self._last_version
+        if self._last_version is not None and changed:
+            log.info("%s: qBittorrent is now %s (was %s)", self.name, text, self._last_version)
+        self.version = self._last_version = text
+        self._version_read_at = self._clock()
+        if after_login or changed:
+            try:
+                self._warn_about_trash()
+            except ServiceError as exc:  # a warning only: the cycle goes on, the next login asks again
+                log.debug("%s: cannot read the preferences (%s)", self.name, exc.message)
 
     def supports(self, feature: str) -> bool:
         """Whether this instance has a version-dependent behaviour."""
@@ -240,8 +432,7 @@ class QBittorrentClient:
         """Log in and read the version: proves the service is reachable and the credentials work."""
         self._logged_in = False
         self.version = None
-        version = self.parsed_version
-        self._warn_about_trash()
+        version = self.parsed_version  # and the trash warning, as after every login
         return self.version or str(version)
 
     def _warn_about_trash(self) -> None:
