@@ -27,7 +27,7 @@ from .metrics import Metrics
 from .model import Decision, Kind, Snapshot, Verdict
 from .notify import Notifier
 from .observe import Observer
-from .record import CycleReport, log_decision, log_summary
+from .record import CycleReport, DecisionLog, log_decision, log_summary
 from .rules import Patterns, RuleContext, classify, unregistered_seeds
 from .store import Store
 
@@ -66,7 +66,7 @@ class Monitor:
         self.last_failure: tuple[float, str] | None = None  # when the last cycle failed, and why
         self.health_status: tuple[str, dict[str, str]] | None = None
         self._loop: threading.Thread | None = None
-        self._logged: dict[str, tuple[str, ...]] = {}  # what was last logged of each download's decision
+        self._decision_log = DecisionLog()  # what was last logged of each download's decision
         self.reload_requested = False  # SIGHUP: the configuration is read again between two cycles
         # The record room's listeners (they subscribe to `events` and to every request the adapters make).
         self.next_cycle_at: float | None = None
@@ -258,7 +258,7 @@ class Monitor:
                 log.info("stop requested: the remaining downloads are left for the next start")
                 break
             self._act(decision, report, now)
-        self._forget_logged({d.download.key for d in result.decisions})
+        self._decision_log.keep_only({d.download.key for d in result.decisions})
         log_summary(report, unchanged=len(result.decisions) - report.logged)
         report.finished_at = self.clock()
         self.last_report = report
@@ -268,7 +268,7 @@ class Monitor:
     def _act(self, decision: Decision, report: CycleReport, now: float) -> None:
         index = len(report.decisions)
         report.decisions.append(decision)
-        changed = self._changed(decision)
+        changed = self._decision_log.changed(decision)
         if changed:
             log_decision(decision)
             report.logged += 1
@@ -278,16 +278,6 @@ class Monitor:
             report.outcomes[index] = self.executor.run(decision)
         if changed:  # stored when it changes, as it is logged (an idle cycle writes nothing)
             self.store.set_decision(decision.download.key, {**decision.to_dict(), "time": now})
-
-    def _changed(self, d: Decision) -> bool:
-        """Log a decision when it changes (a repair always): an unchanged wait is not worth a line every cycle."""
-        signature = (d.verdict.value, d.finding.kind.value, d.finding.reason, d.guard)
-        before, self._logged[d.download.key] = self._logged.get(d.download.key), signature
-        return before != signature or d.verdict is Verdict.ACT
-
-    def _forget_logged(self, keys: set[str]) -> None:
-        for key in set(self._logged) - keys:  # healed, or repaired: a new problem is a new line
-            del self._logged[key]
 
     def _cycle_config(self) -> Config:
         """The configuration with the torrents protected from the dashboard added to `protection.hashes`."""
