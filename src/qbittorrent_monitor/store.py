@@ -36,6 +36,7 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
+from .logs import iso_time
 from .model import (
     Action,
     ActionType,
@@ -267,7 +268,7 @@ def hold_data_dir(directory: Path) -> FileLock:
     info = {
         "pid": os.getpid(),
         "host": socket.gethostname(),
-        "since": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "since": iso_time(time.time()),  # as the logs print it: 2026-12-01T09:12:03+01:00
         "command": " ".join(["qbittorrent-monitor", *sys.argv[1:]])[:200],
     }
     with contextlib.suppress(OSError):

@@ -3,6 +3,7 @@ service and outage messages, and where each setting came from (file, environment
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -81,6 +82,28 @@ def test_an_outage_is_one_message_when_it_begins_and_one_when_it_ends(receiver: 
     ]
     assert "40 download(s) held" in receiver.messages[0]["message"]
     assert "lasted 2h00m" in receiver.messages[1]["message"]
+
+
+def test_an_outage_message_gives_the_date_of_its_deadline_when_it_is_not_today(receiver: Receiver) -> None:
+    """`held before 14:00` is ambiguous when the 6 h window ends tomorrow: another day's time carries its date
+    (the outage here began in 2027, so its deadline is not today); a deadline later today stays a bare HH:MM."""
+    import time
+
+    events = Events()
+    n = notifier(receiver, events)
+    old = outage(3)
+    events.emit(OutageBegan(old))
+    soon = dataclasses.replace(outage(2), group=OutageGroup(Scope.TRACKER, "qbittorrent", Kind.CONNECTION, "b.example"))
+    now = time.time()
+    soon = dataclasses.replace(soon, first_seen=now - 6 * 3600 + 60)  # its window ends in a minute
+    events.emit(OutageBegan(soon))
+    n.flush()
+    n.close()
+    deadline = time.localtime(old.first_seen + 6 * 3600)
+    assert f"before {time.strftime('%Y-%m-%d %H:%M', deadline)} unless" in receiver.messages[0]["message"]
+    end = time.localtime(now + 60)
+    if time.strftime("%Y-%m-%d", end) == time.strftime("%Y-%m-%d"):  # not run in the last minute of a day
+        assert f"before {time.strftime('%H:%M', end)} unless" in receiver.messages[1]["message"]
 
 
 def test_a_repair_that_gives_up_searching_an_episode_says_so_and_events_can_be_switched_off(
