@@ -322,11 +322,13 @@ def human_duration(seconds: float) -> str:
 
 
 def group_queue(items: list[QueueItem]) -> list[ArrDownload]:
-    """Group the records of one *arr queue by downloadId (case-insensitive)."""
-    groups: dict[str, list[QueueItem]] = {}
+    """Group the records of one *arr queue by download client and downloadId (case-insensitive). One app may have
+    two qBittorrent download clients holding the same torrent: those are two downloads, each in its own client (one
+    may be broken and the other healthy), never one routed by its first record."""
+    groups: dict[tuple[str, str], list[QueueItem]] = {}
     for item in items:
-        groups.setdefault(item.download_id, []).append(item)
-    return [ArrDownload(v[0].arr, v[0].app, k, tuple(v)) for k, v in groups.items()]
+        groups.setdefault((item.download_client, item.download_id), []).append(item)
+    return [ArrDownload(v[0].arr, v[0].app, download_id, tuple(v)) for (_, download_id), v in groups.items()]
 
 
 @dataclass(frozen=True, slots=True)

@@ -216,7 +216,7 @@ class Observer:
                 t = replace(t, private=private[key])
             hosts = self._listed_hosts(t, item.trackers or trackers, bool(refs))
             snap.downloads.append(Download(t, refs, trackers, logs[t.client].get(t.hash, ()), memory.get(key), hosts))
-        joined = {(g.arr, g.download_id) for d in snap.downloads for g in d.arr}
+        joined = {(g.arr, g.client, g.download_id) for d in snap.downloads for g in d.arr}
         if not any(q.name in snap.service_errors for q in self.qbts):
             # Only when every qBittorrent answered: a torrent missing from a failed read is not "gone".
             snap.unmatched_queue = [
@@ -224,7 +224,7 @@ class Observer:
                 for by_hash in queued.by_client.values()
                 for gs in by_hash.values()
                 for g in gs
-                if (g.arr, g.download_id) not in joined
+                if (g.arr, g.client, g.download_id) not in joined
             ]
         snap.unmatched_queue += [g for g, _ in queued.unplaced]
         if cleanup and not snap.service_errors and not snap.held_arrs:

@@ -268,3 +268,60 @@ def test_with_two_qbittorrent_instances_the_seed_cleanup_never_deletes_data(tmp_
     assert found.key in snap.shared_data
     snap = observer_of(tmp_path / "one", [FakeLibrary("qbittorrent", [seed])], []).snapshot(cleanup=True)
     assert snap.seeds and not snap.shared_data  # alone, and nobody else uses its data: it may go
+
+
+class TwoClientQueue(FakeQueue):
+    """One Sonarr with two qBittorrent download clients: "qB A" at 127.0.0.1:1 and "qB B" at 127.0.0.1:2."""
+
+    def download_clients(self) -> list[DownloadClient]:
+        return [
+            DownloadClient("qB A", "QBittorrent", "127.0.0.1", 1, category="tv-sonarr"),
+            DownloadClient("qB B", "QBittorrent", "127.0.0.1", 2, category="tv-sonarr"),
+        ]
+
+
+def test_the_same_hash_in_two_download_clients_of_one_arr_is_repaired_only_in_the_broken_one(tmp_path: Path) -> None:
+    """One Sonarr, two qBittorrent download clients, the same torrent in both: unregistered in A, seeding fine in B.
+    Sonarr lists two queue records (B's has the lower id, A's comes first). Each record belongs to its own client:
+    the repair of A's torrent removes A's record (id 20) and nothing else; B's torrent keeps its record (id 10)
+    and, being healthy, gets no decision at all. Grouped by downloadId alone, the two records were one download
+    routed to A whose removal took queue_ids[0] = 10: B's healthy copy, deleted with removeFromClient."""
+    from qbittorrent_monitor import decide
+    from qbittorrent_monitor.config import ErrorPatterns
+    from qbittorrent_monitor.model import Verdict
+    from qbittorrent_monitor.rules import Patterns, RuleContext, classify
+
+    broken = dataclasses.replace(torrent("fx-unregistered-dl"), category="tv-sonarr", private=False)
+    healthy = dataclasses.replace(torrent("fx-seeding"), hash=broken.hash, category="tv-sonarr", private=False)
+    a, b = FakeLibrary("qbt-a", [broken]), FakeLibrary("qbt-b", [healthy])
+    [record] = sonarr_ref(broken.hash, [11]).items
+    in_a = dataclasses.replace(record, id=20, download_client="qB A")
+    in_b = dataclasses.replace(record, id=10, download_client="qB B")
+    queue = TwoClientQueue([ArrDownload("sonarr", "sonarr", broken.hash, (in_a, in_b))])
+    config = Config.model_validate(
+        {
+            "qbittorrent": [
+                {"name": "qbt-a", "url": "http://127.0.0.1:1"},
+                {"name": "qbt-b", "url": "http://127.0.0.1:2"},
+            ],
+            "sonarr": [{"url": "http://127.0.0.1:3", "api_key": "k"}],
+        }
+    )
+    store = Store(tmp_path / "state.db")
+    clock = Clock()
+    libraries = [cast(QBittorrentClient, a), cast(QBittorrentClient, b)]
+    snap = Observer(config, libraries, {"sonarr": cast(ArrClient, queue)}, lambda: store, clock).snapshot()
+    store.close()
+    refs = {d.torrent.client: [(g.client, g.queue_ids) for g in d.arr] for d in snap.downloads}
+    assert refs == {"qbt-a": [("qbt-a", (20,))], "qbt-b": [("qbt-b", (10,))]}
+    assert snap.unmatched_queue == [] and snap.service_errors == {}
+    ctx = RuleContext(Patterns.from_config(ErrorPatterns()), clock.now, 0)
+    decisions = {
+        d.torrent.client: decide.decide_download(d, classify(d, ctx), config, decide.CycleFacts(now=clock.now))
+        for d in snap.downloads
+    }
+    assert decisions["qbt-b"] is None  # seeding fine: nothing to decide
+    repair = decisions["qbt-a"]
+    assert repair is not None and repair.verdict is Verdict.ACT
+    removals = [(x.target, x.params["queue_id"]) for x in repair.actions if x.type == "arr_remove"]
+    assert removals == [("sonarr", 20)]
