@@ -120,10 +120,20 @@ class TrackerStatus:
     tier: int
     status: int
     msg: str
+    updating: bool = False  # 5.2+: an announce is in progress right now (`status` and `msg` are the previous one's)
 
     @classmethod
     def from_api(cls, d: dict[str, Any]) -> TrackerStatus:
-        return cls(str(d.get("url", "")), _int(d, "tier", -1), _int(d, "status"), str(d.get("msg") or ""))
+        endpoints = d.get("endpoints")
+        updating = d.get("updating") is True or (
+            isinstance(endpoints, list) and any(isinstance(e, dict) and e.get("updating") is True for e in endpoints)
+        )
+        return cls(str(d.get("url", "")), _int(d, "tier", -1), _int(d, "status"), str(d.get("msg") or ""), updating)
+
+    @property
+    def announcing(self) -> bool:
+        """Re-announcing right now (5.2+ `updating`, 4.x status 3): its answer is not known yet."""
+        return self.updating or self.status == TrackerState.UPDATING
 
     @property
     def is_real(self) -> bool:

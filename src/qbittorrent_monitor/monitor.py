@@ -29,6 +29,7 @@ from .notify import Notifier
 from .observe import Observer
 from .record import CycleReport, DecisionLog, log_decision, log_summary
 from .rules import Patterns, RuleContext, classify, unregistered_seeds
+from .rules import undecided as undecided_kinds
 from .store import Store
 
 __all__ = ["CycleReport", "Monitor", "ServiceHealth"]
@@ -216,7 +217,8 @@ class Monitor:
         kinds = {k: [f.kind.value for f in fs] for k, fs in findings.items()}
         kinds |= {s.key: [f.kind.value] for s, f, _ in seeds}
         strikes_cap = max(cfg.policy.for_kind(kind).strikes for kind in Kind)
-        since, strikes = self.store.note_findings(kinds, now, strikes_cap=strikes_cap)
+        undecided = {d.key: frozenset(k.value for k in ks) for d in snapshot.downloads if (ks := undecided_kinds(d))}
+        since, strikes = self.store.note_findings(kinds, now, strikes_cap=strikes_cap, undecided=undecided)
 
         # decide
         facts = decide.CycleFacts(

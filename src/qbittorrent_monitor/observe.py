@@ -381,7 +381,7 @@ class Observer:
                 return cached[1]
             self._refreshes_left -= 1
         rows = self._trackers(t)
-        if rows is not None:
+        if rows is not None and not any(r.announcing for r in rows):  # an announce in progress: ask again next cycle
             self._tracker_cache[key] = (signature, rows, now)
         elif cached is not None:
             return cached[1]
