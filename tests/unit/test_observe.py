@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import cast
 
+import httpx
 import pytest
 
 from captured import log_entries, sonarr_ref, torrent, trackers
@@ -325,3 +326,111 @@ def test_the_same_hash_in_two_download_clients_of_one_arr_is_repaired_only_in_th
     assert repair is not None and repair.verdict is Verdict.ACT
     removals = [(x.target, x.params["queue_id"]) for x in repair.actions if x.type == "arr_remove"]
     assert removals == [("sonarr", 20)]
+
+
+# -- reading a paged queue whole, or not at all ------------------------------------------------------------------
+SEED = torrent("fx-unregistered-seed")
+
+
+class PagedSonarr:
+    """Sonarr 4 over an httpx transport, as far as observe asks it: status, health, download clients and a queue
+    of `size` records paged as the app pages it. `cap`: the most records it puts in one page whatever pageSize
+    asks (a short page that is not the last); `claims`: the totalRecords it says (a record removed while we read);
+    a page past the end repeats the last page, as the queue controller does. The last record is SEED's."""
+
+    def __init__(self, size: int, *, cap: int | None = None, claims: int | None = None) -> None:
+        hashes = [f"{i:040x}" for i in range(1, size)] + [SEED.hash]
+        self.records = [
+            {
+                "id": 5000 + i,
+                "downloadId": h.upper(),
+                "protocol": "torrent",
+                "title": f"Show.S01E{i:03d}",
+                "seriesId": 1,
+                "episodeId": 100 + i,
+                "downloadClient": "qBittorrent",
+                "status": "completed",
+                "trackedDownloadState": "importPending",
+                "trackedDownloadStatus": "ok",
+            }
+            for i, h in enumerate(hashes)
+        ]
+        self.cap, self.claims = cap, claims
+        self.pages: list[int] = []
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path.removeprefix("/api/v3")
+        if path == "/system/status":
+            return httpx.Response(200, json={"appName": "Sonarr", "version": "4.0.19.2979"})
+        if path == "/health":
+            return httpx.Response(200, json=[])
+        if path == "/downloadclient":
+            fields = [{"name": "host", "value": "127.0.0.1"}, {"name": "port", "value": 1}]
+            fields.append({"name": "tvCategory", "value": ""})
+            client = {"name": "qBittorrent", "implementation": "QBittorrent", "enable": True, "fields": fields}
+            return httpx.Response(200, json=[client])
+        if path == "/queue":
+            page, size = int(request.url.params["page"]), int(request.url.params["pageSize"])
+            size = min(size, self.cap or size)
+            last = max(1, -(-len(self.records) // size))
+            page = min(page, last)  # past the end: the last page again
+            self.pages.append(page)
+            records = self.records[(page - 1) * size : page * size]
+            total = len(self.records) if self.claims is None else self.claims
+            return httpx.Response(200, json={"page": page, "pageSize": size, "totalRecords": total, "records": records})
+        return httpx.Response(404)
+
+
+def paged_client(app: PagedSonarr) -> ArrClient:
+    from qbittorrent_monitor.config import ArrInstance
+
+    instance = ArrInstance(name="sonarr", url="http://127.0.0.1:3", api_key="k")
+    return ArrClient("sonarr", instance, httpx.MockTransport(app.handle))
+
+
+def test_a_queue_served_in_short_pages_is_read_to_its_last_record() -> None:
+    """600 records, the app puts at most 250 in a page although 1000 were asked: three pages, 600 items (its own
+    totalRecords). Trusting the first short page as the end read 250, and the other 350 downloads looked unowned."""
+    app = PagedSonarr(600, cap=250)
+    arr = paged_client(app)
+    items = arr.queue()
+    arr.close()
+    assert len(items) == 600 and app.pages == [1, 2, 3]
+    assert items[-1].download_id == SEED.hash
+
+
+def test_a_queue_that_counts_more_records_than_it_serves_is_refused_as_incomplete() -> None:
+    """1500 records served, 1501 claimed (one removed while we read): the page past the end repeats the last page
+    (nothing new: the read stops, never counting a record twice), read again once, still 1 short: a ServiceError
+    naming both counts, not a queue of 1500 the cleanup would trust."""
+    app = PagedSonarr(1500, claims=1501)
+    arr = paged_client(app)
+    with pytest.raises(ServiceError, match="read 1500 of the 1501 records"):
+        arr.queue()
+    arr.close()
+    assert app.pages == [1, 2, 2, 1, 2, 2]
+
+
+@pytest.mark.parametrize(("cap", "claims"), [(250, None), (None, 1501)], ids=["short-pages", "incomplete"])
+def test_the_seed_cleanup_never_takes_a_download_on_an_unread_page_for_an_orphan(
+    tmp_path: Path, cap: int | None, claims: int | None
+) -> None:
+    """An unregistered seed whose queue record is the queue's last: the app still owns it (import pending), so
+    the opt-in cleanup must never list it among the orphan seeds: either every page is read and it is owned, or
+    the queue is incomplete and this cycle's cleanup does not run."""
+    app = PagedSonarr(1500 if claims else 600, cap=cap, claims=claims)
+    lib = FakeLibrary("qbittorrent", [SEED])
+    config = Config.model_validate(
+        {"qbittorrent": [{"url": "http://127.0.0.1:1"}], "sonarr": [{"url": "http://127.0.0.1:3", "api_key": "k"}]}
+    )
+    store = Store(tmp_path / "state.db")
+    arr = paged_client(app)
+    obs = Observer(config, [cast(QBittorrentClient, lib)], {"sonarr": arr}, lambda: store, Clock())
+    snap = obs.snapshot(cleanup=True)
+    arr.close()
+    store.close()
+    assert SEED.hash not in {d.torrent.hash for d in snap.seeds}
+    if claims:
+        assert "read 1500 of the 1501" in snap.service_errors["sonarr"] and not snap.cleanup_read
+    else:
+        assert snap.service_errors == {} and snap.cleanup_read
