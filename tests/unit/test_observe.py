@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import urllib.parse
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -434,3 +435,85 @@ def test_the_seed_cleanup_never_takes_a_download_on_an_unread_page_for_an_orphan
         assert "read 1500 of the 1501" in snap.service_errors["sonarr"] and not snap.cleanup_read
     else:
         assert snap.service_errors == {} and snap.cleanup_read
+
+
+# -- version gating: where the tracker rows come from --------------------------------------------------------------
+class CapturedQbt:
+    """qBittorrent of one version over an httpx transport, answering with that version's real captures (login,
+    version, transfer/info, log/main, torrents/info per state, with or without includeTrackers, trackers,
+    properties); every request it got is kept."""
+
+    def __init__(self, version: str, states: list[str]) -> None:
+        self.root = FIXTURES / f"qbittorrent-{version}"
+        self.version = version
+        self.states = {
+            json.loads((self.root / "states" / s / "torrents_info.json").read_text())[0]["hash"]: s for s in states
+        }
+        self.requests: list[tuple[str, str, dict[str, str]]] = []
+
+    def _state_file(self, info_hash: str, name: str) -> Any:
+        return json.loads((self.root / "states" / self.states[info_hash] / name).read_text())
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        endpoint = request.url.path.removeprefix("/api/v2/")
+        form = dict(urllib.parse.parse_qsl(request.content.decode())) if request.method == "POST" else {}
+        args = {**dict(request.url.params), **form}
+        self.requests.append((request.method, endpoint, args))
+        if endpoint == "auth/login":
+            return httpx.Response(204) if self.version >= "5.2" else httpx.Response(200, text="Ok.")
+        if endpoint == "app/version":
+            return httpx.Response(200, text=(self.root / "app_version.txt").read_text())
+        if endpoint in ("transfer/info", "log/main", "app/preferences"):
+            return httpx.Response(200, content=(self.root / f"{endpoint.replace('/', '_')}.json").read_bytes())
+        if endpoint == "torrents/info" and args.get("filter") == "errored":
+            return httpx.Response(200, json=[])
+        if endpoint == "torrents/info":
+            name = (
+                "torrents_info_includeTrackers.json" if args.get("includeTrackers") == "true" else "torrents_info.json"
+            )
+            wanted = [h for h in args.get("hashes", "").split("|") if h in self.states]
+            return httpx.Response(200, json=[self._state_file(h, name)[0] for h in wanted])
+        if endpoint in ("torrents/trackers", "torrents/properties"):
+            return httpx.Response(200, json=self._state_file(args["hash"], endpoint.replace("/", "_") + ".json"))
+        return httpx.Response(404)
+
+    def calls(self, endpoint: str) -> list[dict[str, str]]:
+        return [args for _, e, args in self.requests if e == endpoint]
+
+
+SUSPECTS = ["fx-sonarr-stalled", "fx-stalled-dl", "fx-tracker-down", "fx-unregistered-dl"]  # running, no data
+
+
+@pytest.mark.parametrize("version", ["4.5.2", "5.1.0", "5.3.0"])
+def test_tracker_rows_come_with_torrents_info_from_5_1_and_one_call_per_suspect_before(
+    tmp_path: Path, version: str
+) -> None:
+    """Four downloads the queue names, all running with no data flowing (suspects whose trackers matter), over the
+    real captures of each version. From 5.1 torrents/info?includeTrackers=true returns their rows: 0 calls of
+    torrents/trackers (a per-torrent fan-out is a request per suspect per cycle on a big library). 4.5.2 does not
+    know includeTrackers (it would ignore it): never sent, and one torrents/trackers per suspect, 4."""
+    from qbittorrent_monitor.clients.qbittorrent import Feature
+
+    fake = CapturedQbt(version, [*SUSPECTS, "fx-seeding"])
+    config = Config.model_validate({"qbittorrent": [{"url": "http://127.0.0.1:1", "password": "p"}]})
+    qbt = QBittorrentClient(config.qbittorrent[0], transport=httpx.MockTransport(fake.handle))
+    refs = [sonarr_ref(h, [i]) for i, h in enumerate(fake.states, start=1)]
+    store = Store(tmp_path / "state.db")
+    arrs = {"sonarr": cast(ArrClient, FakeQueue(refs))}
+    snap = Observer(config, [qbt], arrs, lambda: store, Clock()).snapshot()
+    store.close()
+    qbt.close()
+    assert snap.service_errors == {}
+    by_state = {fake.states[d.torrent.hash]: d for d in snap.downloads}
+    assert sorted(by_state) == sorted([*SUSPECTS, "fx-seeding"])
+    assert all(by_state[s].trackers for s in SUSPECTS)  # every suspect's rows were read, one way or the other
+    info = fake.calls("torrents/info")
+    inline = qbt.supports(Feature.INCLUDE_TRACKERS)
+    assert inline == (version != "4.5.2")
+    if inline:
+        assert info and all(c.get("includeTrackers") == "true" for c in info if "hashes" in c)
+        assert fake.calls("torrents/trackers") == []
+    else:
+        assert all("includeTrackers" not in c for c in info)
+        asked = sorted(c["hash"] for c in fake.calls("torrents/trackers"))
+        assert asked == sorted(h for h, s in fake.states.items() if s in SUSPECTS)
