@@ -169,7 +169,12 @@ class Executor:
             return done, f"tagged {', '.join(p['tags'])}"
         arr = self._arr(row.target)
         if row.type == ActionType.ARR_REMOVE:
-            if resuming and was_running and not any(i.download_id == p["download_id"] for i in arr.queue()):
+            # Its own record: the same hash may also be queued under another download client of this app.
+            if (
+                resuming
+                and was_running
+                and not any(i.id == p["queue_id"] and i.download_id == p["download_id"] for i in arr.queue())
+            ):
                 return done, "already removed before the interruption"
             result = arr.remove(
                 int(p["queue_id"]),

@@ -173,9 +173,10 @@ def _describe(found: discovery.Discovery, socket: str) -> list[tuple[int, str]]:
 
 def _missing_password(config: Config, path: Path) -> str | None:
     """An instance without a password whose qBittorrent asks for a login. Asked without logging in (a wrong login
-    counts towards qBittorrent's ban): GET app/version answers 200 only where the WebUI needs no login."""
+    counts towards qBittorrent's ban): GET app/version answers 200 only where the WebUI needs no login. An instance
+    with an API key (5.2+) never logs in: it needs no password."""
     for i, inst in enumerate(config.qbittorrent):
-        if inst.password.get_secret_value():
+        if inst.password.get_secret_value() or inst.api_key.get_secret_value():
             continue
         try:
             response = httpx.get(

@@ -78,15 +78,20 @@ def _print_notes(notes: list[tuple[int, str]]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The command, with its output going to a pipe that may close early (`history | head`): no traceback then."""
+    """The command, with its output going to a pipe that may close early (`history | head`): no traceback then,
+    and the command's own exit code (a `--test` that failed still exits 1 when nobody read its report)."""
+    code = EXIT_OK
     try:
         code = _main(argv)
         sys.stdout.flush()
-        return code
     except BrokenPipeError:
-        # The reader went away; say nothing more (flushing again at exit would raise again).
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_OK
+        _reader_gone()
+    return code
+
+
+def _reader_gone() -> None:
+    """The reader of stdout went away: say nothing more (flushing again at exit would raise again)."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _main(argv: list[str] | None) -> int:
@@ -242,11 +247,16 @@ def _health_check(monitor: Any) -> int:
 def _one_cycle(monitor: Any, *, as_json: bool) -> int:
     report = monitor.run_cycle()
     doc = report.to_dict()
-    if as_json:
-        print(json.dumps(doc, indent=2, default=str))
-    else:
-        _print_summary(doc)
-    return EXIT_OK if doc["ok"] else EXIT_FAIL
+    code = EXIT_OK if doc["ok"] else EXIT_FAIL
+    try:
+        if as_json:
+            print(json.dumps(doc, indent=2, default=str))
+        else:
+            _print_summary(doc)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _reader_gone()  # the cycle ran: its exit code stands, read or not
+    return code
 
 
 def _print_summary(doc: dict[str, Any]) -> None:

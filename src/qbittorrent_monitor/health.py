@@ -2,8 +2,9 @@
 
 - live: the process answers and its cycle loop is alive;
 - ready: the last cycle succeeded and is fresh;
-- the whole truth: `starting` (only until the first cycle ends), `healthy`, `degraded` (a cycle overran its budget:
-  a service is slow or frozen), `unhealthy` (a service is down, a cycle failed, or none finished for too long).
+- the whole truth: `starting` (only until the first cycle ends), `healthy`, `degraded` (the running cycle, or the last
+  finished one, overran its budget: a service is slow or frozen; it lasts until a cycle finishes within budget),
+  `unhealthy` (the cycle loop has stopped, a service is down, a cycle failed, or none finished for too long).
 No secret and no URL in any answer.
 """
 
@@ -34,7 +35,11 @@ def document(monitor: Monitor) -> dict[str, Any]:
     budget = monitor.config.monitor.cycle_budget
     running = monitor.cycle_started_at
     failure = monitor.last_failure
-    if failure is not None and (report is None or failure[0] >= report.finished_at):
+    took = report.finished_at - report.started_at if report is not None else 0.0
+    if not monitor.loop_alive():
+        status = "unhealthy"
+        problems["monitor"] = "the cycle loop has stopped: nothing is watched any more (see the log; restart)"
+    elif failure is not None and (report is None or failure[0] >= report.finished_at):
         status = "unhealthy"
         problems["monitor"] = f"the last cycle failed: {failure[1]}"
     elif running is not None and now - running > budget:
@@ -50,6 +55,13 @@ def document(monitor: Monitor) -> dict[str, Any]:
     elif now - report.finished_at > _stale_after(monitor):
         status = "unhealthy"
         problems["monitor"] = f"no cycle finished for {human_duration(now - report.finished_at)}"
+    elif took > budget:
+        status = "degraded"
+        # the same words whatever it took (last_cycle.duration_s says): the health log gets one line, not one a cycle
+        problems["monitor"] = (
+            f"the last cycle overran its budget of {human_duration(budget)} (see last_cycle.duration_s): a service "
+            "is slow to answer"
+        )
     else:
         status = "healthy"
     doc: dict[str, Any] = {"status": status, "services": services, "dry_run": monitor.dry_run}
@@ -69,6 +81,8 @@ def document(monitor: Monitor) -> dict[str, Any]:
 def ready(monitor: Monitor) -> tuple[bool, str]:
     report = monitor.last_report
     failure = monitor.last_failure
+    if not monitor.loop_alive():
+        return False, "the cycle loop has stopped"
     if report is None:
         return False, "no cycle has finished yet"
     if failure is not None and failure[0] >= report.finished_at:

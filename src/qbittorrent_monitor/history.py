@@ -115,6 +115,8 @@ def undo(store: Store, arrs: dict[str, ArrClient], action_id: int, *, out: Print
 
 
 def _unblocklist(store: Store, arrs: dict[str, ArrClient], step: JournalRow, out: Print) -> int:
+    """Delete the blocklist entries this removal wrote; the number deleted (a failure after some were deleted is
+    reported as a partial undo: those stay deleted, the rest can be taken back by running undo again)."""
     arr = arrs.get(step.target)
     if arr is None:
         out(f"#{step.id}: {step.target} is no longer configured: cannot reach its blocklist")
@@ -124,33 +126,50 @@ def _unblocklist(store: Store, arrs: dict[str, ArrClient], step: JournalRow, out
     try:
         profile = arr.profile
         entries = [e for e in arr.blocklist() if _matches(e, title, items, profile.blocklist_items(e), step.created_at)]
-        if not entries:
-            out(f"#{step.id}: no blocklist entry for {title!r} in {step.target} any more (removed already?)")
-            return 0
-        removed = 0
-        for entry in entries:
-            result = arr.delete_blocklist(int(entry["id"]))
-            what = f"blocklist entry {entry['id']} ({entry.get('sourceTitle')})"
-            if result == "gone":  # someone removed it between our read and our delete
-                out(f"#{step.id}: {what} was already gone from {step.target}; nothing to remove")
-                continue
-            out(f"#{step.id}: removed {what} from {step.target}")
-            store.record_undo(step, f"blocklist entry {entry['id']} {result}", time.time())
-            removed += 1
-        if not removed:
-            return 0
     except ServiceError as exc:
         out(f"#{step.id}: {exc.message}")
         return 0
-    return 1
+    if not entries:
+        what = repr(title) if title or items else "this removal (its record named no title and no item)"
+        out(f"#{step.id}: no blocklist entry for {what} in {step.target} any more (removed already?)")
+        return 0
+    removed = 0
+    for n, entry in enumerate(entries):
+        what = f"blocklist entry {entry['id']} ({entry.get('sourceTitle')})"
+        try:
+            result = arr.delete_blocklist(int(entry["id"]))
+        except ServiceError as exc:
+            out(f"#{step.id}: {what} could not be removed: {exc.message}")
+            if removed:
+                left = len(entries) - n
+                out(
+                    f"#{step.id}: partly undone: {removed} of {len(entries)} blocklist entries removed from "
+                    f"{step.target}, {left} left; run `qbittorrent-monitor undo {step.id}` again to take back the rest"
+                )
+            return removed
+        if result == "gone":  # someone removed it between our read and our delete
+            out(f"#{step.id}: {what} was already gone from {step.target}; nothing to remove")
+            continue
+        out(f"#{step.id}: removed {what} from {step.target}")
+        store.record_undo(step, f"blocklist entry {entry['id']} {result}", time.time())
+        removed += 1
+    return removed
 
 
 def _matches(entry: dict[str, Any], title: str, items: set[str], own: set[str], after: float) -> bool:
     """The blocklist entry our removal wrote: same title, the same items (`own`, read with the app's profile:
-    episodes, movie, albums or books), written after the removal began."""
-    if title and entry.get("sourceTitle") != title:
-        return False
-    if items and own and not (own & items):
+    episodes, movie, albums or books), written after the removal began. With neither a title nor an item to
+    compare, nothing tells our entry from anyone's: no entry matches (the date alone would match them all)."""
+    identified = False
+    if title:
+        if entry.get("sourceTitle") != title:
+            return False
+        identified = True
+    if items and own:
+        if not own & items:
+            return False
+        identified = True
+    if not identified:
         return False
     date = entry.get("date")
     if isinstance(date, str):

@@ -120,10 +120,20 @@ class TrackerStatus:
     tier: int
     status: int
     msg: str
+    updating: bool = False  # 5.2+: an announce is in progress right now (`status` and `msg` are the previous one's)
 
     @classmethod
     def from_api(cls, d: dict[str, Any]) -> TrackerStatus:
-        return cls(str(d.get("url", "")), _int(d, "tier", -1), _int(d, "status"), str(d.get("msg") or ""))
+        endpoints = d.get("endpoints")
+        updating = d.get("updating") is True or (
+            isinstance(endpoints, list) and any(isinstance(e, dict) and e.get("updating") is True for e in endpoints)
+        )
+        return cls(str(d.get("url", "")), _int(d, "tier", -1), _int(d, "status"), str(d.get("msg") or ""), updating)
+
+    @property
+    def announcing(self) -> bool:
+        """Re-announcing right now (5.2+ `updating`, 4.x status 3): its answer is not known yet."""
+        return self.updating or self.status == TrackerState.UPDATING
 
     @property
     def is_real(self) -> bool:
@@ -322,11 +332,13 @@ def human_duration(seconds: float) -> str:
 
 
 def group_queue(items: list[QueueItem]) -> list[ArrDownload]:
-    """Group the records of one *arr queue by downloadId (case-insensitive)."""
-    groups: dict[str, list[QueueItem]] = {}
+    """Group the records of one *arr queue by download client and downloadId (case-insensitive). One app may have
+    two qBittorrent download clients holding the same torrent: those are two downloads, each in its own client (one
+    may be broken and the other healthy), never one routed by its first record."""
+    groups: dict[tuple[str, str], list[QueueItem]] = {}
     for item in items:
-        groups.setdefault(item.download_id, []).append(item)
-    return [ArrDownload(v[0].arr, v[0].app, k, tuple(v)) for k, v in groups.items()]
+        groups.setdefault((item.download_client, item.download_id), []).append(item)
+    return [ArrDownload(v[0].arr, v[0].app, download_id, tuple(v)) for (_, download_id), v in groups.items()]
 
 
 @dataclass(frozen=True, slots=True)

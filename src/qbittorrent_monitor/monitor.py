@@ -26,8 +26,9 @@ from .metrics import Metrics
 from .model import Decision, Kind, Snapshot, Verdict
 from .notify import Notifier
 from .observe import Observer
-from .record import CycleReport, log_decision, log_summary
+from .record import CycleReport, DecisionLog, log_decision, log_summary
 from .rules import Patterns, RuleContext, classify, unregistered_seeds
+from .rules import undecided as undecided_kinds
 from .store import Store, StoreError, prepare_dir
 
 __all__ = ["CycleReport", "Monitor", "ServiceHealth"]
@@ -69,7 +70,7 @@ class Monitor:
         self.last_failure: tuple[float, str] | None = None  # when the last cycle failed, and why
         self.health_status: tuple[str, dict[str, str]] | None = None
         self._loop: threading.Thread | None = None
-        self._logged: dict[str, tuple[str, ...]] = {}  # what was last logged of each download's decision
+        self._decision_log = DecisionLog()  # what was last logged of each download's decision
         self.reload_requested = False  # SIGHUP: the configuration is read again between two cycles
         # The record room's listeners (they subscribe to `events` and to every request the adapters make).
         self.next_cycle_at: float | None = None
@@ -220,7 +221,8 @@ class Monitor:
         kinds = {k: [f.kind.value for f in fs] for k, fs in findings.items()}
         kinds |= {s.key: [f.kind.value] for s, f, _ in seeds}
         strikes_cap = max(cfg.policy.for_kind(kind).strikes for kind in Kind)
-        since, strikes = self.store.note_findings(kinds, now, strikes_cap=strikes_cap)
+        undecided = {d.key: frozenset(k.value for k in ks) for d in snapshot.downloads if (ks := undecided_kinds(d))}
+        since, strikes = self.store.note_findings(kinds, now, strikes_cap=strikes_cap, undecided=undecided)
 
         # decide
         facts = decide.CycleFacts(
@@ -262,7 +264,7 @@ class Monitor:
                 log.info("stop requested: the remaining downloads are left for the next start")
                 break
             self._act(decision, report, now)
-        self._forget_logged({d.download.key for d in result.decisions})
+        self._decision_log.keep_only({d.download.key for d in result.decisions})
         log_summary(report, unchanged=len(result.decisions) - report.logged)
         report.finished_at = self.clock()
         self.last_report = report
@@ -272,7 +274,7 @@ class Monitor:
     def _act(self, decision: Decision, report: CycleReport, now: float) -> None:
         index = len(report.decisions)
         report.decisions.append(decision)
-        changed = self._changed(decision)
+        changed = self._decision_log.changed(decision)
         if changed:
             log_decision(decision)
             report.logged += 1
@@ -282,16 +284,6 @@ class Monitor:
             report.outcomes[index] = self.executor.run(decision)
         if changed:  # stored when it changes, as it is logged (an idle cycle writes nothing)
             self.store.set_decision(decision.download.key, {**decision.to_dict(), "time": now})
-
-    def _changed(self, d: Decision) -> bool:
-        """Log a decision when it changes (a repair always): an unchanged wait is not worth a line every cycle."""
-        signature = (d.verdict.value, d.finding.kind.value, d.finding.reason, d.guard)
-        before, self._logged[d.download.key] = self._logged.get(d.download.key), signature
-        return before != signature or d.verdict is Verdict.ACT
-
-    def _forget_logged(self, keys: set[str]) -> None:
-        for key in set(self._logged) - keys:  # healed, or repaired: a new problem is a new line
-            del self._logged[key]
 
     def _cycle_config(self) -> Config:
         """The configuration with the torrents protected from the dashboard added to `protection.hashes`."""

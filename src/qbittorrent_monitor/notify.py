@@ -31,8 +31,12 @@ TITLE = "qbittorrent-monitor"
 FLUSH_TIMEOUT = 30.0  # how long a stopping monitor waits for the messages still on their way
 
 
-def _clock(ts: float) -> str:
-    return time.strftime("%H:%M", time.localtime(ts))
+def _clock(ts: float, now: float | None = None) -> str:
+    """A local time for a person: `14:05` today, `2026-12-02 03:10` on another day (an outage window of hours
+    often ends tomorrow)."""
+    when, today = time.localtime(ts), time.localtime(time.time() if now is None else now)
+    same_day = (when.tm_year, when.tm_yday) == (today.tm_year, today.tm_yday)
+    return time.strftime("%H:%M" if same_day else "%Y-%m-%d %H:%M", when)
 
 
 def _outcome(o: Outcome) -> str:

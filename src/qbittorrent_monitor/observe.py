@@ -219,7 +219,7 @@ class Observer:
                 t = replace(t, private=private[key])
             hosts = self._listed_hosts(t, item.trackers or trackers, bool(refs))
             snap.downloads.append(Download(t, refs, trackers, logs[t.client].get(t.hash, ()), memory.get(key), hosts))
-        joined = {(g.arr, g.download_id) for d in snap.downloads for g in d.arr}
+        joined = {(g.arr, g.client, g.download_id) for d in snap.downloads for g in d.arr}
         if not any(q.name in snap.service_errors for q in self.qbts):
             # Only when every qBittorrent answered: a torrent missing from a failed read is not "gone".
             snap.unmatched_queue = [
@@ -227,7 +227,7 @@ class Observer:
                 for by_hash in queued.by_client.values()
                 for gs in by_hash.values()
                 for g in gs
-                if (g.arr, g.download_id) not in joined
+                if (g.arr, g.client, g.download_id) not in joined
             ]
         snap.unmatched_queue += [g for g, _ in queued.unplaced]
         if cleanup and not snap.service_errors and not snap.held_arrs:
@@ -396,7 +396,7 @@ class Observer:
                 return cached[1]
             self._refreshes_left -= 1
         rows = self._trackers(t)
-        if rows is not None:
+        if rows is not None and not any(r.announcing for r in rows):  # an announce in progress: ask again next cycle
             self._tracker_cache[key] = (signature, rows, now)
         elif cached is not None:
             return cached[1]

@@ -73,6 +73,37 @@ class CycleReport:
         }
 
 
+DUE_BUCKET = 60.0
+"""A waiting decision's due time is compared to the minute: the same moment recomputed is the same decision."""
+
+
+def signature(d: Decision) -> tuple[object, ...]:
+    """What a decision is, without the words that describe how long it has lasted: the verdict, the rule and kind,
+    the guard that holds it, the planned steps and, for a wait, when it is due. The finding's reason ("no progress
+    for 1h05m", "averaging 12.3 KiB/s") and the explanation ("stalled for 2h of the 6h") change every cycle while
+    nothing about the decision does."""
+    due = None if d.next_at is None else round(d.next_at / DUE_BUCKET)
+    steps = tuple((a.type.value, a.target) for a in d.actions)
+    return (d.verdict.value, d.finding.rule, d.finding.kind.value, d.guard, steps, due)
+
+
+class DecisionLog:
+    """Log a decision when it changes (a repair always): an unchanged wait is not worth a line every cycle."""
+
+    def __init__(self) -> None:
+        self._logged: dict[str, tuple[object, ...]] = {}  # download key -> the signature last logged
+
+    def changed(self, d: Decision) -> bool:
+        sig = signature(d)
+        before, self._logged[d.download.key] = self._logged.get(d.download.key), sig
+        return before != sig or d.verdict is Verdict.ACT
+
+    def keep_only(self, keys: set[str]) -> None:
+        """Forget the downloads without a decision this cycle (healed, or repaired): a new problem is a new line."""
+        for key in set(self._logged) - keys:
+            del self._logged[key]
+
+
 def log_decision(d: Decision, level: int | None = None) -> None:
     t = d.download.torrent
     arr = ",".join(f"{a.arr}#{'/'.join(map(str, a.queue_ids))}" for a in d.download.arr) or "-"

@@ -36,6 +36,7 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
+from .logs import iso_time
 from .model import (
     Action,
     ActionType,
@@ -267,7 +268,7 @@ def hold_data_dir(directory: Path) -> FileLock:
     info = {
         "pid": os.getpid(),
         "host": socket.gethostname(),
-        "since": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "since": iso_time(time.time()),  # as the logs print it: 2026-12-01T09:12:03+01:00
         "command": " ".join(["qbittorrent-monitor", *sys.argv[1:]])[:200],
     }
     with contextlib.suppress(OSError):
@@ -513,11 +514,17 @@ class Store:
         return out
 
     def note_findings(
-        self, kinds_by_key: dict[str, list[str]], now: float, strikes_cap: int = sys.maxsize
+        self,
+        kinds_by_key: dict[str, list[str]],
+        now: float,
+        strikes_cap: int = sys.maxsize,
+        undecided: dict[str, frozenset[str]] | None = None,
     ) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, int]]]:
         """Record the finding kinds seen now on each observed torrent. Returns since when each has lasted and its
         strikes (consecutive cycles seen, counted up to `strikes_cap`: beyond it nothing changes, nothing is
-        written). A kind no longer seen is forgotten: a condition must be continuous."""
+        written). A kind no longer seen is forgotten: a condition must be continuous; but a kind `undecided` for a
+        torrent this cycle (its tracker is re-announcing) is neither forgotten nor struck."""
+        undecided = undecided or {}
         since: dict[str, dict[str, float]] = {}
         strikes: dict[str, dict[str, int]] = {}
         existing: dict[str, dict[str, tuple[float, int]]] = {}
@@ -532,7 +539,7 @@ class Store:
         writes: list[tuple[str, tuple[Any, ...]]] = []
         for key, kinds in kinds_by_key.items():
             known = existing.get(key, {})
-            for gone in set(known) - set(kinds):
+            for gone in set(known) - set(kinds) - undecided.get(key, frozenset()):
                 writes.append(("DELETE FROM findings WHERE key=? AND kind=?", (key, gone)))
             since[key], strikes[key] = {}, {}
             for kind in kinds:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -238,3 +239,26 @@ def test_history_since_leaves_out_older_actions(
     assert json.loads(cli("--config", str(path), "history", "--json", "--since", "2h").stdout) == []
     assert "no action in that period" in cli("--config", str(path), "history", "--since", "1h").stdout
     assert cli("--config", str(path), "history", "--since", "soon").returncode == 2
+
+
+@pytest.mark.parametrize("as_json", [True, False], ids=["json", "summary"])
+def test_a_failed_test_cycle_exits_1_even_when_its_reader_went_away(tmp_path: Path, as_json: bool) -> None:
+    """`--test | head -c0` in a script: the cycle could not reach qBittorrent, so its exit code is 1 whether or not
+    anyone reads the report; a closed pipe must not turn a failure into 0 (nor print a traceback)."""
+    from e2e import COMMAND, _env
+
+    path = tmp_path / "config.yaml"
+    doc = {
+        "monitor": {"data_dir": str(tmp_path / "data")},
+        "qbittorrent": [{"url": f"http://127.0.0.1:{closed_port()}", "password": "x"}],
+    }
+    path.write_text(yaml.safe_dump(doc))
+    args = [*COMMAND, "--config", str(path), "--test", *(["--json"] if as_json else [])]
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the report is written
+    try:
+        proc = subprocess.run(args, stdout=write, stderr=subprocess.PIPE, text=True, env=_env(), timeout=60)
+    finally:
+        os.close(write)
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr

@@ -252,3 +252,28 @@ def test_undo_takes_back_exactly_its_own_blocklist_entry(
     assert left["sourceTitle"] == "Contract.Other"  # the other download's entry stays
     assert [(r.method, r.path.rsplit("/", 1)[0]) for r in app.mutating_calls()] == [("DELETE", f"{api}/blocklist")]
     assert app.violations == []
+
+
+def test_a_torrent_moved_out_of_the_apps_category_is_never_joined_to_its_queue_record(
+    app: ArrSimulator, qbt: QBittorrent, states: StateFactory, tmp_path: Path
+) -> None:
+    """The app cannot reach qBittorrent for a minute and still serves its last queue; meanwhile the user moved the
+    broken torrent to a category of their own, which the app does not see. The monitor reads the app's category
+    from the app's download client settings, each app through its own field (tvCategory, movieCategory,
+    musicCategory; Readarr kept Lidarr's): the stale record is not this torrent, so the torrent is reported as
+    nobody's and nothing goes through the app. A wrong field name reads an empty category ("sees every
+    torrent") and joins them: the finding would be the app's, held, and repaired once the app answers again."""
+    dead = states.unregistered("Contract.Moved", category=app.category, private=False)
+    grab(app, dead, "Contract.Moved", [95])
+    app.set_download_client_unavailable(True, stale_queue=True)
+    qbt.ensure_category("mine")
+    qbt.post("torrents/setCategory", {"hashes": dead, "category": "mine"})
+    app.clear_log()
+
+    report = run(app, qbt, tmp_path)
+
+    [finding] = [f for f in report["findings"] if f["hash"] == dead]
+    assert (finding["arr"], finding["decision"]) == ([], "report"), finding
+    assert [d["download_id"] for d in report["unmatched_queue"]] == [dead]  # the app's record, told apart
+    assert mutating(app) == [] and dead in hashes(qbt)
+    assert app.violations == []

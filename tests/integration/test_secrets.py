@@ -1,16 +1,20 @@
 """No secret anywhere: every command and a daemon's cycles run with known secrets in the config file and the
-environment, and none of them may appear in any output, log file, /health body, the database or any other file the
-monitor writes."""
+environment (the qBittorrent password and API key, the *arr API keys, the dashboard's password, its hash, API key
+and session secret, the metrics token, a notification URL and the token inside it), and none of them may appear in
+any output, log file, /health body, dashboard page, JSON API answer, /metrics body, notification, the database or
+any other file the monitor writes."""
 
 from __future__ import annotations
 
 import json
+import re
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
@@ -18,26 +22,108 @@ from daemon import Daemon, free_port
 from e2e import SONARR_CATEGORY, cli
 from harness.qbt import QBittorrent
 from harness.states import StateFactory
-from qbittorrent_monitor.config import Config
+from qbittorrent_monitor.config import Config, load_config
+from qbittorrent_monitor.web.auth import hash_password
+from receiver import Receiver
 from sim.arr import ArrSimulator
 
 pytestmark = pytest.mark.integration
 
 WriteConfig = Callable[..., tuple[Path, Config]]
 
+QBT_API_KEY = "qbt-api-key-0123456789abcdef"
+DASHBOARD_PASSWORD = "dashboard-password-0123456789"
+DASHBOARD_API_KEY = "dashboard-api-key-0123456789abcdef"
+SESSION_SECRET = "session-secret-0123456789abcdef0123456789"
+METRICS_TOKEN = "metrics-token-0123456789abcdef"
+NOTIFY_TOKEN = "notify-token-0123456789abcdef"
 
-def test_no_secret_in_any_output_log_health_answer_database_or_file(
-    states: StateFactory, qbt: QBittorrent, sonarr: ArrSimulator, radarr: ArrSimulator, write_config: WriteConfig
+
+def read_the_web_face(port: int, dead: str) -> list[str]:
+    """Every page of the dashboard (logged in), every GET of the JSON API (with the API key) and /metrics (with
+    its token), as a user or a scraper reads them; each must really answer (200), or nothing was checked."""
+    bodies = []
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10, trust_env=False) as web:
+        form = web.get("/login")
+        token = re.search(r'name="csrf" value="([^"]+)"', form.text)
+        assert token, form.text
+        logged_in = web.post("/login", data={"password": DASHBOARD_PASSWORD, "csrf": token.group(1), "next": "/"})
+        assert logged_in.status_code in (302, 303), logged_in.text
+        for page in ("/", "/history", f"/torrent/{dead}", "/settings"):
+            answer = web.get(page)
+            assert answer.status_code == 200, (page, answer.status_code)
+            bodies.append(answer.text)
+    key = {"X-Api-Key": DASHBOARD_API_KEY}
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10, trust_env=False, headers=key) as api:
+        for endpoint in (
+            "/api/overview",
+            "/api/torrents",
+            f"/api/torrents/{dead}",
+            "/api/history",
+            "/api/settings",
+            "/api/openapi.json",
+        ):
+            answer = api.get(endpoint)
+            assert answer.status_code == 200, (endpoint, answer.status_code)
+            bodies.append(answer.text)
+    metrics = httpx.get(
+        f"http://127.0.0.1:{port}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}, trust_env=False
+    )
+    assert metrics.status_code == 200 and "qbittorrent_monitor" in metrics.text, metrics.text[:300]
+    bodies.append(metrics.text)
+    return bodies
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver().start()
+    try:
+        yield r
+    finally:
+        r.stop()
+
+
+def test_no_secret_in_any_output_log_health_answer_page_notification_database_or_file(
+    states: StateFactory,
+    qbt: QBittorrent,
+    sonarr: ArrSimulator,
+    radarr: ArrSimulator,
+    write_config: WriteConfig,
+    receiver: Receiver,
 ) -> None:
     dead = states.unregistered("Secret.Show.S01E01", category=SONARR_CATEGORY, private=False)
     sonarr.grab_episodes(dead, "Secret.Show.S01E01", series_id=1, season=1, episode_ids=[1])
+    notify_url = f"json://hook:{NOTIFY_TOKEN}@127.0.0.1:{receiver.port}/"
     port = free_port()
-    path, config = write_config(health={"bind": "127.0.0.1", "port": port})
+    password_hash = hash_password(DASHBOARD_PASSWORD)
+    path, config = write_config(
+        health={"bind": "127.0.0.1", "port": port},
+        dashboard={"password_hash": password_hash, "api_keys": [DASHBOARD_API_KEY], "session_secret": SESSION_SECRET},
+        notifications={"urls": [notify_url]},
+    )
     doc = yaml.safe_load(path.read_text())
     doc["radarr"][0]["api_key"] = "placeholder-overridden-by-env"
+    # A second qBittorrent reached with an API key: the same 4.5.2 by another name (so no download maps to it),
+    # which refuses the key (4.x has no API keys): the key is sent, refused and reported, and must show nowhere.
+    doc["qbittorrent"].append({"name": "qbt-key", "url": f"http://localhost:{qbt.port}", "api_key": QBT_API_KEY})
     path.write_text(yaml.safe_dump(doc))
-    env = {"RADARR_API_KEY": radarr.api_key}  # one secret comes from the environment only
-    secrets = [qbt.password, sonarr.api_key, radarr.api_key]
+    # Secrets from the environment only
+    env = {"RADARR_API_KEY": radarr.api_key, "METRICS_TOKEN": METRICS_TOKEN}
+    secrets = [
+        qbt.password,
+        QBT_API_KEY,
+        sonarr.api_key,
+        radarr.api_key,
+        DASHBOARD_PASSWORD,
+        password_hash,
+        DASHBOARD_API_KEY,
+        SESSION_SECRET,
+        METRICS_TOKEN,
+        notify_url,
+        NOTIFY_TOKEN,
+    ]
+    # Every secret the monitor knows of is checked here (a new kind of secret must be added to this test).
+    assert set(load_config(path, env=env).secrets()) <= set(secrets)
     outputs: list[str] = []
 
     def run(*args: str, config_path: Path = path) -> Any:
@@ -45,7 +131,9 @@ def test_no_secret_in_any_output_log_health_answer_database_or_file(
         outputs.append(f"$ {' '.join(args)}\n{result.stdout}\n{result.stderr}")
         return result
 
-    report = json.loads(run("--test", "--json").stdout)
+    first = run("--test", "--json")
+    assert first.stdout, first.stderr
+    report = json.loads(first.stdout)
     assert any(a["type"] == "arr_remove" and a["status"] == "done" for a in report["actions"])  # a real repair
     run("--health-check")
     run("history")
@@ -59,6 +147,7 @@ def test_no_secret_in_any_output_log_health_answer_database_or_file(
         for endpoint in ("/health", "/health/ready", "/health/live"):
             outputs.append(json.dumps(daemon.get(endpoint)))
         run("--health-check")  # answered by the running monitor
+        outputs += read_the_web_face(port, dead)
         daemon.signal(signal.SIGHUP)  # the configuration is read again
         time.sleep(2.5)
     outputs.append(daemon.err)
@@ -73,6 +162,10 @@ def test_no_secret_in_any_output_log_health_answer_database_or_file(
         broken.write_text(change(path.read_text()))
         assert run("--test", config_path=broken).returncode == 2
     assert cli("--config", str(path), "--test", env={**env, "QBITTORRENT_URL": qbt.password}).returncode == 2
+
+    notified = [json.dumps(m) for m in receiver.wait_for(1)]
+    assert any("repair" in m for m in notified), notified  # the repair was told: its message was read
+    outputs += notified
 
     written = [p for p in config.monitor.data_dir.rglob("*") if p.is_file()]
     assert {p.name for p in written} >= {"state.db", "qbittorrent-monitor.log", "health.log"}

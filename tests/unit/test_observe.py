@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import urllib.parse
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
+import httpx
 import pytest
 
 from captured import log_entries, sonarr_ref, torrent, trackers
@@ -381,3 +383,250 @@ def test_an_apps_download_clients_are_read_again_when_a_record_names_a_new_one_o
     downloads = obs.snapshot().downloads
     assert sonarr.client_reads == 3
     assert {d.torrent.hash for d in downloads if d.arr} == {t.hash for t in stalled}
+
+
+class TwoClientQueue(FakeQueue):
+    """One Sonarr with two qBittorrent download clients: "qB A" at 127.0.0.1:1 and "qB B" at 127.0.0.1:2."""
+
+    def download_clients(self) -> list[DownloadClient]:
+        return [
+            DownloadClient("qB A", "QBittorrent", "127.0.0.1", 1, category="tv-sonarr"),
+            DownloadClient("qB B", "QBittorrent", "127.0.0.1", 2, category="tv-sonarr"),
+        ]
+
+
+def test_the_same_hash_in_two_download_clients_of_one_arr_is_repaired_only_in_the_broken_one(tmp_path: Path) -> None:
+    """One Sonarr, two qBittorrent download clients, the same torrent in both: unregistered in A, seeding fine in B.
+    Sonarr lists two queue records (B's has the lower id, A's comes first). Each record belongs to its own client:
+    the repair of A's torrent removes A's record (id 20) and nothing else; B's torrent keeps its record (id 10)
+    and, being healthy, gets no decision at all. Grouped by downloadId alone, the two records were one download
+    routed to A whose removal took queue_ids[0] = 10: B's healthy copy, deleted with removeFromClient."""
+    from qbittorrent_monitor import decide
+    from qbittorrent_monitor.config import ErrorPatterns
+    from qbittorrent_monitor.model import Verdict
+    from qbittorrent_monitor.rules import Patterns, RuleContext, classify
+
+    broken = dataclasses.replace(torrent("fx-unregistered-dl"), category="tv-sonarr", private=False)
+    healthy = dataclasses.replace(torrent("fx-seeding"), hash=broken.hash, category="tv-sonarr", private=False)
+    a, b = FakeLibrary("qbt-a", [broken]), FakeLibrary("qbt-b", [healthy])
+    [record] = sonarr_ref(broken.hash, [11]).items
+    in_a = dataclasses.replace(record, id=20, download_client="qB A")
+    in_b = dataclasses.replace(record, id=10, download_client="qB B")
+    queue = TwoClientQueue([ArrDownload("sonarr", "sonarr", broken.hash, (in_a, in_b))])
+    config = Config.model_validate(
+        {
+            "qbittorrent": [
+                {"name": "qbt-a", "url": "http://127.0.0.1:1"},
+                {"name": "qbt-b", "url": "http://127.0.0.1:2"},
+            ],
+            "sonarr": [{"url": "http://127.0.0.1:3", "api_key": "k"}],
+        }
+    )
+    store = Store(tmp_path / "state.db")
+    clock = Clock()
+    libraries = [cast(QBittorrentClient, a), cast(QBittorrentClient, b)]
+    snap = Observer(config, libraries, {"sonarr": cast(ArrClient, queue)}, lambda: store, clock).snapshot()
+    store.close()
+    refs = {d.torrent.client: [(g.client, g.queue_ids) for g in d.arr] for d in snap.downloads}
+    assert refs == {"qbt-a": [("qbt-a", (20,))], "qbt-b": [("qbt-b", (10,))]}
+    assert snap.unmatched_queue == [] and snap.service_errors == {}
+    ctx = RuleContext(Patterns.from_config(ErrorPatterns()), clock.now, 0)
+    decisions = {
+        d.torrent.client: decide.decide_download(d, classify(d, ctx), config, decide.CycleFacts(now=clock.now))
+        for d in snap.downloads
+    }
+    assert decisions["qbt-b"] is None  # seeding fine: nothing to decide
+    repair = decisions["qbt-a"]
+    assert repair is not None and repair.verdict is Verdict.ACT
+    removals = [(x.target, x.params["queue_id"]) for x in repair.actions if x.type == "arr_remove"]
+    assert removals == [("sonarr", 20)]
+
+
+# -- reading a paged queue whole, or not at all ------------------------------------------------------------------
+SEED = torrent("fx-unregistered-seed")
+
+
+class PagedSonarr:
+    """Sonarr 4 over an httpx transport, as far as observe asks it: status, health, download clients and a queue
+    of `size` records paged as the app pages it. `cap`: the most records it puts in one page whatever pageSize
+    asks (a short page that is not the last); `claims`: the totalRecords it says (a record removed while we read);
+    a page past the end repeats the last page, as the queue controller does. The last record is SEED's."""
+
+    def __init__(self, size: int, *, cap: int | None = None, claims: int | None = None) -> None:
+        hashes = [f"{i:040x}" for i in range(1, size)] + [SEED.hash]
+        self.records = [
+            {
+                "id": 5000 + i,
+                "downloadId": h.upper(),
+                "protocol": "torrent",
+                "title": f"Show.S01E{i:03d}",
+                "seriesId": 1,
+                "episodeId": 100 + i,
+                "downloadClient": "qBittorrent",
+                "status": "completed",
+                "trackedDownloadState": "importPending",
+                "trackedDownloadStatus": "ok",
+            }
+            for i, h in enumerate(hashes)
+        ]
+        self.cap, self.claims = cap, claims
+        self.pages: list[int] = []
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path.removeprefix("/api/v3")
+        if path == "/system/status":
+            return httpx.Response(200, json={"appName": "Sonarr", "version": "4.0.19.2979"})
+        if path == "/health":
+            return httpx.Response(200, json=[])
+        if path == "/downloadclient":
+            fields = [{"name": "host", "value": "127.0.0.1"}, {"name": "port", "value": 1}]
+            fields.append({"name": "tvCategory", "value": ""})
+            client = {"name": "qBittorrent", "implementation": "QBittorrent", "enable": True, "fields": fields}
+            return httpx.Response(200, json=[client])
+        if path == "/queue":
+            page, size = int(request.url.params["page"]), int(request.url.params["pageSize"])
+            size = min(size, self.cap or size)
+            last = max(1, -(-len(self.records) // size))
+            page = min(page, last)  # past the end: the last page again
+            self.pages.append(page)
+            records = self.records[(page - 1) * size : page * size]
+            total = len(self.records) if self.claims is None else self.claims
+            return httpx.Response(200, json={"page": page, "pageSize": size, "totalRecords": total, "records": records})
+        return httpx.Response(404)
+
+
+def paged_client(app: PagedSonarr) -> ArrClient:
+    from qbittorrent_monitor.config import ArrInstance
+
+    instance = ArrInstance(name="sonarr", url="http://127.0.0.1:3", api_key="k")
+    return ArrClient("sonarr", instance, httpx.MockTransport(app.handle))
+
+
+def test_a_queue_served_in_short_pages_is_read_to_its_last_record() -> None:
+    """600 records, the app puts at most 250 in a page although 1000 were asked: three pages, 600 items (its own
+    totalRecords). Trusting the first short page as the end read 250, and the other 350 downloads looked unowned."""
+    app = PagedSonarr(600, cap=250)
+    arr = paged_client(app)
+    items = arr.queue()
+    arr.close()
+    assert len(items) == 600 and app.pages == [1, 2, 3]
+    assert items[-1].download_id == SEED.hash
+
+
+def test_a_queue_that_counts_more_records_than_it_serves_is_refused_as_incomplete() -> None:
+    """1500 records served, 1501 claimed (one removed while we read): the page past the end repeats the last page
+    (nothing new: the read stops, never counting a record twice), read again once, still 1 short: a ServiceError
+    naming both counts, not a queue of 1500 the cleanup would trust."""
+    app = PagedSonarr(1500, claims=1501)
+    arr = paged_client(app)
+    with pytest.raises(ServiceError, match="read 1500 of the 1501 records"):
+        arr.queue()
+    arr.close()
+    assert app.pages == [1, 2, 2, 1, 2, 2]
+
+
+@pytest.mark.parametrize(("cap", "claims"), [(250, None), (None, 1501)], ids=["short-pages", "incomplete"])
+def test_the_seed_cleanup_never_takes_a_download_on_an_unread_page_for_an_orphan(
+    tmp_path: Path, cap: int | None, claims: int | None
+) -> None:
+    """An unregistered seed whose queue record is the queue's last: the app still owns it (import pending), so
+    the opt-in cleanup must never list it among the orphan seeds: either every page is read and it is owned, or
+    the queue is incomplete and this cycle's cleanup does not run."""
+    app = PagedSonarr(1500 if claims else 600, cap=cap, claims=claims)
+    lib = FakeLibrary("qbittorrent", [SEED])
+    config = Config.model_validate(
+        {"qbittorrent": [{"url": "http://127.0.0.1:1"}], "sonarr": [{"url": "http://127.0.0.1:3", "api_key": "k"}]}
+    )
+    store = Store(tmp_path / "state.db")
+    arr = paged_client(app)
+    obs = Observer(config, [cast(QBittorrentClient, lib)], {"sonarr": arr}, lambda: store, Clock())
+    snap = obs.snapshot(cleanup=True)
+    arr.close()
+    store.close()
+    assert SEED.hash not in {d.torrent.hash for d in snap.seeds}
+    if claims:
+        assert "read 1500 of the 1501" in snap.service_errors["sonarr"] and not snap.cleanup_read
+    else:
+        assert snap.service_errors == {} and snap.cleanup_read
+
+
+# -- version gating: where the tracker rows come from --------------------------------------------------------------
+class CapturedQbt:
+    """qBittorrent of one version over an httpx transport, answering with that version's real captures (login,
+    version, transfer/info, log/main, torrents/info per state, with or without includeTrackers, trackers,
+    properties); every request it got is kept."""
+
+    def __init__(self, version: str, states: list[str]) -> None:
+        self.root = FIXTURES / f"qbittorrent-{version}"
+        self.version = version
+        self.states = {
+            json.loads((self.root / "states" / s / "torrents_info.json").read_text())[0]["hash"]: s for s in states
+        }
+        self.requests: list[tuple[str, str, dict[str, str]]] = []
+
+    def _state_file(self, info_hash: str, name: str) -> Any:
+        return json.loads((self.root / "states" / self.states[info_hash] / name).read_text())
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        endpoint = request.url.path.removeprefix("/api/v2/")
+        form = dict(urllib.parse.parse_qsl(request.content.decode())) if request.method == "POST" else {}
+        args = {**dict(request.url.params), **form}
+        self.requests.append((request.method, endpoint, args))
+        if endpoint == "auth/login":
+            return httpx.Response(204) if self.version >= "5.2" else httpx.Response(200, text="Ok.")
+        if endpoint == "app/version":
+            return httpx.Response(200, text=(self.root / "app_version.txt").read_text())
+        if endpoint in ("transfer/info", "log/main", "app/preferences"):
+            return httpx.Response(200, content=(self.root / f"{endpoint.replace('/', '_')}.json").read_bytes())
+        if endpoint == "torrents/info" and args.get("filter") == "errored":
+            return httpx.Response(200, json=[])
+        if endpoint == "torrents/info":
+            name = (
+                "torrents_info_includeTrackers.json" if args.get("includeTrackers") == "true" else "torrents_info.json"
+            )
+            wanted = [h for h in args.get("hashes", "").split("|") if h in self.states]
+            return httpx.Response(200, json=[self._state_file(h, name)[0] for h in wanted])
+        if endpoint in ("torrents/trackers", "torrents/properties"):
+            return httpx.Response(200, json=self._state_file(args["hash"], endpoint.replace("/", "_") + ".json"))
+        return httpx.Response(404)
+
+    def calls(self, endpoint: str) -> list[dict[str, str]]:
+        return [args for _, e, args in self.requests if e == endpoint]
+
+
+SUSPECTS = ["fx-sonarr-stalled", "fx-stalled-dl", "fx-tracker-down", "fx-unregistered-dl"]  # running, no data
+
+
+@pytest.mark.parametrize("version", ["4.5.2", "5.1.0", "5.3.0"])
+def test_tracker_rows_come_with_torrents_info_from_5_1_and_one_call_per_suspect_before(
+    tmp_path: Path, version: str
+) -> None:
+    """Four downloads the queue names, all running with no data flowing (suspects whose trackers matter), over the
+    real captures of each version. From 5.1 torrents/info?includeTrackers=true returns their rows: 0 calls of
+    torrents/trackers (a per-torrent fan-out is a request per suspect per cycle on a big library). 4.5.2 does not
+    know includeTrackers (it would ignore it): never sent, and one torrents/trackers per suspect, 4."""
+    from qbittorrent_monitor.clients.qbittorrent import Feature
+
+    fake = CapturedQbt(version, [*SUSPECTS, "fx-seeding"])
+    config = Config.model_validate({"qbittorrent": [{"url": "http://127.0.0.1:1", "password": "p"}]})
+    qbt = QBittorrentClient(config.qbittorrent[0], transport=httpx.MockTransport(fake.handle))
+    refs = [sonarr_ref(h, [i]) for i, h in enumerate(fake.states, start=1)]
+    store = Store(tmp_path / "state.db")
+    arrs = {"sonarr": cast(ArrClient, FakeQueue(refs))}
+    snap = Observer(config, [qbt], arrs, lambda: store, Clock()).snapshot()
+    store.close()
+    qbt.close()
+    assert snap.service_errors == {}
+    by_state = {fake.states[d.torrent.hash]: d for d in snap.downloads}
+    assert sorted(by_state) == sorted([*SUSPECTS, "fx-seeding"])
+    assert all(by_state[s].trackers for s in SUSPECTS)  # every suspect's rows were read, one way or the other
+    info = fake.calls("torrents/info")
+    inline = qbt.supports(Feature.INCLUDE_TRACKERS)
+    assert inline == (version != "4.5.2")
+    if inline:
+        assert info and all(c.get("includeTrackers") == "true" for c in info if "hashes" in c)
+        assert fake.calls("torrents/trackers") == []
+    else:
+        assert all("includeTrackers" not in c for c in info)
+        asked = sorted(c["hash"] for c in fake.calls("torrents/trackers"))
+        assert asked == sorted(h for h, s in fake.states.items() if s in SUSPECTS)

@@ -3,13 +3,16 @@ service and outage messages, and where each setting came from (file, environment
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
-from qbittorrent_monitor.config import NotificationSettings, load_config, provenance
+from captured import download, sonarr_ref, torrent
+from qbittorrent_monitor.config import Config, ErrorPatterns, NotificationSettings, load_config, provenance
+from qbittorrent_monitor.decide import CycleFacts, decide_download
 from qbittorrent_monitor.events import CycleFinished, Events, OutageBegan, OutageEnded, ServiceChanged
 from qbittorrent_monitor.model import (
     Decision,
@@ -17,6 +20,7 @@ from qbittorrent_monitor.model import (
     Evidence,
     Finding,
     Kind,
+    Memory,
     OutageGroup,
     RememberedOutage,
     Scope,
@@ -24,7 +28,8 @@ from qbittorrent_monitor.model import (
     Verdict,
 )
 from qbittorrent_monitor.notify import Notifier
-from qbittorrent_monitor.record import CycleReport
+from qbittorrent_monitor.record import CycleReport, DecisionLog
+from qbittorrent_monitor.rules import Patterns, RuleContext, classify
 from receiver import Receiver
 
 
@@ -77,6 +82,28 @@ def test_an_outage_is_one_message_when_it_begins_and_one_when_it_ends(receiver: 
     ]
     assert "40 download(s) held" in receiver.messages[0]["message"]
     assert "lasted 2h00m" in receiver.messages[1]["message"]
+
+
+def test_an_outage_message_gives_the_date_of_its_deadline_when_it_is_not_today(receiver: Receiver) -> None:
+    """`held before 14:00` is ambiguous when the 6 h window ends tomorrow: another day's time carries its date
+    (the outage here began in 2027, so its deadline is not today); a deadline later today stays a bare HH:MM."""
+    import time
+
+    events = Events()
+    n = notifier(receiver, events)
+    old = outage(3)
+    events.emit(OutageBegan(old))
+    soon = dataclasses.replace(outage(2), group=OutageGroup(Scope.TRACKER, "qbittorrent", Kind.CONNECTION, "b.example"))
+    now = time.time()
+    soon = dataclasses.replace(soon, first_seen=now - 6 * 3600 + 60)  # its window ends in a minute
+    events.emit(OutageBegan(soon))
+    n.flush()
+    n.close()
+    deadline = time.localtime(old.first_seen + 6 * 3600)
+    assert f"before {time.strftime('%Y-%m-%d %H:%M', deadline)} unless" in receiver.messages[0]["message"]
+    end = time.localtime(now + 60)
+    if time.strftime("%Y-%m-%d", end) == time.strftime("%Y-%m-%d"):  # not run in the last minute of a day
+        assert f"before {time.strftime('%H:%M', end)} unless" in receiver.messages[1]["message"]
 
 
 def test_a_repair_that_gives_up_searching_an_episode_says_so_and_events_can_be_switched_off(
@@ -161,3 +188,52 @@ def _validate(doc: dict[str, object]) -> None:
         path = Path(d) / "c.yaml"
         path.write_text(yaml.safe_dump(doc))
         load_config(path, env={})
+
+
+# -- one log line per decision, when it changes ------------------------------------------------------------------
+def _stalled_decisions(
+    last_progress_at: float, hours: list[float], *, dry_run: bool = False
+) -> list[tuple[float, Decision]]:
+    """The real stalled rule and decide pass over one stalled Sonarr download, one cycle at each of `hours` after
+    it was added (policy: no progress for 6h)."""
+    t = torrent("fx-sonarr-stalled")
+    cfg = Config.model_validate(
+        {"qbittorrent": [{"url": "http://127.0.0.1:1"}], "stalled": {"no_progress_for": "6h", "min_age": 0}}
+    )
+    memory = Memory(t.added_on, last_progress_at, t.downloaded)
+    d = download("fx-sonarr-stalled", arr=(sonarr_ref(t.hash, [11]),), memory=memory)
+    out = []
+    for h in hours:
+        now = t.added_on + h * 3600
+        findings = classify(d, RuleContext(Patterns.from_config(ErrorPatterns()), now, 0))
+        decision = decide_download(d, findings, cfg, CycleFacts(now, dry_run=dry_run))
+        assert decision is not None
+        out.append((now, decision))
+    return out
+
+
+def test_a_waiting_stalled_download_is_logged_once_though_its_reason_text_changes_every_cycle() -> None:
+    """Twelve 5-minute cycles of the same wait: the reason ("no progress for 1h05m", "1h10m", ...) and the
+    explanation change each cycle, the decision does not (wait, stalled, due 6h after its last progress): 1 line."""
+    t0 = torrent("fx-sonarr-stalled").added_on
+    cycles = _stalled_decisions(t0, [1 + i / 12 for i in range(12)])
+    assert len({d.finding.reason for _, d in cycles}) == 12  # the text really changes every cycle
+    assert {d.verdict for _, d in cycles} == {Verdict.WAIT}
+    log = DecisionLog()
+    assert [log.changed(d) for _, d in cycles] == [True] + [False] * 11
+
+
+def test_a_stalled_download_is_logged_again_when_its_decision_really_changes() -> None:
+    """The same download: waiting (1 line), then its 6h are up in a dry run (1 line for the planned repair, not one
+    per cycle after), then it moved and stalled again, so it is due at a new time (1 line): 3 lines in 9 cycles."""
+    t0 = torrent("fx-sonarr-stalled").added_on
+    waiting = _stalled_decisions(t0, [1, 2, 3], dry_run=True)
+    ready = _stalled_decisions(t0, [6.5, 7, 7.5], dry_run=True)
+    stalled_again = _stalled_decisions(t0 + 7.6 * 3600, [8, 8.5, 9], dry_run=True)
+    assert [d.verdict for _, d in ready] == [Verdict.DRY_RUN] * 3
+    assert stalled_again[0][1].next_at != waiting[0][1].next_at
+    log = DecisionLog()
+    logged = [log.changed(d) for _, d in [*waiting, *ready, *stalled_again]]
+    assert logged == [True, False, False, True, False, False, True, False, False]
+    log.keep_only(set())  # healed: the next sighting is a new problem, logged again
+    assert log.changed(waiting[0][1])

@@ -9,13 +9,24 @@ torrents/info (null during metaDL), -1 for "never", and a `tracker` URL even on 
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 
 from captured import download, info, log_entries, scenarios, stale, torrent, trackers
 from qbittorrent_monitor.config import ErrorPatterns
 from qbittorrent_monitor.model import Kind, TrackerStatus
-from qbittorrent_monitor.rules import Patterns, RuleContext, classify, client_state, metadata, stalled, tracker
+from qbittorrent_monitor.rules import (
+    Patterns,
+    RuleContext,
+    classify,
+    client_state,
+    metadata,
+    stalled,
+    tracker,
+    undecided,
+)
+from qbittorrent_monitor.store import Store
 
 PATTERNS = Patterns.from_config(ErrorPatterns())
 HOUR = 3600.0
@@ -229,3 +240,74 @@ def test_a_working_torrents_tracker_is_known_from_its_rows_and_on_4x_from_its_fi
     for version in VERSIONS:
         assert download("fx-stalled-dl", with_trackers=False, version=version).tracker_host == "", version
         assert download("fx-stalled-dl", version=version).tracker_host == "127.0.0.1", version
+
+
+# -- 5.2+ `updating`: a tracker re-announcing right now -----------------------------------------------------------
+def announcing_now(rows: list[dict[str, object]]) -> list[dict[str, object]]:
+    """The same real 5.3.0 rows while qBittorrent re-announces: `updating` true on the tracker and its endpoint,
+    `status` and `msg` still those of the previous announce (what 5.3 sends during an announce)."""
+    out = []
+    for row in rows:
+        if str(row["url"]).startswith("http"):
+            endpoints = [{**e, "updating": True} for e in row["endpoints"]]  # type: ignore[attr-defined]
+            row = {**row, "updating": True, "endpoints": endpoints}
+        out.append(row)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("state", "file"),
+    [
+        ("fx-sonarr-unregistered", "torrents_trackers.json"),
+        ("fx-tracker-down", "torrents_trackers.json"),
+        ("fx-unregistered-dl", "torrents_info_includeTrackers.json"),
+    ],
+)
+def test_a_tracker_re_announcing_right_now_is_not_judged_on_its_previous_message(state: str, file: str) -> None:
+    """Captured 5.3.0 rows (status 5 "Unregistered torrent", status 4 "Connection refused"): at rest they are a
+    tracker finding; the same rows with `updating: true` are an announce in flight whose answer is not known yet,
+    so no tracker finding this cycle (the tracker may be answering right now), and the tracker kinds are undecided."""
+    from captured import raw
+
+    doc = raw(f"states/{state}/{file}", version="5.3.0")
+    rows = doc[0]["trackers"] if file.startswith("torrents_info") else doc
+    assert all(r.get("updating") is False for r in rows if str(r["url"]).startswith("http"))  # the real capture
+    d = download(state, version="5.3.0")
+    at_rest = dataclasses.replace(d, trackers=tuple(TrackerStatus.from_api(r) for r in rows))
+    found = tracker.check(at_rest, PATTERNS)
+    assert found is not None and found.kind in (Kind.TRACKER, Kind.CONNECTION)
+    assert undecided(at_rest) == frozenset()
+    busy = dataclasses.replace(d, trackers=tuple(TrackerStatus.from_api(r) for r in announcing_now(rows)))
+    assert tracker.check(busy, PATTERNS) is None
+    assert {Kind.TRACKER, Kind.CONNECTION} <= undecided(busy)
+    memory, now = stale(state, version="5.3.0")
+    assert [f.kind for f in classify(dataclasses.replace(busy, memory=memory), ctx(now))] in ([], [Kind.STALLED])
+
+
+def test_a_4x_row_with_status_3_is_an_announce_in_progress_too() -> None:
+    row = {"url": "http://t.example/announce", "tier": 0, "status": 3, "msg": "Connection refused"}
+    assert TrackerStatus.from_api(row).announcing
+    assert not TrackerStatus.from_api({**row, "status": 4}).announcing
+
+
+def test_a_re_announce_in_the_middle_of_a_wait_does_not_restart_its_clock(tmp_path: Path) -> None:
+    """A dead tracker (real 5.3.0 "Connection refused" rows) must fail for 6 h before a repair. One cycle lands while
+    qBittorrent re-announces (`updating`): that cycle cannot tell, so the 6 h still count from the first sighting
+    (T0), the strikes neither grow nor restart; without that, each announce caught would start the 6 h again."""
+    from captured import raw
+
+    rows = raw("states/fx-tracker-down/torrents_trackers.json", version="5.3.0")
+    d = download("fx-tracker-down", version="5.3.0")
+    at_rest = dataclasses.replace(d, trackers=tuple(TrackerStatus.from_api(r) for r in rows))
+    busy = dataclasses.replace(d, trackers=tuple(TrackerStatus.from_api(r) for r in announcing_now(rows)))
+    store = Store(tmp_path / "state.db")
+    t0 = 1_800_000_000.0
+    seen = {}
+    for i, cycle in enumerate([at_rest, at_rest, busy, at_rest]):
+        now = t0 + i * 300
+        kinds = {cycle.key: [f.kind.value for f in classify(cycle, ctx(now)) if f.kind is not Kind.STALLED]}
+        marks = {cycle.key: frozenset(k.value for k in ks)} if (ks := undecided(cycle)) else {}
+        since, strikes = store.note_findings(kinds, now, undecided=marks)
+        seen[i] = (since[cycle.key].get("connection_errors"), strikes[cycle.key].get("connection_errors"))
+    store.close()
+    assert seen == {0: (t0, 1), 1: (t0, 2), 2: (None, None), 3: (t0, 3)}

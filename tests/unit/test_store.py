@@ -237,3 +237,23 @@ def test_a_torrent_gone_for_a_month_is_forgotten_with_its_findings(tmp_path: Pat
     store.close()
     with sqlite3.connect(tmp_path / "state.db") as db:
         assert db.execute("SELECT count(*) FROM findings").fetchone() == (0,)
+
+
+def test_the_data_dir_lock_names_its_holder_with_an_iso_8601_time_with_offset(tmp_path: Path) -> None:
+    """monitor.lock.json `since` is read by people (and the refusal message of a second monitor): the same
+    `2026-12-01T09:12:03+01:00` the logs and `history` print, an offset with a colon, never `+0100`."""
+    import json
+    import re
+    import time
+    from datetime import datetime
+
+    from qbittorrent_monitor.store import hold_data_dir
+
+    before = time.time()
+    lock = hold_data_dir(tmp_path)
+    try:
+        since = json.loads((tmp_path / "monitor.lock.json").read_text())["since"]
+    finally:
+        lock.release()
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d", since), since
+    assert abs(datetime.fromisoformat(since).timestamp() - before) < 5

@@ -150,24 +150,56 @@ class ArrClient:
         return data
 
     def _paged(self, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-        """Every record of a paged list. A queue page past the end repeats the last page: stop on the count,
-        never on an empty page."""
+        """Every record of a paged list, or a ServiceError: a list read short is never taken for the whole list (the
+        seed cleanup would take a torrent the app still owns for an orphan). Pages are read until as many distinct
+        records as `totalRecords` were read, or a page brings none not seen yet (an empty page, or a queue page past
+        the end, which repeats the last page). A short page is not the end: the app may cap the page size. A list
+        that changed while it was read (a record moved to another page) is read once more before giving up."""
+        what = path.strip("/")
         records: list[dict[str, Any]] = []
-        page = 1
-        while page <= MAX_PAGES:
+        total = 0
+        for attempt in range(2):
+            records, total = self._pages(path, params)
+            if len(records) >= total:
+                return records
+            if attempt == 0:
+                log.info("%s: %s read %d of its %d records; reading it again", self.name, what, len(records), total)
+        raise ServiceError(
+            self.name,
+            f"{what}: read {len(records)} of the {total} records it counts (short pages, or it changed while read "
+            "twice): incomplete, not trusted",
+        )
+
+    def _pages(self, path: str, params: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
+        """One pass over the pages: the distinct records read (by id) and the last `totalRecords`."""
+        what = path.strip("/")
+        records: list[dict[str, Any]] = []
+        seen: set[int] = set()
+        total = 0
+        for page in range(1, MAX_PAGES + 1):
             query = {"page": page, "pageSize": PAGE_SIZE, **params}
-            data = self._json(self._request("GET", path, read=True, params=query), path.strip("/"))
+            data = self._json(self._request("GET", path, read=True, params=query), what)
             if not isinstance(data, dict) or not isinstance(data.get("records"), list):
-                raise ServiceError(self.name, f"{path.strip('/')}: not a paging envelope with records")
-            total = data.get("totalRecords")
-            if not isinstance(total, int) or isinstance(total, bool):
+                raise ServiceError(self.name, f"{what}: not a paging envelope with records")
+            count = data.get("totalRecords")
+            if not isinstance(count, int) or isinstance(count, bool):
                 # Without the count a short read cannot be told from the end: nothing is inferred from it.
-                raise ServiceError(self.name, f"{path.strip('/')}: a page without totalRecords; not trusted")
-            records.extend(r for r in data["records"] if isinstance(r, dict))
-            if page * PAGE_SIZE >= total:
+                raise ServiceError(self.name, f"{what}: a page without totalRecords; not trusted")
+            total = count
+            new = 0
+            for r in data["records"]:
+                if not isinstance(r, dict):
+                    continue
+                rid = r.get("id")
+                if isinstance(rid, int) and not isinstance(rid, bool):
+                    if rid in seen:
+                        continue  # a page past the end repeating the last one, or a record that moved
+                    seen.add(rid)
+                records.append(r)
+                new += 1
+            if len(records) >= total or new == 0:
                 break
-            page += 1
-        return records
+        return records, total
 
     def queue(self) -> list[QueueItem]:
         """The whole queue, every page, torrents only, pending items skipped. Unknown items (in the category but not

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..config import SlowSettings
-from ..model import Download, Finding, Kind
+from ..model import PATTERN_KINDS, Download, Finding, Kind
 from . import client_state, metadata, slow, stalled, tracker
 from .patterns import Patterns
 
-__all__ = ["Patterns", "RuleContext", "classify", "unregistered_seeds"]
+__all__ = ["Patterns", "RuleContext", "classify", "undecided", "unregistered_seeds"]
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,12 @@ def classify(download: Download, ctx: RuleContext) -> list[Finding]:
         slow.check(download, ctx.slow),
     ]
     return [f for f in found if f is not None]
+
+
+def undecided(download: Download) -> frozenset[Kind]:
+    """The kinds no rule could judge this cycle (a tracker re-announcing right now): their clocks and strikes are
+    kept as they were, neither reset nor struck, until the next cycle can tell."""
+    return frozenset(PATTERN_KINDS) if tracker.undecided(download) else frozenset()
 
 
 def unregistered_seeds(

@@ -2,6 +2,8 @@
 
 Any working tracker clears the torrent (a multi-tracker torrent with one dead tracker is fine). The DHT/PeX/LSD
 pseudo rows are skipped. Messages in the `ignore` list ("stream truncated", "client limit") never count.
+A tracker re-announcing right now (5.2+ `updating`, 4.x status 3) is not judged on its previous answer: the torrent's
+trackers are not judged this cycle, and what was found before keeps its clock (`undecided`).
 """
 
 from __future__ import annotations
@@ -12,12 +14,20 @@ from .patterns import Patterns
 RULE = "tracker"
 
 
+def undecided(download: Download) -> bool:
+    """No tracker works for it yet one is announcing now: whether its trackers fail is not known this cycle."""
+    rows = [t for t in download.trackers or () if t.is_real]
+    return any(t.announcing for t in rows) and not any(t.status == TrackerState.WORKING for t in rows)
+
+
 def check(download: Download, patterns: Patterns) -> Finding | None:
     if not download.trackers:
         return None
     rows = [t for t in download.trackers if t.is_real]
     if not rows or any(t.status == TrackerState.WORKING for t in rows):
         return None
+    if undecided(download):
+        return None  # its previous message may be answered differently in a second
     failing = [t for t in rows if t.status in FAILED_TRACKER_STATUSES]
     best = None
     for row in failing:
