@@ -6,6 +6,7 @@ classify turns a Download into `Finding`s; decide turns a Finding into a `Decisi
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 from typing import Any
@@ -114,6 +115,17 @@ def _float(d: dict[str, Any], key: str, default: float = 0.0) -> float:
     return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else default
 
 
+def _is_tracker_url(url: str) -> bool:
+    return url.split(":", 1)[0].lower() in _REAL_TRACKER_SCHEMES
+
+
+@functools.lru_cache(maxsize=16384)
+def url_host(url: str) -> str:
+    """The host of a tracker URL ("" for the DHT/PeX/LSD pseudo rows and for ""), remembered: the same few tracker
+    URLs are asked for every watched torrent every cycle."""
+    return (urlsplit(url).hostname or "") if url and _is_tracker_url(url) else ""
+
+
 @dataclass(frozen=True, slots=True)
 class TrackerStatus:
     url: str
@@ -138,11 +150,11 @@ class TrackerStatus:
     @property
     def is_real(self) -> bool:
         """False for the DHT/PeX/LSD pseudo rows."""
-        return self.url.split(":", 1)[0].lower() in _REAL_TRACKER_SCHEMES
+        return _is_tracker_url(self.url)
 
     @property
     def host(self) -> str:
-        return (urlsplit(self.url).hostname or "") if self.is_real else ""
+        return url_host(self.url)
 
     @property
     def reported(self) -> bool:
@@ -374,8 +386,7 @@ class Download:
         for row in self.trackers or ():
             if row.reported and row.host:
                 return row.host
-        working = self.torrent.working_tracker
-        return (urlsplit(working).hostname or "") if working else ""
+        return url_host(self.torrent.working_tracker)
 
 
 @dataclass(frozen=True, slots=True)
