@@ -4,7 +4,7 @@ A real qbittorrent-nox and the Sonarr/Radarr simulators; the monitor in-process,
 through `clients.on_request` (what `--verbose` and the metrics see). The queue is the same small one throughout: a
 young stalled episode (a suspect, not judged yet), a seed waiting for import, a paused download and a `keep`-tagged
 unregistered download (protected: found again every cycle, never touched). Around it the library grows from a few
-torrents to a few hundred, with ten times the errored torrents no queue refers to. Counts, not timings: the speed
+torrents to six hundred, with ten times the errored torrents no queue refers to. Counts, not timings: the speed
 itself is measured in bench/.
 """
 
