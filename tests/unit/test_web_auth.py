@@ -279,6 +279,56 @@ def test_a_new_password_ends_the_sessions_opened_with_the_old_one(serve: Serve, 
     assert client.get("/").status_code == 303
 
 
+def reload(monitor: Monitor, **dashboard: Any) -> None:
+    """What SIGHUP does: the file is rewritten, read again from disk (a new Config object, not the old one changed in
+    place), and handed to `Monitor.reconfigure` between two cycles."""
+    assert monitor.config_path is not None
+    doc = yaml.safe_load(monitor.config_path.read_text())
+    for section, values in dashboard.items():
+        doc[section] = {**doc.get(section, {}), **values}
+    monitor.config_path.write_text(yaml.safe_dump(doc))
+    monitor.reconfigure(load_config(monitor.config_path, env={}))
+
+
+def test_a_reloaded_password_api_key_and_metrics_token_replace_the_old_ones_at_once(
+    serve: Serve, password_hash: str
+) -> None:
+    """After SIGHUP the credentials are the new file's: the old password, API key and metrics token open nothing,
+    the new ones open what they should. (The web server must read the configuration in force on every request.)"""
+    monitor, client = serve(
+        {"password_hash": password_hash, "api_keys": [API_KEY]}, metrics={"token": SECRETS["metrics"]}
+    )
+    assert log_in(client).status_code == 303 and client.get("/").status_code == 200
+    new_key, new_token = "a-new-api-key-0123456789abcdef", "a-new-metrics-token-0123456789"
+    reload(
+        monitor,
+        dashboard={"password_hash": hash_password("the new password"), "api_keys": [new_key]},
+        metrics={"token": new_token},
+    )
+    assert client.get("/").status_code == 303  # the session opened with the old password is over
+    fresh = httpx.Client(base_url=client.base_url, follow_redirects=False, timeout=10)
+    try:
+        assert log_in(fresh, PASSWORD).status_code == 401  # the old password: refused
+        assert log_in(fresh, "the new password").status_code == 303 and fresh.get("/").status_code == 200
+    finally:
+        fresh.close()
+    assert client.get("/api/overview", headers={"X-Api-Key": API_KEY}).status_code == 401
+    assert client.get("/api/overview", headers={"X-Api-Key": new_key}).status_code == 200
+    old = client.get("/metrics", headers={"Authorization": f"Bearer {SECRETS['metrics']}"})
+    assert old.status_code == 401
+    assert client.get("/metrics", headers={"Authorization": f"Bearer {new_token}"}).status_code == 200
+
+
+def test_a_reloaded_session_secret_ends_the_sessions_signed_with_the_old_one(serve: Serve, password_hash: str) -> None:
+    """The password is unchanged, only dashboard.session_secret: a cookie signed with the old secret no longer
+    verifies, so the browser that held it must log in again (and can)."""
+    monitor, client = serve({"password_hash": password_hash, "session_secret": SECRETS["session"]})
+    assert log_in(client).status_code == 303 and client.get("/").status_code == 200
+    reload(monitor, dashboard={"session_secret": "another-session-secret-0123456789abcdef0123"})
+    assert client.get("/").status_code == 303
+    assert log_in(client).status_code == 303 and client.get("/").status_code == 200
+
+
 def test_hash_password_prints_a_hash_the_config_accepts_and_that_verifies() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "qbittorrent_monitor", "hash-password"],
