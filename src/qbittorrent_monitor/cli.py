@@ -282,6 +282,7 @@ def _forever(monitor: Any, config: Config, interval: float, args: argparse.Names
         logs.redact(fresh.secrets())
         return fresh
 
+    monitor.start_notifications()  # the daemon alone notifies (not --test, not --health-check)
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGHUP, on_hangup)

@@ -73,7 +73,15 @@ class Monitor:
         self.config_path: Path | None = None  # set by the CLI (the settings page says where each value came from)
         self.activity = Activity(self)
         self.metrics = Metrics(self)
-        self.notifier = Notifier(config.notifications, self.events, outage_window=config.outage.window)
+        self.notifier: Notifier | None = None  # only the daemon notifies (start_notifications)
+
+    def start_notifications(self) -> Notifier:
+        """The daemon's notifier. `--health-check` and `--test` have none: a health check run every minute by the
+        container must not send "service down" each time the daemon is busy, nor a one-off cycle repeat the
+        daemon's messages."""
+        if self.notifier is None:
+            self.notifier = Notifier(self.config.notifications, self.events, outage_window=self.config.outage.window)
+        return self.notifier
 
     def _connect(self, config: Config) -> None:
         """The adapters for this configuration (on start, and again on SIGHUP with the new one)."""
@@ -86,10 +94,16 @@ class Monitor:
         self._executor: Executor | None = None
 
     def reconfigure(self, config: Config) -> None:
-        """Take a new configuration between two cycles (credentials fixed, instances added): new adapters, the same
-        memory, health and journal."""
+        """Take a new configuration between two cycles (credentials fixed, instances added): new adapters and a new
+        notifier (its URLs may have changed), the same memory, health and journal. The web server reads
+        `self.config` on every request: the new password, API keys and metrics token hold from the next one."""
         old_qbts, old_arrs = self.qbts, self.arrs
         self._connect(config)
+        if (old_notifier := self.notifier) is not None:
+            self.notifier = Notifier(
+                config.notifications, self.events, outage_window=config.outage.window, after=old_notifier
+            )
+            old_notifier.close()
         for q in old_qbts:
             q.close()
         for a in old_arrs.values():
@@ -324,7 +338,8 @@ class Monitor:
                     self.reconfigure(config)
 
     def close(self) -> None:
-        self.notifier.close()
+        if self.notifier is not None:
+            self.notifier.close()
         self.activity.close()
         self.metrics.close()
         for q in self.qbts:

@@ -161,3 +161,40 @@ def _validate(doc: dict[str, object]) -> None:
         path = Path(d) / "c.yaml"
         path.write_text(yaml.safe_dump(doc))
         load_config(path, env={})
+
+
+def test_a_reloaded_configuration_notifies_its_own_urls_and_not_the_old_ones(tmp_path: Path) -> None:
+    """SIGHUP with new notifications.urls: the next message goes to the new receiver only (the old URL may be a
+    channel the user no longer reads, or one whose token leaked), and a service already told down is not told
+    down again."""
+    from qbittorrent_monitor.monitor import Monitor
+
+    old, new = Receiver().start(), Receiver().start()
+    path = tmp_path / "config.yaml"
+
+    def write(url: str) -> None:
+        doc = {
+            "monitor": {"data_dir": str(tmp_path / "data")},
+            "qbittorrent": [{"url": "http://127.0.0.1:9", "password": "p"}],
+            "notifications": {"urls": [url]},
+        }
+        path.write_text(yaml.safe_dump(doc))
+
+    write(old.url)
+    monitor = Monitor(load_config(path, env={}))
+    try:
+        monitor.start_notifications()
+        monitor.events.emit(ServiceChanged("sonarr", False, "refused", 1.0))
+        assert [m["title"] for m in old.wait_for(1)] == ["qbittorrent-monitor: sonarr is down"]
+        write(new.url)
+        monitor.reconfigure(load_config(path, env={}))
+        monitor.events.emit(ServiceChanged("sonarr", False, "timed out", 2.0))  # still down: nothing new to tell
+        monitor.events.emit(ServiceChanged("sonarr", True, "answers", 3.0))
+        assert monitor.notifier is not None
+        monitor.notifier.flush()
+        assert new.titles() == ["qbittorrent-monitor: sonarr is back"]
+        assert old.titles() == ["qbittorrent-monitor: sonarr is down"]
+    finally:
+        monitor.close()
+        old.stop()
+        new.stop()
