@@ -26,7 +26,7 @@ from .config import (
     ConfigError,
     data_dir_from,
     discovery_settings,
-    env_sets,
+    env_instance,
     read_document,
     validate,
 )
@@ -115,10 +115,10 @@ def load(path: Path, *, explicit: bool, env: dict[str, str] | None = None) -> Lo
                 discovery.write_report(found, report)
             except OSError as exc:
                 notes.append((logging.WARNING, f"discovery: cannot write {report}: {exc.strerror}"))
-        env_sections = {s for s in sections if env_sets(env, s)}
-        for line in discovery.fill(merged, found, sections, env_sections):
+        env_fields = {s: fields for s in sections if (fields := env_instance(env, s))}
+        for line in discovery.fill(merged, found, sections, env_fields):
             notes.append((logging.INFO, f"discovery: {line}"))
-        discovery.fill(discovered_doc, found, sections, set())
+        discovery.fill(discovered_doc, found, sections, env_fields)  # what the first start writes: the same
 
     wrote = None
     if first_start:

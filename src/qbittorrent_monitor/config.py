@@ -708,9 +708,13 @@ def read_document(path: Path | None) -> tuple[dict[str, Any], str]:
     return loaded, str(path)
 
 
-def env_sets(env: dict[str, str], section: str) -> bool:
-    """Whether an environment variable sets something in this top-level section."""
-    return any(path[0] == section and env.get(var, "") != "" for var, path in ENV_OVERRIDES.items())
+def env_instance(env: dict[str, str], section: str) -> dict[str, str]:
+    """The fields the environment sets on a section's first instance (`SONARR_URL` -> `{"url": ...}`)."""
+    return {
+        str(path[2]): env[var]
+        for var, path in ENV_OVERRIDES.items()
+        if path[0] == section and len(path) == 3 and env.get(var, "") != ""
+    }
 
 
 def discovery_settings(doc: dict[str, Any], env: dict[str, str], source: str) -> DiscoverySettings:

@@ -621,14 +621,76 @@ def _host_port(url: str) -> tuple[str, int | None]:
     return (parts.hostname or "").lower(), port
 
 
-def fill(doc: dict[str, Any], discovery: Discovery, sections: set[str], env_sections: set[str]) -> list[str]:
+def _is_at(url: str, service: Service) -> bool:
+    """Whether a configured URL names this discovered service: the same port, and its host the service's URL host,
+    container name or address on the network."""
+    if service.url is None:
+        return False
+    host, port = _host_port(url)
+    s_host, s_port = _host_port(service.url)
+    names = {s_host, service.container.lower(), (service.address or "").lower()} - {""}
+    return port is not None and port == s_port and host in names
+
+
+def _fill_env_named(doc: dict[str, Any], app: App, discovery: Discovery, env0: dict[str, str]) -> str | None:
+    """A section the file says nothing of but the environment names (`SONARR_URL`, `QBITTORRENT_PASSWORD`, ...):
+    the environment's instance is as explicit as the file's, so discovery adds no other instance beside it, and a
+    discovered secret goes only to the service it was read from.
+
+    - the environment gives the URL: the discovered service at that host and port lends its API key (or user name),
+      and nothing is added if none is there;
+    - it gives only other fields (an API key, a password): the one discovered service lends its URL; with more than
+      one there is no telling which the environment means, and nothing is added."""
+    candidates = [s for s in discovery.found(app.name) if s.url is not None]
+    var = app.name.upper()
+    if env0.get("url"):
+        match = next((s for s in candidates if _is_at(env0["url"], s)), None)
+        if match is None:
+            if app.is_arr and not env0.get("api_key"):
+                return (
+                    f"{app.name}: {var}_URL is not the address of a {app.name} discovery found: no API key is taken "
+                    f"from discovery for it (set {var}_API_KEY)"
+                )
+            return None
+    elif len(candidates) == 1:
+        match = candidates[0]
+    else:
+        if candidates:
+            return (
+                f"{app.name}: {len(candidates)} found, and the environment sets {', '.join(sorted(env0))} of one: "
+                f"set {var}_URL to say which (nothing was added from discovery)"
+            )
+        return None
+    assert match.url is not None
+    inst: dict[str, Any] = {"name": match.container, "url": match.url}
+    took = "its URL"
+    if app.is_arr and not env0.get("api_key") and match.api_key:
+        inst["api_key"] = match.api_key
+        took = (
+            f"its API key from {match.api_key_source}"
+            if env0.get("url")
+            else f"its URL and API key ({match.api_key_source})"
+        )
+    elif not app.is_arr and match.username and not env0.get("username"):
+        inst["username"] = match.username
+    doc[app.name] = [inst]
+    return f"{app.name}: {took} from the discovered {match.container}, the environment's values on top"
+
+
+def fill(
+    doc: dict[str, Any], discovery: Discovery, sections: set[str], env_fields: dict[str, dict[str, str]]
+) -> list[str]:
     """Put what discovery found into a configuration document, where nothing explicit is said. Changes `doc` in
     place; returns one line per value it added.
 
-    - a section (`sonarr:`) absent from the file gets every usable service found for it; if the environment sets
-      fields of its first instance (e.g. QBITTORRENT_PASSWORD alone), those still override what is filled here;
+    `env_fields`: per section, the fields the environment sets on its first instance (`{"sonarr": {"url": ...}}`);
+    they are applied after this, and count as explicit as the file.
+
+    - a section (`sonarr:`) absent from the file and not named by the environment gets every usable service found
+      for it;
+    - one the environment names gets at most the one service it means (`_fill_env_named`);
     - in an explicit section, an instance without api_key gets the key of the discovered service at the same
-      host and port; nothing else in it is touched.
+      host and port (for the first instance, the environment's URL if it sets one); nothing else in it is touched.
     Only the apps in `sections` (the sections config.py has) are filled; the others stay in the report.
     """
     added: list[str] = []
@@ -636,21 +698,27 @@ def fill(doc: dict[str, Any], discovery: Discovery, sections: set[str], env_sect
         if app.name not in sections:
             continue
         found = discovery.usable(app.name)
+        env0 = env_fields.get(app.name, {})
+        if env0 and not doc.get(app.name):
+            if line := _fill_env_named(doc, app, discovery, env0):
+                added.append(line)
+            continue
         if app.name not in doc:
             if not found:
                 continue
             doc[app.name] = [instance(s) for s in found]
-            how = " (the environment's values override the first)" if app.name in env_sections else ""
-            added.append(f"{app.name}: {', '.join(s.url or '' for s in found)} from discovery{how}")
+            added.append(f"{app.name}: {', '.join(s.url or '' for s in found)} from discovery")
             continue
         instances = doc.get(app.name)
         if not app.is_arr or not isinstance(instances, list):
             continue
         for i, inst in enumerate(instances):
-            if not isinstance(inst, dict) or inst.get("api_key") or not isinstance(inst.get("url"), str):
+            if not isinstance(inst, dict) or inst.get("api_key") or (i == 0 and env0.get("api_key")):
                 continue
-            where = _host_port(inst["url"])
-            match = next((s for s in found if s.url and _host_port(s.url) == where), None)
+            url = env0["url"] if i == 0 and env0.get("url") else inst.get("url")
+            if not isinstance(url, str):
+                continue
+            match = next((s for s in found if _is_at(url, s)), None)
             if match is not None:
                 inst["api_key"] = match.api_key
                 added.append(f"{app.name}[{i}].api_key from {match.api_key_source}")

@@ -99,11 +99,11 @@ def test_finds_each_app_its_address_on_the_network_its_key_and_which_qbittorrent
 def test_only_the_apps_the_configuration_supports_are_filled_in(world: World, sonarr: ArrSimulator) -> None:
     found = discovery.discover(settings(world))
     doc: dict[str, object] = {}
-    lines = discovery.fill(doc, found, bootstrap.supported_sections(), set())
+    lines = discovery.fill(doc, found, bootstrap.supported_sections(), {})
     assert set(doc) == {"qbittorrent", "sonarr", "radarr", "lidarr"}  # every section config.py has (issue 8: lidarr)
     assert doc["sonarr"] == [{"name": "sonarr", "url": sonarr.url, "api_key": sonarr.api_key}]
     assert len(lines) == 4
-    only_v1 = discovery.fill({}, found, {"qbittorrent", "sonarr", "radarr"}, set())
+    only_v1 = discovery.fill({}, found, {"qbittorrent", "sonarr", "radarr"}, {})
     assert len(only_v1) == 3  # a section the configuration lacks stays in the report
 
 
@@ -129,6 +129,24 @@ def test_explicit_configuration_and_environment_win_over_discovery(
     assert [(r.url, r.api_key.get_secret_value()) for r in config.radarr] == [(radarr.url, "from-the-environment")]
     assert path.read_text().startswith("qbittorrent: [{name: mine")  # an explicit file is never rewritten
     assert (tmp_path / "data" / "config" / discovery.REPORT_NAME).exists()
+
+
+def test_sonarr_url_in_the_environment_is_not_sent_the_key_of_the_sonarr_discovery_found(
+    world: World, qbt: QBittorrent, sonarr: ArrSimulator, tmp_path: Path
+) -> None:
+    """SONARR_URL points at another Sonarr and no SONARR_API_KEY is given: the key read from the local Sonarr's
+    config.xml must not be sent to it. The start stops on the one missing value instead, naming it."""
+    path = tmp_path / "config.yaml"
+    path.write_text("health: {port: 0}\n")
+    other = f"http://127.0.0.2:{port_of(sonarr.url)}"  # another host, the same port
+    env = {**world.env(tmp_path / "data"), "SONARR_URL": other, "QBITTORRENT_PASSWORD": qbt.password}
+    with pytest.raises(bootstrap.IncompleteConfig) as failed:
+        bootstrap.load(path, explicit=True, env=env)
+    assert "sonarr[0].api_key" in str(failed.value) and sonarr.api_key not in str(failed.value)
+    assert any("SONARR_URL is not the address of a sonarr discovery found" in m for _, m in failed.value.notes)
+    # The same variable naming the discovered Sonarr: its key is used, for it alone.
+    loaded = bootstrap.load(path, explicit=True, env={**env, "SONARR_URL": sonarr.url})
+    assert [(s.url, s.api_key.get_secret_value()) for s in loaded.config.sonarr] == [(sonarr.url, sonarr.api_key)]
 
 
 def test_a_fully_configured_monitor_does_not_run_discovery(world: World, tmp_path: Path, qbt: QBittorrent) -> None:
