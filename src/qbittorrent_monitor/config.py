@@ -717,6 +717,16 @@ def env_instance(env: dict[str, str], section: str) -> dict[str, str]:
     }
 
 
+def health_settings(doc: dict[str, Any], env: dict[str, str]) -> HealthSettings | None:
+    """The `health:` section with its environment overrides, alone (None if it is invalid): where `--health-check`
+    asks a running monitor, before anything else is read."""
+    partial, _ = _apply_env({"health": copy.deepcopy(doc.get("health") or {})}, env)
+    try:
+        return HealthSettings.model_validate(partial["health"])
+    except ValidationError:
+        return None
+
+
 def discovery_settings(doc: dict[str, Any], env: dict[str, str], source: str) -> DiscoverySettings:
     """The `discovery:` section with its environment overrides, validated on its own (discovery runs before the
     rest of the configuration is complete)."""
