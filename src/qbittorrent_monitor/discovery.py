@@ -182,18 +182,58 @@ def _name_pattern(app: str) -> re.Pattern[str]:
 
 
 NAME_PATTERNS = {app.name: _name_pattern(app.name) for app in APPS}
+# Images that are never one of the apps, whatever their container is called: an app's database (`sonarr-db`), its
+# cache (`radarr-cache`), the VPN a qBittorrent runs behind (`qbittorrent-vpn`), a proxy in front of it.
+NOT_APPS = frozenset(
+    {
+        "postgres", "postgresql", "redis", "valkey", "keydb", "mariadb", "mysql", "mongo", "mongodb", "memcached",
+        "sqlite", "gluetun", "wireguard", "openvpn-client", "openvpn", "nordvpn", "expressvpn", "pia-wg", "tailscale",
+        "nginx", "traefik", "caddy", "haproxy", "swag", "authelia", "oauth2-proxy", "socket-proxy",
+        "docker-socket-proxy", "cloudflared", "flaresolverr", "exportarr", "unpackerr", "notifiarr", "recyclarr",
+    }
+)  # fmt: skip
 
 
 def match_app(image: str, name: str) -> tuple[App, str] | None:
-    """Which app a container runs, and how we know: by image first, else by container name."""
+    """Which app a container runs, and how we know: by image first; by container name only when the image is not
+    one we know (an app's or a well-known other one: `postgres` named sonarr-db is Sonarr's database)."""
     image_name = _image_name(image) if image else ""
     for app in APPS:
         if image_name in app.images:
             return app, "image"
+    if image_name in NOT_APPS:
+        return None
     for app in APPS:
         if NAME_PATTERNS[app.name].match(name.lower()):
             return app, "name"
     return None
+
+
+def _dedupe(result: Discovery) -> None:
+    """One service per address: two containers reached at the same host and port are one app (a qBittorrent in a
+    VPN container's network namespace is reached at the VPN container). The one matched by image is kept; the
+    other is reported in `skipped`."""
+    kept: dict[tuple[str, int | None], Service] = {}
+    for service in list(result.services):
+        if service.url is None:
+            continue
+        where = _host_port(service.url)
+        other = kept.get(where)
+        if other is None:
+            kept[where] = service
+            continue
+        keep, drop = (
+            (service, other) if other.matched_by != "image" and service.matched_by == "image" else (other, service)
+        )
+        kept[where] = keep
+        result.services.remove(drop)
+        result.skipped.append(
+            {
+                "container": drop.container,
+                "app": drop.app,
+                "reason": f"the same address as {keep.container} ({keep.app}, matched by {keep.matched_by})",
+            }
+        )
 
 
 def _env(inspect: dict[str, Any]) -> dict[str, str]:
@@ -488,6 +528,7 @@ def _discover(settings: DiscoverySettings, result: Discovery) -> None:
             service.port = _qbt_port(app, inspect)
         service.url = f"http://{host}:{service.port}{service.url_base}"
         result.services.append(service)
+    _dedupe(result)
 
     for service in result.services:
         app = BY_NAME[service.app]

@@ -198,3 +198,52 @@ def test_the_port_comes_from_config_xml_and_the_apps_own_environment_overrides_i
     assert s.port == port_of(sonarr.url)
     assert s.api_key == "key-from-the-container-environment"
     assert s.api_key_source == "the container's SONARR__AUTH__APIKEY"
+
+
+def test_a_qbittorrent_behind_a_vpn_container_is_one_instance_and_app_databases_are_not_apps(tmp_path: Path) -> None:
+    """A common VPN setup: gluetun named `qbittorrent-vpn`, qBittorrent in its network namespace
+    (`network_mode: container:...`), Sonarr's postgres named `sonarr-db`, Radarr's redis `radarr-cache`. One
+    qBittorrent is found, at the VPN container's address; were the VPN taken for a second qBittorrent at the same
+    address, QBITTORRENT_PASSWORD would fill only the first and the start would fail on qbittorrent[1].password.
+    A VPN image discovery does not know, named like qBittorrent, is the same address again: one service, the one
+    matched by image."""
+    import tempfile
+
+    from sim.docker_engine import FakeContainer, FakeDockerEngine
+
+    short = Path(tempfile.mkdtemp(prefix="qbm-vpn-"))
+    vpn = FakeContainer(
+        "qbittorrent-vpn", "qmcgaw/gluetun:latest", {"traefik_proxy": "172.18.0.5"}, exposed=["8080/tcp"]
+    )
+    box = FakeContainer(
+        "qbittorrent2", "ghcr.io/someone/vpn-box:1", {"traefik_proxy": "172.18.0.6"}, exposed=["8081/tcp"]
+    )
+    containers = [
+        vpn,
+        FakeContainer("qbittorrent", "lscr.io/linuxserver/qbittorrent", {}, network_mode=f"container:{vpn.id}"),
+        box,
+        FakeContainer(
+            "torrents", "lscr.io/linuxserver/qbittorrent", {}, network_mode=f"container:{box.id}",
+            env=["WEBUI_PORT=8081"],
+        ),
+        FakeContainer("sonarr-db", "postgres:16-alpine", {"traefik_proxy": "172.18.0.7"}, exposed=["5432/tcp"]),
+        FakeContainer("radarr-cache", "redis:7", {"traefik_proxy": "172.18.0.8"}, exposed=["6379/tcp"]),
+    ]  # fmt: skip
+    try:
+        with FakeDockerEngine(short / "docker.sock", containers):
+            found = discovery.discover(DiscoverySettings(docker_socket=str(short / "docker.sock"), config_paths=[]))
+    finally:
+        import shutil
+
+        shutil.rmtree(short, ignore_errors=True)
+    assert [(s.app, s.container, s.url, s.matched_by) for s in found.services] == [
+        ("qbittorrent", "qbittorrent", "http://172.18.0.5:8080", "image"),
+        ("qbittorrent", "torrents", "http://172.18.0.6:8081", "image"),
+    ]
+    assert found.skipped == [
+        {
+            "container": "qbittorrent2",
+            "app": "qbittorrent",
+            "reason": "the same address as torrents (qbittorrent, matched by image)",
+        }
+    ]

@@ -39,6 +39,11 @@ def test_apps_are_recognised_by_image_under_any_owner_then_by_name(image: str, n
         ("ghcr.io/onedr0p/exportarr:v2", "sonarr-exporter"),
         ("ghcr.io/hotio/qbitmanage", "qbit_manage"),
         ("traefik:v3.1", "traefik"),
+        # An app's database, cache or VPN, named after it: the image says what it really is (review 911, 9 #4).
+        ("postgres:16-alpine", "sonarr-db"),
+        ("docker.io/library/redis:7", "radarr-cache"),
+        ("qmcgaw/gluetun:latest", "qbittorrent-vpn"),
+        ("lscr.io/linuxserver/mariadb", "lidarr_db"),
     ],
 )
 def test_neighbours_with_app_like_names_are_not_apps(image: str, name: str) -> None:
