@@ -149,6 +149,7 @@ def _main(argv: list[str] | None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     monitor.config_path = args.config or default_config_path()
+    monitor.discovery = loaded.discovery
     try:
         if args.health_check:
             return _health_check(monitor)
@@ -294,12 +295,14 @@ def _forever(monitor: Any, config: Config, interval: float, args: argparse.Names
 
     def reload() -> Config | None:
         try:
-            fresh = _load(args).config
+            loaded = _load(args)
         except ConfigError as exc:
             log.error("the configuration was not reloaded, the previous one stays in use: %s", exc)
             return None
-        logs.redact(fresh.secrets())
-        return fresh
+        logs.redact(loaded.config.secrets())
+        if loaded.discovery is not None:
+            monitor.discovery = loaded.discovery
+        return loaded.config
 
     monitor.start_notifications()  # the daemon alone notifies (not --test, not --health-check)
     signal.signal(signal.SIGTERM, on_signal)

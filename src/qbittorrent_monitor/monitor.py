@@ -22,6 +22,7 @@ from .clients.arr import ArrClient
 from .clients.logins import LoginGuard
 from .clients.qbittorrent import QBittorrentClient
 from .config import Config
+from .discovery import Discovery
 from .events import CycleFinished, Events, OutageBegan, OutageEnded, ServiceChanged
 from .metrics import Metrics
 from .model import Decision, Kind, Snapshot, Verdict
@@ -71,6 +72,7 @@ class Monitor:
         # The record room's listeners (they subscribe to `events` and to every request the adapters make).
         self.next_cycle_at: float | None = None
         self.config_path: Path | None = None  # set by the CLI (the settings page says where each value came from)
+        self.discovery: Discovery | None = None  # this start's discovery, if it ran (set by the CLI; the dashboard)
         self.activity = Activity(self)
         self.metrics = Metrics(self)
         self.notifier: Notifier | None = None  # only the daemon notifies (start_notifications)

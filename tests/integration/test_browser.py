@@ -146,6 +146,7 @@ def test_log_in_see_the_broken_download_flagged_see_its_repair_and_undo_it_in_a_
         settings_text = page.inner_text("main")
         assert "policy.tracker_errors.after" in settings_text and "file" in settings_text
         assert "default" in settings_text
+        assert "Discovered" in settings_text and "Discovery has not run" in settings_text  # no socket in this test
         for secret in config.secrets():
             assert secret not in page.content()
         shot(page, "5-settings")

@@ -247,3 +247,62 @@ def test_a_qbittorrent_behind_a_vpn_container_is_one_instance_and_app_databases_
             "reason": "the same address as torrents (qbittorrent, matched by image)",
         }
     ]
+
+
+def test_the_dashboard_and_the_api_show_what_discovery_found_and_never_a_key(
+    world: World, qbt: QBittorrent, sonarr: ArrSimulator, radarr: ArrSimulator, tmp_path: Path
+) -> None:
+    """Settings has a "Discovered" card and GET /api/discovery (in the OpenAPI document) lists each service found,
+    how, and whether it is monitored; the API keys read from config.xml appear in neither. After a restart without
+    discovery (the file says everything) the last report is shown."""
+    import re
+
+    import httpx
+    from openapi_schema_validator import OAS30Validator
+
+    from qbittorrent_monitor.monitor import Monitor
+    from qbittorrent_monitor.web.app import WebServer
+    from qbittorrent_monitor.web.auth import hash_password
+
+    key, password = "discovery-api-key-0123456789abcdef", "a dashboard password"
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump({"dashboard": {"api_keys": [key], "password_hash": hash_password(password)}}))
+    env = {**world.env(tmp_path / "data"), "QBITTORRENT_PASSWORD": qbt.password}
+    loaded = bootstrap.load(path, explicit=True, env=env)
+    secrets = [sonarr.api_key, radarr.api_key, world.lidarr_key, qbt.password]
+
+    def served(found: discovery.Discovery | None) -> dict[str, Any]:
+        monitor = Monitor(loaded.config)
+        monitor.config_path, monitor.discovery = path, found
+        web = WebServer(monitor, "127.0.0.1", 0)
+        web.start()
+        client = httpx.Client(base_url=f"http://127.0.0.1:{web.port}", timeout=30)
+        try:
+            openapi = client.get("/api/openapi.json", headers={"X-Api-Key": key}).json()
+            answer = client.get("/api/discovery", headers={"X-Api-Key": key})
+            schema = openapi["paths"]["/api/discovery"]["get"]["responses"]["200"]["content"]["application/json"]
+            OAS30Validator(schema["schema"]).validate(answer.json())
+            token = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text)
+            assert token is not None
+            client.post("/login", data={"password": password, "csrf": token.group(1), "next": "/"})
+            page = client.get("/settings")
+            assert page.status_code == 200 and "Discovered" in page.text
+            for secret in secrets:
+                assert secret not in answer.text and secret not in page.text
+            assert f"<code>{sonarr.url}</code>" in page.text
+            return dict(answer.json())
+        finally:
+            client.close()
+            web.stop()
+            monitor.close()
+
+    now = served(loaded.discovery)
+    assert now["source"] == "this start" and now["network"] == NETWORK
+    by_container = {s["container"]: s for s in now["services"]}
+    assert set(by_container) == {"qbittorrent", "sonarr", "radarr", "lidarr"}
+    assert by_container["sonarr"]["url"] == sonarr.url and by_container["sonarr"]["api_key_found"] is True
+    assert all(s["monitored"] for s in now["services"])  # every one found went into the configuration
+    assert now["skipped"][0]["container"] == "sonarr-old"
+
+    later = served(None)  # a later start: discovery did not run, its report is what is known
+    assert later["source"] == "report" and later["services"] == now["services"]

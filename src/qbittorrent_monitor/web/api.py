@@ -175,6 +175,47 @@ def routes(monitor: Monitor) -> list[BaseRoute]:
         """
         return _json(await run_in_threadpool(data.settings, monitor))
 
+    async def discovered(_: Request) -> Response:
+        """
+        summary: What discovery found on the Docker network (no secret), and whether each service is monitored
+        responses:
+          200:
+            description: This start's discovery, else the report the last one wrote
+            content:
+              application/json:
+                schema:
+                  type: object
+                  required: [source, ran, services, skipped, errors]
+                  properties:
+                    source: {type: string, enum: [this start, report, none]}
+                    ran: {type: boolean}
+                    discovered_at: {type: string}
+                    docker_socket: {type: string}
+                    network: {type: string}
+                    report: {type: string}
+                    services:
+                      type: array
+                      items:
+                        type: object
+                        required: [app, container, matched_by, monitored]
+                        properties:
+                          app: {type: string}
+                          container: {type: string}
+                          image: {type: string}
+                          matched_by: {type: string}
+                          url: {type: string}
+                          address: {type: string}
+                          port: {type: integer}
+                          api_key_found: {type: boolean}
+                          api_key_source: {type: string}
+                          used_by: {type: array, items: {type: string}}
+                          problem: {type: string}
+                          monitored: {type: boolean}
+                    skipped: {type: array, items: {type: object, additionalProperties: {type: string}}}
+                    errors: {type: array, items: {type: string}}
+        """
+        return _json(await run_in_threadpool(data.discovery, monitor))
+
     async def undo(request: Request) -> Response:
         """
         summary: Undo what can be undone of the repair that holds this action (its blocklist entry)
@@ -251,6 +292,7 @@ def routes(monitor: Monitor) -> list[BaseRoute]:
         Route("/api/history", history, methods=["GET"]),
         Route("/api/actions/{action_id:int}/undo", undo, methods=["POST"]),
         Route("/api/settings", settings, methods=["GET"]),
+        Route("/api/discovery", discovered, methods=["GET"]),
         Route("/api/cycle", cycle, methods=["POST"]),
         Route("/api/pause", pause, methods=["POST"]),
         Route("/api/resume", resume, methods=["POST"]),

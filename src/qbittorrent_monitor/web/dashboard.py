@@ -76,7 +76,8 @@ def routes(monitor: Monitor, limiter: LoginLimiter) -> list[Route]:
 
     async def settings_page(request: Request) -> Response:
         doc = await run_in_threadpool(data.settings, monitor)
-        return render(request, "settings.html", "settings", data=doc)
+        found = await run_in_threadpool(data.discovery, monitor)
+        return render(request, "settings.html", "settings", data=doc, discovered=found)
 
     # -- logging in and out ----------------------------------------------------------------------
     async def login_form(request: Request) -> Response:

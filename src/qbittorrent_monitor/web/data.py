@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import history as _history
 from ..config import Config, provenance
+from ..discovery import REPORT_NAME
 from ..model import ActionType, Decision, Kind, StepStatus, Verdict
 from ..store import JournalRow, Store
 
@@ -366,3 +367,32 @@ def settings(monitor: Monitor) -> dict[str, Any]:
         "settings": rows,
         "sections": [{"name": name, "rows": section} for name, section in sections.items()],
     }
+
+
+# -- discovery ---------------------------------------------------------------------------------------
+def discovery(monitor: Monitor) -> dict[str, Any]:
+    """What discovery found (never a secret: `Discovery.to_dict()`): from this start's run, else from the report the
+    last run wrote (config/discovered_services.json; after the first start the file says everything and discovery
+    does not run again). `source`: `this start`, `report` or `none`; each service says whether it is `monitored`
+    (its URL is one the configuration in force uses)."""
+    report = monitor.config.monitor.data_dir / "config" / REPORT_NAME
+    doc: dict[str, Any]
+    if monitor.discovery is not None and monitor.discovery.ran:
+        doc = {**monitor.discovery.to_dict(), "source": "this start"}
+    else:
+        try:
+            loaded = json.loads(report.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            loaded = None
+        if isinstance(loaded, dict) and isinstance(loaded.get("services"), list):
+            doc = {**loaded, "source": "report"}
+        else:
+            doc = {"ran": False, "services": [], "skipped": [], "errors": [], "source": "none"}
+    cfg = monitor.config
+    used = {q.url.rstrip("/") for q in cfg.qbittorrent} | {a.url.rstrip("/") for _, a in cfg.arr_instances()}
+    services = [s for s in doc.get("services", []) if isinstance(s, dict)]
+    for service in services:
+        service["monitored"] = str(service.get("url", "")).rstrip("/") in used
+    doc["services"] = services
+    doc["report"] = str(report)
+    return doc
