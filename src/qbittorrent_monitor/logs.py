@@ -112,11 +112,19 @@ def setup(
     for handler in handlers:
         handler.setFormatter(formatter)
         handler.addFilter(_redact)
+        handler.setLevel(level)  # the main log's level, also for the health lines relayed to it below
         root.addHandler(handler)
+    # The health log hears every change at INFO whatever LOG_LEVEL is (at WARNING it used to stay empty); the
+    # main log and stderr still get those lines only when their level lets INFO through.
+    health_logger = logging.getLogger(HEALTH_LOGGER)
+    health_logger.setLevel(logging.INFO)
+    health_logger.propagate = False
+    for handler in handlers:
+        health_logger.addHandler(handler)
     if health is not None:
         health.setFormatter(formatter)
         health.addFilter(_redact)
         health.setLevel(logging.INFO)
-        logging.getLogger(HEALTH_LOGGER).addHandler(health)  # and, through the root, the main log too
+        health_logger.addHandler(health)
     root.setLevel(level)
     logging.getLogger("filelock").setLevel(logging.WARNING)  # its lock chatter says nothing to a user
