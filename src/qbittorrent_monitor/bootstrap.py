@@ -41,6 +41,7 @@ class Loaded:
     discovery: discovery.Discovery | None = None
     wrote: Path | None = None  # the configuration file this start wrote (first start)
     path: Path | None = None  # the configuration file read (None: it did not exist)
+    discovered: set[tuple[str | int, ...]] = field(default_factory=set)  # the fields discovery filled in
 
     def describe(self) -> str:
         """One line for --verbose: where the configuration came from."""
@@ -155,7 +156,21 @@ def load(path: Path, *, explicit: bool, env: dict[str, str] | None = None, disco
     missing = _missing_password(config, path)
     if missing:
         raise IncompleteConfig(missing, notes)
-    return Loaded(config, notes, found, wrote, path if path.exists() else None)
+    filled = set() if wrote else _added_paths(doc, merged)  # a file just written names them itself
+    return Loaded(config, notes, found, wrote, path if path.exists() else None, filled)
+
+
+def _added_paths(before: Any, after: Any, where: tuple[str | int, ...] = ()) -> set[tuple[str | int, ...]]:
+    """The leaves of `after` that `before` does not have (what discovery added to the file's document)."""
+    if isinstance(after, dict):
+        old = before if isinstance(before, dict) else {}
+        return set().union(*(_added_paths(old.get(k), v, (*where, k)) for k, v in after.items()))
+    if isinstance(after, list) and after:
+        old_list = before if isinstance(before, list) else []
+        return set().union(
+            *(_added_paths(old_list[i] if i < len(old_list) else None, v, (*where, i)) for i, v in enumerate(after))
+        )
+    return set() if before is not None else {where}
 
 
 def _describe(found: discovery.Discovery, socket: str) -> list[tuple[int, str]]:

@@ -150,6 +150,11 @@ def _main(argv: list[str] | None) -> int:
         return EXIT_CONFIG
     monitor.config_path = args.config or default_config_path()
     monitor.discovery = loaded.discovery
+    monitor.discovered_fields = loaded.discovered
+    if args.interval is not None:
+        monitor.cli_overrides[("monitor", "check_interval")] = args.interval
+    if args.dry_run:
+        monitor.cli_overrides[("monitor", "dry_run")] = True
     try:
         if args.health_check:
             return _health_check(monitor)
@@ -302,6 +307,7 @@ def _forever(monitor: Any, config: Config, interval: float, args: argparse.Names
         logs.redact(loaded.config.secrets())
         if loaded.discovery is not None:
             monitor.discovery = loaded.discovery
+        monitor.discovered_fields = loaded.discovered
         return loaded.config
 
     monitor.start_notifications()  # the daemon alone notifies (not --test, not --health-check)

@@ -799,7 +799,8 @@ def _yaml_error(path: Path, exc: yaml.YAMLError) -> str:
 EXAMPLE = Path(__file__).with_name("config.example.yaml")
 
 
-Source = Literal["file", "environment", "default"]
+Source = Literal["cli", "environment", "file", "discovery", "default"]
+FieldPath = tuple[str | int, ...]
 MASK = "********"
 
 
@@ -825,11 +826,21 @@ def _present(doc: Any, path: tuple[str | int, ...]) -> bool:
     return True
 
 
-def provenance(config: Config, path: Path | None, env: dict[str, str] | None = None) -> list[dict[str, Any]]:
+def provenance(
+    config: Config,
+    path: Path | None,
+    env: dict[str, str] | None = None,
+    *,
+    discovered: set[FieldPath] | frozenset[FieldPath] = frozenset(),
+    cli: dict[FieldPath, Any] | None = None,
+) -> list[dict[str, Any]]:
     """The effective configuration, one row per setting: `key` (dotted, `qbittorrent[0].url`), `value` (secrets
-    masked), and `source`: `environment` (an override was set), `file` (the YAML names it) or `default` (a key the
-    file leaves out, a policy key an entry does not name). The rules of `load_config`, read back."""
+    masked), and `source`, in order of precedence: `cli` (a command-line flag: `--interval`, `--dry-run`; its value
+    is the one in force), `environment` (an override was set), `file` (the YAML names it), `discovery` (filled in
+    from what discovery found: `discovered`, the paths `bootstrap.load` added) or `default` (a key the file leaves
+    out, a policy key an entry does not name). The rules of `load_config`, read back."""
     env = dict(os.environ) if env is None else env
+    cli = cli or {}
     doc = _raw_document(path)
     from_env = {path_ for var, path_ in ENV_OVERRIDES.items() if env.get(var)}
     rows: list[dict[str, Any]] = []
@@ -843,6 +854,8 @@ def provenance(config: Config, path: Path | None, env: dict[str, str] | None = N
             for i, item in enumerate(value):
                 walk(item, (*where, i))
             return
+        if where in cli:
+            value = cli[where]
         secret = any(str(part) in SECRET_FIELDS for part in where)
         shown: Any
         if isinstance(value, SecretStr) or secret:
@@ -851,10 +864,14 @@ def provenance(config: Config, path: Path | None, env: dict[str, str] | None = N
             shown = str(value)
         else:
             shown = value
-        if where in from_env:
-            source: Source = "environment"
+        if where in cli:
+            source: Source = "cli"
+        elif where in from_env:
+            source = "environment"
         elif _present(doc, where):
             source = "file"
+        elif where in discovered:
+            source = "discovery"
         else:
             source = "default"
         rows.append({"key": _field_path(where), "value": shown, "source": source})

@@ -73,6 +73,9 @@ class Monitor:
         self.next_cycle_at: float | None = None
         self.config_path: Path | None = None  # set by the CLI (the settings page says where each value came from)
         self.discovery: Discovery | None = None  # this start's discovery, if it ran (set by the CLI; the dashboard)
+        # For the settings page's sources (set by the CLI): the fields discovery filled in, the flags that override
+        self.discovered_fields: set[tuple[str | int, ...]] = set()
+        self.cli_overrides: dict[tuple[str | int, ...], object] = {}
         self.activity = Activity(self)
         self.metrics = Metrics(self)
         self.notifier: Notifier | None = None  # only the daemon notifies (start_notifications)

@@ -129,6 +129,13 @@ def test_explicit_configuration_and_environment_win_over_discovery(
     assert [(r.url, r.api_key.get_secret_value()) for r in config.radarr] == [(radarr.url, "from-the-environment")]
     assert path.read_text().startswith("qbittorrent: [{name: mine")  # an explicit file is never rewritten
     assert (tmp_path / "data" / "config" / discovery.REPORT_NAME).exists()
+    # The settings page says which values discovery filled in (they were labelled `default`).
+    from qbittorrent_monitor.config import provenance
+
+    rows = {r["key"]: r["source"] for r in provenance(config, path, env, discovered=loaded.discovered)}
+    assert rows["sonarr[0].url"] == "file" and rows["sonarr[0].api_key"] == "discovery"
+    assert rows["radarr[0].url"] == "discovery" and rows["radarr[0].api_key"] == "environment"
+    assert rows["qbittorrent[0].url"] == "file" and rows["monitor.check_interval"] == "default"
 
 
 def test_sonarr_url_in_the_environment_is_not_sent_the_key_of_the_sonarr_discovery_found(

@@ -171,7 +171,7 @@ def routes(monitor: Monitor) -> list[BaseRoute]:
                         properties:
                           key: {type: string}
                           value: {}
-                          source: {type: string, enum: [file, environment, default]}
+                          source: {type: string, enum: [cli, environment, file, discovery, default]}
         """
         return _json(await run_in_threadpool(data.settings, monitor))
 

@@ -358,7 +358,9 @@ def torrent(store: Store, hash_: str) -> dict[str, Any]:
 
 
 def settings(monitor: Monitor) -> dict[str, Any]:
-    rows = provenance(monitor.config, monitor.config_path)
+    rows = provenance(
+        monitor.config, monitor.config_path, discovered=monitor.discovered_fields, cli=monitor.cli_overrides
+    )
     sections: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         sections.setdefault(row["key"].split(".")[0].split("[")[0], []).append(row)
