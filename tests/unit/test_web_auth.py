@@ -169,6 +169,20 @@ def test_a_post_without_the_csrf_token_is_refused_and_changes_nothing(serve: Ser
     assert HASH in monitor.store.protected_hashes()
 
 
+def test_a_csrf_token_with_non_ascii_characters_is_refused_not_a_server_error(serve: Serve, password_hash: str) -> None:
+    """Any client can send any bytes in X-CSRF-Token or the form field: a wrong token is a 403 whatever it holds
+    (a non-ASCII one made hmac.compare_digest raise: a 500), and nothing changes."""
+    monitor, client = serve({"password_hash": password_hash})
+    assert log_in(client).status_code == 303
+    token = csrf_of(client)
+    for forged in ("é" + token[1:], token + "☃"):
+        header = client.post("/api/pause", headers={"X-CSRF-Token": forged.encode("utf-8")})
+        assert header.status_code == 403, header.text
+        form = client.post("/actions/pause", data={"csrf": forged})
+        assert form.status_code == 403, form.text
+    assert not monitor.paused
+
+
 def test_the_login_is_rate_limited_per_address_even_for_the_right_password(serve: Serve, password_hash: str) -> None:
     _, client = serve({"password_hash": password_hash, "login_attempts": 5, "login_window": "3s"})
     for _ in range(5):

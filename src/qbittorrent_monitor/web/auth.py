@@ -168,7 +168,7 @@ class Gate:
 
     def logged_in(self, session: dict[str, Any]) -> bool:
         stored = self.password_hash()
-        return bool(stored) and hmac.compare_digest(str(session.get("v", "")), fingerprint(stored))
+        return bool(stored) and _same(str(session.get("v", "")), fingerprint(stored))
 
     def api_key_ok(self, headers: Headers) -> bool:
         given = headers.get(API_KEY_HEADER, "")
@@ -236,7 +236,7 @@ class AuthMiddleware:
                 return
             given = headers.get(CSRF_HEADER) or _form_field(headers, body, CSRF_FIELD)
             expected = session.get("csrf")
-            if not isinstance(expected, str) or not given or not hmac.compare_digest(given, expected):
+            if not isinstance(expected, str) or not given or not _same(given, expected):
                 response = (
                     JSONResponse({"error": "missing or wrong CSRF token (X-CSRF-Token)"}, status_code=403)
                     if api
@@ -266,6 +266,12 @@ class AuthMiddleware:
         else:
             response = Response(self.setup_page(), status_code=403, media_type="text/html")
         await response(scope, receive, send)
+
+
+def _same(given: str, expected: str) -> bool:
+    """A constant-time comparison that any header can be given to: compared as bytes (hmac.compare_digest refuses
+    a str with a non-ASCII character, which a header decoded as latin-1 may have: that was a 500)."""
+    return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected.encode("utf-8", "surrogateescape"))
 
 
 def _next(path: str) -> str:
