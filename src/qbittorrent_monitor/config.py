@@ -635,6 +635,7 @@ ENV_OVERRIDES: dict[str, tuple[str | int, ...]] = {
     "DOCKER_NETWORK": ("discovery", "network"),
     "DISCOVERY_CONFIG_PATHS": ("discovery", "config_paths"),
     "DASHBOARD_PASSWORD_HASH": ("dashboard", "password_hash"),
+    "DASHBOARD_SECURE_COOKIE": ("dashboard", "secure_cookie"),
     "METRICS_TOKEN": ("metrics", "token"),
 }
 

@@ -343,6 +343,32 @@ def test_a_reloaded_session_secret_ends_the_sessions_signed_with_the_old_one(ser
     assert log_in(client).status_code == 303 and client.get("/").status_code == 200
 
 
+def test_a_session_ends_its_lifetime_after_the_login_even_when_used_all_along(serve: Serve, password_hash: str) -> None:
+    """session_lifetime 2 s: a user who keeps acting (each action changes the session, its flash message, so the
+    cookie is signed again and its own max-age slides) is still sent to the login 2 s after logging in; logging in
+    again works."""
+    _, client = serve({"password_hash": password_hash, "session_lifetime": 2})
+    assert log_in(client).status_code == 303
+    logged_in_at = time.monotonic()
+    token = csrf_of(client)
+    while time.monotonic() - logged_in_at < 1.5:  # in use all along: every action renews the cookie
+        acted = client.post("/actions/retry", data={"csrf": token})
+        assert acted.status_code == 303 and "set-cookie" in acted.headers
+        time.sleep(0.3)
+    while time.monotonic() - logged_in_at < 2.6:
+        time.sleep(0.3)
+        last = client.get("/")
+    assert last.status_code == 303 and last.headers["location"].startswith("/login")
+    assert log_in(client).status_code == 303 and client.get("/").status_code == 200
+
+
+def test_secure_cookie_can_be_set_from_the_environment(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config_doc(tmp_path / "data")))
+    assert load_config(path, env={"DASHBOARD_SECURE_COOKIE": "true"}).dashboard.secure_cookie is True
+    assert load_config(path, env={}).dashboard.secure_cookie is False
+
+
 def test_hash_password_prints_a_hash_the_config_accepts_and_that_verifies() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "qbittorrent_monitor", "hash-password"],

@@ -158,17 +158,31 @@ class LoginLimiter:
 class Gate:
     """What the middleware needs to know of the configuration (read on every request: nothing cached)."""
 
-    def __init__(self, password_hash: Callable[[], str], api_keys: Callable[[], list[str]]) -> None:
+    def __init__(
+        self,
+        password_hash: Callable[[], str],
+        api_keys: Callable[[], list[str]],
+        lifetime: Callable[[], float] = lambda: float("inf"),
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.password_hash = password_hash
         self.api_keys = api_keys
+        self.lifetime = lifetime
+        self.clock = clock
 
     @property
     def configured(self) -> bool:
         return bool(self.password_hash() or self.api_keys())
 
     def logged_in(self, session: dict[str, Any]) -> bool:
+        """The session was opened with the password in force, less than `dashboard.session_lifetime` ago. The
+        lifetime counts from the login (`at`), not from the last request: the cookie is signed again whenever the
+        session changes, so its own max-age alone would let a session in use live for ever."""
         stored = self.password_hash()
-        return bool(stored) and _same(str(session.get("v", "")), fingerprint(stored))
+        at = session.get("at")
+        if not stored or not isinstance(at, int | float) or not 0 <= self.clock() - at <= self.lifetime():
+            return False
+        return _same(str(session.get("v", "")), fingerprint(stored))
 
     def api_key_ok(self, headers: Headers) -> bool:
         given = headers.get(API_KEY_HEADER, "")

@@ -98,7 +98,7 @@ def mount(app: Starlette, monitor: Monitor) -> Starlette:
         dash, data_dir = monitor.config.dashboard, monitor.config.monitor.data_dir
         return dash.session_secret.get_secret_value(), data_dir, int(dash.session_lifetime), dash.secure_cookie
 
-    gate = Gate(password_hash=password_hash, api_keys=api_keys)
+    gate = Gate(password_hash, api_keys, lifetime=lambda: float(monitor.config.dashboard.session_lifetime))
     app.add_middleware(AuthMiddleware, gate=gate, setup_page=dashboard.setup_page)
     app.add_middleware(Sessions, settings=sessions)
     return app
