@@ -102,7 +102,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
-    os.umask(os.umask(0o077) | 0o077)  # what the monitor writes (state, logs, config) is its user's alone
+    if not os.environ.get("UMASK"):
+        # Not told otherwise: what the monitor writes (logs, reports) is its user's alone. A UMASK the image's
+        # entrypoint applied (Saltbox's 002, a group's 027) is the user's choice and is honoured. Whatever it is,
+        # the files that hold secrets or the library's history (config.yaml, state.db, the session key, the
+        # discovery report, the login record) are written 0600.
+        os.umask(os.umask(0o077) | 0o077)
     args = build_parser().parse_args(argv)
     if args.command == "hash-password":
         return _hash_password()

@@ -98,7 +98,7 @@ def setup(
     health: logging.Handler | None = None
     if log_dir is not None:
         try:
-            log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            log_dir.mkdir(parents=True, exist_ok=True)  # as the umask says (cli.py)
             handlers.append(
                 logging.handlers.RotatingFileHandler(
                     log_dir / "qbittorrent-monitor.log", maxBytes=5_000_000, backupCount=3, encoding="utf-8"
