@@ -771,12 +771,22 @@ class Store:
         return [float(r[0]) for r in rows]
 
     def repairs_since(self, since: float) -> list[float]:
-        """When each repair that took a download out of a queue or the client since `since` did so."""
+        """When each repair that took a download out of a queue or the client since `since` did so; a repair the user
+        has undone (from the dashboard or `undo`) no longer counts as one."""
         with self._lock:
             rows = self._db.execute(
                 "SELECT repair, MIN(updated_at) FROM actions WHERE type IN (?,?) AND status=? AND result!=?"
-                " AND updated_at>=? GROUP BY repair",
-                (ActionType.ARR_REMOVE, ActionType.QBT_DELETE, StepStatus.DONE, RemoveResult.GONE, since),
+                " AND updated_at>=? AND repair NOT IN (SELECT repair FROM actions WHERE type=? AND status=?)"
+                " GROUP BY repair",
+                (
+                    ActionType.ARR_REMOVE,
+                    ActionType.QBT_DELETE,
+                    StepStatus.DONE,
+                    RemoveResult.GONE,
+                    since,
+                    ActionType.UNDO,
+                    StepStatus.DONE,
+                ),
             ).fetchall()
         return [float(r[1]) for r in rows]
 

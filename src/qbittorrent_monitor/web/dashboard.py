@@ -25,7 +25,7 @@ ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("qbittorrent_monitor.web", "templates"),
     autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
 )
-ENV.globals.update(clock=data.clock, ago=data.ago)
+ENV.globals.update(clock=data.clock, ago=data.ago, until=data.until, plural=data.plural)
 templates = Jinja2Templates(env=ENV)
 
 

@@ -60,6 +60,25 @@ def ago(ts: float | None, now: float | None = None) -> str:
     return f"{seconds // 86400} days ago"
 
 
+def until(ts: float | None, now: float | None = None) -> str:
+    """`in 45 s`, `in 3 min`, `in 2 h`; `now` once the time has come."""
+    if not ts:
+        return "-"
+    seconds = int(ts - (time.time() if now is None else now))
+    if seconds <= 0:
+        return "now"
+    if seconds < 120:
+        return f"in {seconds} s"
+    if seconds < 7200:
+        return f"in {seconds // 60} min"
+    return f"in {seconds // 3600} h"
+
+
+def plural(n: int, word: str) -> str:
+    """`1 torrent`, `2 torrents`."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 # -- services and cycles ------------------------------------------------------------------------------
 def services(monitor: Monitor) -> list[dict[str, Any]]:
     kinds = {q.name: "qbittorrent" for q in monitor.config.qbittorrent}
@@ -99,6 +118,7 @@ def cycles(monitor: Monitor) -> dict[str, Any]:
     return {
         "last": last,
         "next_at": monitor.next_cycle_at,
+        "running": monitor.cycle_started_at is not None,
         "interval_s": monitor.config.monitor.check_interval,
         "paused": monitor.paused,
         "paused_since": (monitor.store.control("paused") or (None, None))[1],
@@ -151,11 +171,12 @@ def chart_svg(buckets: list[dict[str, Any]]) -> str:
                     f'<rect x="{i * 10 + 1 + j * 4}" y="{plot_h - h:.1f}" width="4" height="{h:.1f}" class="{cls}">'
                     f"<title>{clock(b['hour'])}: {value} {label}</title></rect>"
                 )
-    ticks = []
-    for i, b in enumerate(buckets):
-        if i % 6 == 0:
-            hour = datetime.fromtimestamp(b["hour"]).strftime("%H:00")
-            ticks.append(f'<text x="{100 * i / n:.2f}%" y="174" class="tick">{hour}</text>')
+    # Counted back from the last bucket (this hour, labelled "now" at the right edge): every sixth hour, each label
+    # centred under its bar.
+    ticks = ['<text x="100%" y="174" class="tick" text-anchor="end">now</text>'] if buckets else []
+    for i in range(n - 7, -1, -6):
+        hour = datetime.fromtimestamp(buckets[i]["hour"]).strftime("%H:00")
+        ticks.append(f'<text x="{100 * (i + 0.5) / n:.2f}%" y="174" class="tick" text-anchor="middle">{hour}</text>')
     return (
         '<svg class="chart" width="100%" height="180" role="img" '
         'aria-label="failures found and repairs per hour over the last 48 hours">'
