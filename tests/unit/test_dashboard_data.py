@@ -65,3 +65,16 @@ def test_the_chart_labels_the_current_hour_and_every_sixth_hour_back_from_it() -
     assert labels[0] == ("100", "now")
     assert [float(x) for x, _ in labels[1:]] == [round(100 * (i + 0.5) / 48, 2) for i in range(41, -1, -6)]
     assert all(re.fullmatch(r"\d\d:00", text) for _, text in labels[1:])
+
+
+def test_a_torrent_a_repair_removed_is_not_offered_protection(tmp_path: Path) -> None:
+    """Its removal is done and it was not seen since: there is nothing left in qBittorrent to protect, so its page
+    says when it was removed instead of offering "Protect this torrent"; one never removed is offered it."""
+    store = Store(tmp_path / "state.db")
+    try:
+        repair(store, "fx-sonarr-unregistered", NOW - 60)
+        gone = data.torrent(store, torrent("fx-sonarr-unregistered").hash)
+        assert gone["known"] and gone["removed_at"] == NOW - 60
+        assert data.torrent(store, torrent("fx-stalled-dl").hash)["removed_at"] is None
+    finally:
+        store.close()

@@ -375,7 +375,22 @@ def torrent(store: Store, hash_: str) -> dict[str, Any]:
         "actions": doc["actions"],
         "protected_from_dashboard": doc["hash"] in store.protected_hashes(),
         "name": next((t["name"] for t in doc["torrents"]), next((a["name"] for a in doc["actions"]), "")),
+        "removed_at": removed_at(doc),
     }
+
+
+def removed_at(doc: dict[str, Any]) -> float | None:
+    """When a repair took this torrent out of qBittorrent (an *arr removal or a delete, done), if it was not seen
+    again since: a torrent that is gone cannot be protected (nothing is left to protect)."""
+    removals = [
+        float(a["updated"])
+        for a in doc["actions"]
+        if a["type"] in (ActionType.ARR_REMOVE, ActionType.QBT_DELETE) and a["status"] == StepStatus.DONE
+    ]
+    if not removals:
+        return None
+    seen = max((float(t["last_seen"]) for t in doc["torrents"]), default=0.0)
+    return max(removals) if max(removals) >= seen else None
 
 
 def settings(monitor: Monitor) -> dict[str, Any]:
