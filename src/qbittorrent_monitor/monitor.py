@@ -113,6 +113,9 @@ class Monitor:
             q.close()
         for a in old_arrs.values():
             a.close()
+        names = {q.name for q in self.qbts} | set(self.arrs)
+        self.health = {name: h for name, h in self.health.items() if name in names}  # a removed one is not "down"
+        self.metrics.reconfigure(config)
         log.info("configuration reloaded: %d qBittorrent and %d *arr instance(s)", len(self.qbts), len(self.arrs))
 
     @property
