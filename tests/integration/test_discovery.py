@@ -79,6 +79,14 @@ def test_finds_each_app_its_address_on_the_network_its_key_and_which_qbittorrent
     assert any("broken/config.xml" in e for e in found.errors)
     # Discovery only reads from the engine.
     assert world.engine.writes == [] and any("/containers/json" in p for _, p in world.engine.requests)
+    # Exactly what a socket proxy must allow (README): the version, the container list, each container's inspect.
+    import re
+
+    asked = {
+        re.sub(r"^/v[\d.]+", "", re.sub(r"/containers/[0-9a-f]{64}/", "/containers/ID/", p))
+        for _, p in world.engine.requests
+    }
+    assert {p.split("?")[0] for p in asked} == {"/version", "/containers/json", "/containers/ID/json"}, asked
 
     report = tmp_path / "out" / discovery.REPORT_NAME
     assert discovery.write_report(found, report)
