@@ -78,3 +78,70 @@ def test_a_torrent_a_repair_removed_is_not_offered_protection(tmp_path: Path) ->
         assert data.torrent(store, torrent("fx-stalled-dl").hash)["removed_at"] is None
     finally:
         store.close()
+
+
+def test_history_filters_counts_and_shows_only_the_newest_rows(tmp_path: Path) -> None:
+    """A journal of 12 removals and their undo: every filter still selects what it did, the total counts every
+    match, and only the newest `limit` rows are read and shown, newest first."""
+    from datetime import datetime
+
+    store = Store(tmp_path / "state.db")
+    try:
+        ids = [repair(store, "fx-sonarr-unregistered", NOW - 86400 * (i % 2) - i) for i in range(12)]
+        [step] = [r for r in store.history(since=0) if r.id == ids[0]]
+        store.record_undo(step, "blocklist entry 1 removed", NOW)
+        doc = data.history(store, {}, limit=5)
+        assert (
+            doc["total"] == 13
+            and [r["id"] for r in doc["rows"]] == sorted([r.id for r in store.history(since=0)], reverse=True)[:5]
+        )
+        assert doc["options"] == {"action": ["arr_remove", "undo"], "app": ["sonarr"], "result": ["done"]}
+        removals = data.history(store, {"action": "arr_remove"}, limit=500)
+        assert removals["total"] == 12
+        assert [r["undone"] for r in removals["rows"]] == [False] * 11 + [True]  # the oldest is the undone one
+        today = datetime.fromtimestamp(NOW).strftime("%Y-%m-%d")
+        assert data.history(store, {"action": "arr_remove", "date": today}, limit=500)["total"] == 6
+        assert data.history(store, {"date": "not a date"}, limit=500)["total"] == 0
+        assert data.history(store, {"app": "radarr"}, limit=500)["total"] == 0
+    finally:
+        store.close()
+
+
+def test_the_overview_lists_the_most_urgent_flagged_torrents_and_counts_them_all(tmp_path: Path) -> None:
+    """An outage can flag thousands of torrents: the overview (HTML and /api/overview) carries the 200 most urgent
+    (FLAGGED_SHOWN; a repair first, before the waits) and says how many there are in all; /api/torrents keeps
+    every one."""
+    import dataclasses
+
+    import yaml
+
+    from qbittorrent_monitor.config import load_config
+    from qbittorrent_monitor.monitor import Monitor
+    from qbittorrent_monitor.record import CycleReport
+
+    path = tmp_path / "config.yaml"
+    doc = {
+        "monitor": {"data_dir": str(tmp_path / "data")},
+        "qbittorrent": [{"url": "http://127.0.0.1:9", "password": "p"}],
+    }
+    path.write_text(yaml.safe_dump(doc))
+    monitor = Monitor(load_config(path, env={}))
+    try:
+        base = download("fx-sonarr-unregistered")
+        finding = Finding(Kind.TRACKER, "tracker", "dead", {"tracker_msg": "Unregistered torrent"})
+        decisions = [
+            Decision(
+                dataclasses.replace(base, torrent=dataclasses.replace(base.torrent, hash=f"{i:040x}", name=f"T{i:03}")),
+                finding,
+                Verdict.ACT if i == 250 else Verdict.WAIT,
+                "why",
+            )
+            for i in range(251)
+        ]
+        monitor.last_report = CycleReport(started_at=NOW, finished_at=NOW, decisions=decisions)
+        overview = data.overview(monitor, NOW)
+        assert overview["flagged_total"] == 251 and len(overview["flagged"]) == data.FLAGGED_SHOWN == 200
+        assert overview["flagged"][0]["name"] == "T250"  # the repair comes first
+        assert len(data.flagged(monitor, NOW)) == 251
+    finally:
+        monitor.close()

@@ -58,7 +58,7 @@ def _json(doc: Any, status: int = 200) -> JSONResponse:
 def routes(monitor: Monitor) -> list[BaseRoute]:
     async def overview(_: Request) -> Response:
         """
-        summary: Services, cycles, counts, the 48-hour chart, outages and the flagged torrents
+        summary: Services, cycles, counts, the 48-hour chart, outages and the 200 most urgent flagged torrents
         responses:
           200:
             description: The overview
@@ -66,7 +66,7 @@ def routes(monitor: Monitor) -> list[BaseRoute]:
               application/json:
                 schema:
                   type: object
-                  required: [now, services, cycles, counts, chart, flagged, outages]
+                  required: [now, services, cycles, counts, chart, flagged, flagged_total, outages]
                   properties:
                     now: {type: number}
                     services: {type: array, items: {type: object}}
@@ -78,6 +78,7 @@ def routes(monitor: Monitor) -> list[BaseRoute]:
                         type: object
                         properties: {hour: {type: number}, found: {type: integer}, repaired: {type: integer}}
                     flagged: {type: array, items: {type: object}}
+                    flagged_total: {type: integer, description: "every flagged torrent (GET /api/torrents lists them)"}
                     outages: {type: array, items: {type: object}}
           401: {description: Not logged in and no API key}
         """

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from .. import history as _history
@@ -282,14 +282,21 @@ def flagged(monitor: Monitor, now: float) -> list[dict[str, Any]]:
     return out
 
 
-def overview(monitor: Monitor, now: float) -> dict[str, Any]:
+FLAGGED_SHOWN = 200  # the overview lists the first ones (most urgent first); /api/torrents has every one
+
+
+def overview(monitor: Monitor, now: float, shown: int = FLAGGED_SHOWN) -> dict[str, Any]:
+    """Everything the Overview shows. The flagged torrents are cut to the `shown` most urgent: an outage can flag
+    thousands, and a page of thousands of rows every refresh is too heavy for the server and for a phone."""
+    rows = flagged(monitor, now)
     return {
         "now": now,
         "services": services(monitor),
         "cycles": cycles(monitor),
         "counts": counts(monitor, now),
         "chart": chart(monitor.store, now),
-        "flagged": flagged(monitor, now),
+        "flagged": rows[:shown],
+        "flagged_total": len(rows),
         "outages": [
             {
                 "group": o.group.key,
@@ -309,33 +316,34 @@ FILTERS = ("action", "app", "result", "date")
 
 
 def history(store: Store, filters: dict[str, str], limit: int = 500) -> dict[str, Any]:
-    """The journal, newest first, filtered by action type, app instance, result (step status) and local date."""
-    rows = store.history(since=0.0)
-    undone = {int(r.params.get("undoes", 0)) for r in rows if r.type == ActionType.UNDO}
-    options = {
-        "action": sorted({r.type for r in rows}),
-        "app": sorted({r.target for r in rows}),
-        "result": sorted({r.status for r in rows}),
+    """The journal, newest first, filtered by action type, app instance, result (step status) and local date; only
+    the newest `limit` rows are read (the journal only grows)."""
+    where = {
+        column: value
+        for column, key in (("type", "action"), ("target", "app"), ("status", "result"))
+        if (value := filters.get(key, ""))
     }
-    selected = [r for r in reversed(rows) if _matches(r, filters)]
+    total, rows = store.journal(where, _local_day(filters.get("date", "")), limit)
+    options = store.journal_options()
+    undone = store.undone_actions()
     return {
         "filters": {k: filters.get(k, "") for k in FILTERS},
-        "options": options,
-        "total": len(selected),
-        "rows": [_row(r, undone) for r in selected[:limit]],
+        "options": {"action": options["type"], "app": options["target"], "result": options["status"]},
+        "total": total,
+        "rows": [_row(r, undone) for r in rows],
     }
 
 
-def _matches(row: JournalRow, filters: dict[str, str]) -> bool:
-    if (a := filters.get("action")) and row.type != a:
-        return False
-    if (a := filters.get("app")) and row.target != a:
-        return False
-    if (a := filters.get("result")) and row.status != a:
-        return False
-    if a := filters.get("date"):
-        return datetime.fromtimestamp(row.created_at).strftime("%Y-%m-%d") == a
-    return True
+def _local_day(value: str) -> tuple[float, float] | None:
+    """`2026-12-01` -> [its local midnight, the next one); None for no date. A date that is not one matches no row
+    (an empty range), as before."""
+    if not value:
+        return None
+    try:
+        day = datetime.strptime(value, "%Y-%m-%d")
+    except ValueError:
+        return (0.0, 0.0)
+    return day.timestamp(), (day + timedelta(days=1)).timestamp()
 
 
 def undoable(row: JournalRow, undone: set[int]) -> bool:
