@@ -113,3 +113,15 @@ def test_compose_puts_the_four_on_one_network_with_read_only_socket_and_arr_conf
     assert {"./sonarr:/configs/sonarr:ro", "./radarr:/configs/radarr:ro"} <= set(monitor["volumes"])
     assert set(monitor["environment"]) <= KNOWN_ENV
     assert monitor["mem_limit"] == "128m" and monitor["cpus"] == 0.25
+
+
+def test_the_image_workflow_moves_latest_only_for_a_release_tag() -> None:
+    """Users pull `latest`: a pre-release tag (v1.3.0-rc.1) must not move it. metadata-action's own `latest` is off
+    and ours is enabled only for a tag without a `-` (every semver pre-release has one)."""
+    workflow = load(ROOT / ".github" / "workflows" / "image.yml")
+    [meta] = [
+        s for s in workflow["jobs"]["image"]["steps"] if str(s.get("uses", "")).startswith("docker/metadata-action")
+    ]
+    assert meta["with"]["flavor"].split() == ["latest=false"]
+    [latest] = [t for t in meta["with"]["tags"].splitlines() if "value=latest" in t]
+    assert latest == "type=raw,value=latest,enable=${{ !contains(github.ref_name, '-') }}"
