@@ -145,3 +145,20 @@ def test_the_overview_lists_the_most_urgent_flagged_torrents_and_counts_them_all
         assert len(data.flagged(monitor, NOW)) == 251
     finally:
         monitor.close()
+
+
+def test_an_undo_row_in_the_history_is_the_users_action_not_a_second_failure(tmp_path: Path) -> None:
+    """The undo row carries the repair's kind and evidence in the journal (for `explain`); the History must not
+    show them as if the torrent had failed again: it says what was undone, and no evidence."""
+    store = Store(tmp_path / "state.db")
+    try:
+        removal = repair(store, "fx-sonarr-unregistered", NOW - 60)
+        [step] = [r for r in store.history(since=0) if r.id == removal]
+        store.record_undo(step, "blocklist entry 7 removed", NOW)
+        undo_row, removal_row = data.history(store, {}, limit=10)["rows"]
+        assert undo_row["type"] == "undo" and undo_row["why"] == f"undone by the user: action #{removal}"
+        assert undo_row["evidence_text"] == ""
+        assert removal_row["why"] == "tracker_errors: dead"  # the finding the repair was for
+        assert "tracker_msg=Unregistered torrent" in removal_row["evidence_text"]
+    finally:
+        store.close()

@@ -357,11 +357,16 @@ def undoable(row: JournalRow, undone: set[int]) -> bool:
 
 def _row(row: JournalRow, undone: set[int]) -> dict[str, Any]:
     doc = row.to_dict()
-    doc["evidence_text"] = ", ".join(
-        f"{k}={v if isinstance(v, str | int | float) else json.dumps(v, default=str)}"
-        for k, v in row.evidence.items()
-        if k != "log"
-    )
+    if row.type == ActionType.UNDO:  # the user's own action: not a repair, and no failure evidence of its own
+        doc["why"] = f"undone by the user: action #{row.params.get('undoes', '?')}"
+        doc["evidence_text"] = ""
+    else:
+        doc["why"] = f"{row.kind}: {row.reason}"
+        doc["evidence_text"] = ", ".join(
+            f"{k}={v if isinstance(v, str | int | float) else json.dumps(v, default=str)}"
+            for k, v in row.evidence.items()
+            if k != "log"
+        )
     doc["undoable"] = undoable(row, undone)
     doc["undone"] = row.id in undone
     return doc
