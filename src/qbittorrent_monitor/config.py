@@ -10,6 +10,7 @@ import copy
 import itertools
 import os
 import re
+import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
@@ -836,20 +837,21 @@ def provenance(
     cli: dict[FieldPath, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """The effective configuration, one row per setting: `key` (dotted, `qbittorrent[0].url`), `value` (secrets
-    masked), and `source`, in order of precedence: `cli` (a command-line flag: `--interval`, `--dry-run`; its value
-    is the one in force), `environment` (an override was set), `file` (the YAML names it), `discovery` (filled in
-    from what discovery found: `discovered`, the paths `bootstrap.load` added) or `default` (a key the file leaves
-    out, a policy key an entry does not name). The rules of `load_config`, read back."""
+    masked), `duration` (present and true when the value is a number of seconds), and `source`, in order of
+    precedence: `cli` (a command-line flag: `--interval`, `--dry-run`; its value is the one in force),
+    `environment` (an override was set), `file` (the YAML names it), `discovery` (filled in from what discovery
+    found: `discovered`, the paths `bootstrap.load` added) or `default` (a key the file leaves out, a policy key an
+    entry does not name). The rules of `load_config`, read back."""
     env = dict(os.environ) if env is None else env
     cli = cli or {}
     doc = _raw_document(path)
     from_env = {path_ for var, path_ in ENV_OVERRIDES.items() if env.get(var)}
     rows: list[dict[str, Any]] = []
 
-    def walk(value: Any, where: tuple[str | int, ...]) -> None:
+    def walk(value: Any, where: tuple[str | int, ...], duration: bool = False) -> None:
         if isinstance(value, BaseModel):
-            for name in type(value).model_fields:
-                walk(getattr(value, name), (*where, name))
+            for name, info in type(value).model_fields.items():
+                walk(getattr(value, name), (*where, name), _is_duration(info.metadata, info.annotation))
             return
         if isinstance(value, list) and value and all(isinstance(v, BaseModel) for v in value):
             for i, item in enumerate(value):
@@ -875,10 +877,20 @@ def provenance(
             source = "discovery"
         else:
             source = "default"
-        rows.append({"key": _field_path(where), "value": shown, "source": source})
+        row = {"key": _field_path(where), "value": shown, "source": source}
+        if duration:
+            row["duration"] = True  # seconds: the dashboard also says it as 6h00m
+        rows.append(row)
 
     walk(config, ())
     return rows
+
+
+def _is_duration(metadata: list[Any], annotation: Any) -> bool:
+    """Whether a field is a `Duration` (seconds), also inside `Duration | None`."""
+    if any(getattr(m, "func", None) is parse_duration for m in metadata):
+        return True
+    return any(_is_duration(list(getattr(arg, "__metadata__", ())), None) for arg in typing.get_args(annotation) if arg)
 
 
 def _is_set(value: Any) -> bool:

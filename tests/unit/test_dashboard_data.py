@@ -162,3 +162,34 @@ def test_an_undo_row_in_the_history_is_the_users_action_not_a_second_failure(tmp
         assert "tracker_msg=Unregistered torrent" in removal_row["evidence_text"]
     finally:
         store.close()
+
+
+def test_settings_show_what_was_set_first_durations_in_words_and_fold_the_defaults(tmp_path: Path) -> None:
+    """The file sets check_interval to 300 (the default anyway: marked so) and tracker_errors.after to 10m: those
+    lead their sections, 600 seconds reads "10m (600 s)"; monitor.dry_run, left alone, is among the folded
+    defaults."""
+    import yaml
+
+    from qbittorrent_monitor.config import load_config
+    from qbittorrent_monitor.monitor import Monitor
+
+    path = tmp_path / "config.yaml"
+    doc = {
+        "monitor": {"data_dir": str(tmp_path / "data"), "check_interval": 300},
+        "qbittorrent": [{"url": "http://127.0.0.1:9", "password": "p"}],
+        "policy": {"tracker_errors": {"after": "10m"}},
+    }
+    path.write_text(yaml.safe_dump(doc))
+    monitor = Monitor(load_config(path, env={}))
+    monitor.config_path = path
+    try:
+        sections = {s["name"]: s for s in data.settings(monitor)["sections"]}
+        set_rows = {r["key"]: r for r in sections["monitor"]["set"]}
+        assert set_rows["monitor.check_interval"]["is_default"] is True
+        assert set_rows["monitor.check_interval"]["text"] == "5m (300 s)"
+        assert "monitor.dry_run" in {r["key"] for r in sections["monitor"]["defaults"]}
+        [after] = [r for r in sections["policy"]["set"] if r["key"] == "policy.tracker_errors.after"]
+        assert (after["text"], after["is_default"]) == ("10m (600 s)", False)
+        assert all(r["source"] == "default" for s in sections.values() for r in s["defaults"])
+    finally:
+        monitor.close()

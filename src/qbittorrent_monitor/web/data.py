@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from .. import history as _history
 from ..config import Config, provenance
 from ..discovery import REPORT_NAME
-from ..model import ActionType, Decision, Kind, StepStatus, Verdict
+from ..model import ActionType, Decision, Kind, StepStatus, Verdict, human_duration
 from ..store import JournalRow, Store
 
 if TYPE_CHECKING:
@@ -407,17 +407,44 @@ def removed_at(doc: dict[str, Any]) -> float | None:
 
 
 def settings(monitor: Monitor) -> dict[str, Any]:
+    """The effective configuration with where each value came from. Each section shows what was set (file,
+    environment, command line, discovery) first, each such value marked when it is the default anyway; the values
+    left at their default are folded away (they are most of the 160 rows)."""
     rows = provenance(
         monitor.config, monitor.config_path, discovered=monitor.discovered_fields, cli=monitor.cli_overrides
     )
-    sections: dict[str, list[dict[str, Any]]] = {}
+    defaults = _defaults()
+    sections: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for row in rows:
-        sections.setdefault(row["key"].split(".")[0].split("[")[0], []).append(row)
+        section = sections.setdefault(row["key"].split(".")[0].split("[")[0], {"set": [], "defaults": []})
+        shown = {**row, "text": _setting_text(row)}
+        if row["source"] == "default":
+            section["defaults"].append(shown)
+        else:
+            shown["is_default"] = row["key"] in defaults and defaults[row["key"]] == row["value"]
+            section["set"].append(shown)
     return {
         "config_file": str(monitor.config_path) if monitor.config_path else None,
         "settings": rows,
-        "sections": [{"name": name, "rows": section} for name, section in sections.items()],
+        "sections": [{"name": name, **section} for name, section in sections.items()],
     }
+
+
+def _defaults() -> dict[str, Any]:
+    """key -> default value, as provenance() shows it (an instance's defaults: those of a first one with a URL)."""
+    doc: dict[str, Any] = {"qbittorrent": [{"url": "http://qbittorrent:8080"}]}
+    doc |= {
+        app: [{"url": "http://app:1", "api_key": "k"}] for app in ("sonarr", "radarr", "lidarr", "readarr", "whisparr")
+    }
+    config = Config.model_validate(doc)
+    return {r["key"]: r["value"] for r in provenance(config, None, {}) if not r["key"].endswith((".url", ".api_key"))}
+
+
+def _setting_text(row: dict[str, Any]) -> str:
+    value = row["value"]
+    if row.get("duration") and isinstance(value, int | float) and not isinstance(value, bool):
+        return f"{human_duration(value)} ({value:g} s)" if value >= 60 else f"{value:g} s"
+    return json.dumps(value, default=str)
 
 
 # -- discovery ---------------------------------------------------------------------------------------
