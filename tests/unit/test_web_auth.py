@@ -7,6 +7,7 @@ configured the dashboard only says how to set one.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import subprocess
 import sys
@@ -367,6 +368,30 @@ def test_secure_cookie_can_be_set_from_the_environment(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(config_doc(tmp_path / "data")))
     assert load_config(path, env={"DASHBOARD_SECURE_COOKIE": "true"}).dashboard.secure_cookie is True
     assert load_config(path, env={}).dashboard.secure_cookie is False
+
+
+def test_a_hostile_torrent_name_is_shown_as_text_on_every_page(serve: Serve, password_hash: str) -> None:
+    """Torrent names come from trackers and uploaders: one that is HTML must be shown as text (escaped) in the
+    overview, the history and its own page, never run (the CSP forbids scripts too; this is the first defence)."""
+    from captured import download, sonarr_ref, torrent
+    from qbittorrent_monitor.model import Action, ActionType, Decision, Finding, Kind, Verdict
+    from qbittorrent_monitor.record import CycleReport
+
+    monitor, client = serve({"password_hash": password_hash})
+    hostile = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+    base = download("fx-sonarr-unregistered", arr=(sonarr_ref(torrent("fx-sonarr-unregistered").hash, [1]),))
+    d = dataclasses.replace(base, torrent=dataclasses.replace(base.torrent, name=hostile))
+    finding = Finding(Kind.TRACKER, "tracker", hostile, {"tracker_msg": hostile})
+    decision = Decision(d, finding, Verdict.WAIT, hostile)
+    monitor.last_report = CycleReport(started_at=time.time(), finished_at=time.time(), decisions=[decision])
+    actions = (Action(ActionType.ARR_REMOVE, "sonarr", {"queue_id": 1}, "rm"),)
+    monitor.store.plan(dataclasses.replace(decision, verdict=Verdict.ACT, actions=actions), now=time.time())
+    assert log_in(client).status_code == 303
+    for path in ("/", "/history", f"/torrent/{d.torrent.hash}"):
+        page = client.get(path)
+        assert page.status_code == 200, path
+        assert "<script>alert" not in page.text and "<img src=x" not in page.text, path
+        assert "&lt;script&gt;alert(" in page.text, path
 
 
 def test_hash_password_prints_a_hash_the_config_accepts_and_that_verifies() -> None:
