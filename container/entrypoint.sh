@@ -37,10 +37,14 @@ if [ -n "${TZ:-}" ] && [ -e "/usr/share/zoneinfo/$TZ" ] && [ -w /etc ]; then
   ln -snf "/usr/share/zoneinfo/$TZ" /etc/localtime 2>/dev/null || true
 fi
 
-# /config only, and only what is not already owned by PUID:PGID (cheap when nothing changed).
+# /config only, and only when something in it is not already owned by PUID:PGID (cheap when nothing changed).
+# chown -R -P walks the tree itself without following any symbolic link: a path swapped for a link between a
+# `find` and its `chown` cannot send the change outside /config.
 mkdir -p /config
-find /config -xdev \( ! -user "$PUID" -o ! -group "$PGID" \) -exec chown -h "$PUID:$PGID" {} + ||
-  echo "entrypoint: could not give everything under /config to $PUID:$PGID" >&2
+if [ -n "$(find /config -xdev \( ! -user "$PUID" -o ! -group "$PGID" \) -print -quit 2>/dev/null || echo unreadable)" ]; then
+  chown -R -P "$PUID:$PGID" /config ||
+    echo "entrypoint: could not give everything under /config to $PUID:$PGID" >&2
+fi
 
 # Discovery reads the Docker socket: keep the socket's group, so that a 0660 root:docker socket stays readable.
 socket="${DOCKER_HOST:-/var/run/docker.sock}"

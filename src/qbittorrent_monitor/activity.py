@@ -57,8 +57,8 @@ class Activity:
             flagged = {(d.download.key, d.finding.kind.value) for d in report.decisions}
             self.monitor.store.note_found(flagged, report.finished_at, FORGET_FOUND_AFTER)
         for q in self.monitor.qbts:
-            if q.version:
-                self.versions[q.name] = q.version
+            if q.version:  # qBittorrent says `v4.5.2`: shown as the *arr apps are, `Sonarr 4.0.19`
+                self.versions[q.name] = f"qBittorrent {q.version.removeprefix('v')}"
         if self.read_versions:
             self._arr_versions(report.finished_at)
 

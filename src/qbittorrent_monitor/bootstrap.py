@@ -26,7 +26,7 @@ from .config import (
     ConfigError,
     data_dir_from,
     discovery_settings,
-    env_sets,
+    env_instance,
     read_document,
     validate,
 )
@@ -41,6 +41,7 @@ class Loaded:
     discovery: discovery.Discovery | None = None
     wrote: Path | None = None  # the configuration file this start wrote (first start)
     path: Path | None = None  # the configuration file read (None: it did not exist)
+    discovered: set[tuple[str | int, ...]] = field(default_factory=set)  # the fields discovery filled in
 
     def describe(self) -> str:
         """One line for --verbose: where the configuration came from."""
@@ -77,24 +78,34 @@ def _data_dir(doc: dict[str, Any], env: dict[str, str]) -> Path:
     return Path((monitor or {})["data_dir"])
 
 
-def _needs_discovery(doc: dict[str, Any], sections: set[str]) -> bool:
-    """Whether the file leaves something for discovery to find: a section, a URL or an API key."""
+def _needs_discovery(doc: dict[str, Any], sections: set[str], env: dict[str, str]) -> bool:
+    """Whether the file and the environment leave something for discovery to find: a section, a URL or an API key.
+    A section written `app: []` (the first start writes it for an app it did not find) is complete."""
     for section in sections:
-        instances = doc.get(section)
-        if section not in doc:
+        from_env = env_instance(env, section)
+        if section not in doc and not from_env:
             return True
+        instances = doc.get(section)
+        if instances is None and from_env:
+            instances = []
         if not isinstance(instances, list):
             continue
-        for inst in instances:
+        if from_env and not instances:
+            instances = [{}]  # the environment makes the first instance
+        for i, inst in enumerate(instances):
             if not isinstance(inst, dict):
                 continue
-            if not inst.get("url") or (section != "qbittorrent" and not inst.get("api_key")):
+            given = {**inst, **(from_env if i == 0 else {})}
+            if not given.get("url") or (section != "qbittorrent" and not given.get("api_key")):
                 return True
     return False
 
 
-def load(path: Path, *, explicit: bool, env: dict[str, str] | None = None) -> Loaded:
-    """The configuration for this run. Raises ConfigError (IncompleteConfig when one value is missing)."""
+def load(path: Path, *, explicit: bool, env: dict[str, str] | None = None, discover: bool = True) -> Loaded:
+    """The configuration for this run. Raises ConfigError (IncompleteConfig when one value is missing).
+
+    `discover=False` (`--health-check`, the subcommands): the file and the environment alone, no Docker engine
+    request and no first-start file (the caller falls back to `discover=True` when they are not enough)."""
     env = dict(os.environ) if env is None else env
     if explicit and not path.exists():
         raise ConfigError(f"the configuration file {path} does not exist: check --config")
@@ -106,7 +117,7 @@ def load(path: Path, *, explicit: bool, env: dict[str, str] | None = None) -> Lo
     found: discovery.Discovery | None = None
     merged = copy.deepcopy(doc)
     discovered_doc: dict[str, Any] = {}
-    if settings.enabled and (first_start or _needs_discovery(doc, sections)):
+    if discover and settings.enabled and (first_start or _needs_discovery(doc, sections, env)):
         found = discovery.discover(settings)
         notes += _describe(found, settings.docker_socket)
         if found.ran:
@@ -115,15 +126,15 @@ def load(path: Path, *, explicit: bool, env: dict[str, str] | None = None) -> Lo
                 discovery.write_report(found, report)
             except OSError as exc:
                 notes.append((logging.WARNING, f"discovery: cannot write {report}: {exc.strerror}"))
-        env_sections = {s for s in sections if env_sets(env, s)}
-        for line in discovery.fill(merged, found, sections, env_sections):
+        env_fields = {s: fields for s in sections if (fields := env_instance(env, s))}
+        for line in discovery.fill(merged, found, sections, env_fields):
             notes.append((logging.INFO, f"discovery: {line}"))
-        discovery.fill(discovered_doc, found, sections, set())
+        discovery.fill(discovered_doc, found, sections, env_fields)  # what the first start writes: the same
 
     wrote = None
-    if first_start:
+    if first_start and discover:
         try:
-            write_first_config(path, discovered_doc, found)
+            write_first_config(path, discovered_doc, found, sections)
             wrote = path
             notes.append((logging.INFO, f"first start: wrote {path} (mode 0600) with the defaults and what was found"))
         except FileExistsError:
@@ -145,7 +156,21 @@ def load(path: Path, *, explicit: bool, env: dict[str, str] | None = None) -> Lo
     missing = _missing_password(config, path)
     if missing:
         raise IncompleteConfig(missing, notes)
-    return Loaded(config, notes, found, wrote, path if path.exists() else None)
+    filled = set() if wrote else _added_paths(doc, merged)  # a file just written names them itself
+    return Loaded(config, notes, found, wrote, path if path.exists() else None, filled)
+
+
+def _added_paths(before: Any, after: Any, where: tuple[str | int, ...] = ()) -> set[tuple[str | int, ...]]:
+    """The leaves of `after` that `before` does not have (what discovery added to the file's document)."""
+    if isinstance(after, dict):
+        old = before if isinstance(before, dict) else {}
+        return set().union(*(_added_paths(old.get(k), v, (*where, k)) for k, v in after.items()))
+    if isinstance(after, list) and after:
+        old_list = before if isinstance(before, list) else []
+        return set().union(
+            *(_added_paths(old_list[i] if i < len(old_list) else None, v, (*where, i)) for i, v in enumerate(after))
+        )
+    return set() if before is not None else {where}
 
 
 def _describe(found: discovery.Discovery, socket: str) -> list[tuple[int, str]]:
@@ -202,9 +227,15 @@ HEADER = """\
 """
 
 
-def write_first_config(path: Path, services: dict[str, Any], found: discovery.Discovery | None) -> None:
+def write_first_config(
+    path: Path, services: dict[str, Any], found: discovery.Discovery | None, sections: set[str] | None = None
+) -> None:
     """Create the configuration file (0600: it holds API keys), never replacing one. Raises FileExistsError or
-    OSError."""
+    OSError.
+
+    When discovery ran, every *arr section of `sections` it found nothing for is written `app: []`: the file then
+    says everything, and the next starts (and every `--health-check`) ask the Docker engine nothing. qBittorrent is
+    left out when not found: the monitor cannot run without it, so the next start looks again."""
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     parts = [HEADER.format(when=when)]
     if found is not None and found.ran:
@@ -220,6 +251,13 @@ def write_first_config(path: Path, services: dict[str, Any], found: discovery.Di
                 "\n# environment, or add `password: ...` to the instance above."
             )
         parts.append("")
+    if found is not None and found.ran:
+        for section in sorted((sections or set()) - set(services) - {"qbittorrent"}):
+            parts.append(
+                f"# {section}: discovery found none on network {found.network}. Add yours here, or delete this line"
+                "\n# to let discovery look again on the next start."
+            )
+            parts.append(f"{section}: []\n")
     parts.append(EXAMPLE.read_text(encoding="utf-8"))
     text = "\n".join(parts)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -21,7 +21,7 @@ import httpx
 from . import __version__, logs
 from .bootstrap import IncompleteConfig, Loaded, load
 from .clients import Call, on_request
-from .config import Config, ConfigError, data_dir_from, describe_data_dir
+from .config import Config, ConfigError, data_dir_from, describe_data_dir, health_settings, read_document
 from .store import StoreError, hold_data_dir
 
 log = logging.getLogger("qbittorrent_monitor")
@@ -64,12 +64,24 @@ def default_config_path() -> Path:
     return data_dir_from(dict(os.environ))[0] / "config" / "config.yaml"
 
 
-def _load(args: argparse.Namespace) -> Loaded:
+def _load(args: argparse.Namespace, *, discover: bool = True) -> Loaded:
     """The configuration file (default: $DATA_DIR/config/config.yaml; on a first start it is written, with what
     discovery found), discovery where it is silent, the environment on top."""
     if args.config is not None:
-        return load(args.config, explicit=True)
-    return load(default_config_path(), explicit=False)
+        return load(args.config, explicit=True, discover=discover)
+    return load(default_config_path(), explicit=False, discover=discover)
+
+
+def _load_for(args: argparse.Namespace) -> Loaded:
+    """The daemon and `--test` load as described above. `--health-check` (every minute in the container) and the
+    subcommands first try the file and the environment alone, without asking the Docker engine: after the first
+    start the file says everything. Only when that is not enough do they discover, as a start would."""
+    if not (args.health_check or args.command):
+        return _load(args)
+    try:
+        return _load(args, discover=False)
+    except ConfigError:
+        return _load(args)
 
 
 def _print_notes(notes: list[tuple[int, str]]) -> None:
@@ -95,15 +107,22 @@ def _reader_gone() -> None:
 
 
 def _main(argv: list[str] | None) -> int:
-    os.umask(os.umask(0o077) | 0o077)  # what the monitor writes (state, logs, config) is its user's alone
+    if not os.environ.get("UMASK"):
+        # Not told otherwise: what the monitor writes (logs, reports) is its user's alone. A UMASK the image's
+        # entrypoint applied (Saltbox's 002, a group's 027) is the user's choice and is honoured. Whatever it is,
+        # the files that hold secrets or the library's history (config.yaml, state.db, the session key, the
+        # discovery report, the login record) are written 0600.
+        os.umask(os.umask(0o077) | 0o077)
     args = build_parser().parse_args(argv)
     if args.command == "hash-password":
         return _hash_password()
     if args.interval is not None and args.interval < 1:
         print("error: --interval must be at least 1 second", file=sys.stderr)
         return EXIT_CONFIG
+    if args.health_check and (answer := _ask_running_daemon(args)) is not None:
+        return answer  # a running monitor knows; asking the services (or the Docker engine) again would only add load
     try:
-        loaded = _load(args)
+        loaded = _load_for(args)
     except IncompleteConfig as exc:
         if not args.health_check:
             _print_notes(exc.notes)
@@ -129,9 +148,6 @@ def _main(argv: list[str] | None) -> int:
     if args.command:
         return _subcommand(args, config)
 
-    if args.health_check and config.health.enabled and (answer := _ask_daemon(config)) is not None:
-        return answer  # a running monitor knows; asking the services again would only add logins
-
     from .monitor import Monitor  # after logging is set up
 
     lock = None
@@ -143,6 +159,12 @@ def _main(argv: list[str] | None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     monitor.config_path = args.config or default_config_path()
+    monitor.discovery = loaded.discovery
+    monitor.discovered_fields = loaded.discovered
+    if args.interval is not None:
+        monitor.cli_overrides[("monitor", "check_interval")] = args.interval
+    if args.dry_run:
+        monitor.cli_overrides[("monitor", "dry_run")] = True
     try:
         if args.health_check:
             return _health_check(monitor)
@@ -194,12 +216,20 @@ def _log_request(call: Call) -> None:
     log.debug("request %s %s %s -> %s in %d ms", call.service, call.method, call.path, status, call.seconds * 1000)
 
 
-def _ask_daemon(config: Config) -> int | None:
+def _ask_running_daemon(args: argparse.Namespace) -> int | None:
     """`--health-check` when the monitor runs (the container's HEALTHCHECK): its own /health, or None if no monitor
-    answers on the health port."""
-    host = "127.0.0.1" if config.health.bind in ("0.0.0.0", "::", "") else config.health.bind
+    answers on the health port. Only the file's `health:` section and the environment are read for it."""
+    env = dict(os.environ)
     try:
-        response = httpx.get(f"http://{host}:{config.health.port}/health", timeout=5.0, trust_env=False)
+        doc, _ = read_document(args.config if args.config is not None else default_config_path())
+    except ConfigError:
+        doc = {}
+    settings = health_settings(doc, env)
+    if settings is None or not settings.enabled or settings.port == 0:
+        return None
+    host = "127.0.0.1" if settings.bind in ("0.0.0.0", "::", "") else settings.bind
+    try:
+        response = httpx.get(f"http://{host}:{settings.port}/health", timeout=5.0, trust_env=False)
         doc = response.json()
     except (httpx.HTTPError, ValueError):
         return None
@@ -285,13 +315,17 @@ def _forever(monitor: Any, config: Config, interval: float, args: argparse.Names
 
     def reload() -> Config | None:
         try:
-            fresh = _load(args).config
+            loaded = _load(args)
         except ConfigError as exc:
             log.error("the configuration was not reloaded, the previous one stays in use: %s", exc)
             return None
-        logs.redact(fresh.secrets())
-        return fresh
+        logs.redact(loaded.config.secrets())
+        if loaded.discovery is not None:
+            monitor.discovery = loaded.discovery
+        monitor.discovered_fields = loaded.discovered
+        return loaded.config
 
+    monitor.start_notifications()  # the daemon alone notifies (not --test, not --health-check)
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGHUP, on_hangup)

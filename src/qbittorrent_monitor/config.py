@@ -10,6 +10,7 @@ import copy
 import itertools
 import os
 import re
+import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
@@ -646,6 +647,7 @@ ENV_OVERRIDES: dict[str, tuple[str | int, ...]] = {
     "DOCKER_NETWORK": ("discovery", "network"),
     "DISCOVERY_CONFIG_PATHS": ("discovery", "config_paths"),
     "DASHBOARD_PASSWORD_HASH": ("dashboard", "password_hash"),
+    "DASHBOARD_SECURE_COOKIE": ("dashboard", "secure_cookie"),
     "METRICS_TOKEN": ("metrics", "token"),
 }
 
@@ -719,9 +721,23 @@ def read_document(path: Path | None) -> tuple[dict[str, Any], str]:
     return loaded, str(path)
 
 
-def env_sets(env: dict[str, str], section: str) -> bool:
-    """Whether an environment variable sets something in this top-level section."""
-    return any(path[0] == section and env.get(var, "") != "" for var, path in ENV_OVERRIDES.items())
+def env_instance(env: dict[str, str], section: str) -> dict[str, str]:
+    """The fields the environment sets on a section's first instance (`SONARR_URL` -> `{"url": ...}`)."""
+    return {
+        str(path[2]): env[var]
+        for var, path in ENV_OVERRIDES.items()
+        if path[0] == section and len(path) == 3 and env.get(var, "") != ""
+    }
+
+
+def health_settings(doc: dict[str, Any], env: dict[str, str]) -> HealthSettings | None:
+    """The `health:` section with its environment overrides, alone (None if it is invalid): where `--health-check`
+    asks a running monitor, before anything else is read."""
+    partial, _ = _apply_env({"health": copy.deepcopy(doc.get("health") or {})}, env)
+    try:
+        return HealthSettings.model_validate(partial["health"])
+    except ValidationError:
+        return None
 
 
 def discovery_settings(doc: dict[str, Any], env: dict[str, str], source: str) -> DiscoverySettings:
@@ -796,7 +812,8 @@ def _yaml_error(path: Path, exc: yaml.YAMLError) -> str:
 EXAMPLE = Path(__file__).with_name("config.example.yaml")
 
 
-Source = Literal["file", "environment", "default"]
+Source = Literal["cli", "environment", "file", "discovery", "default"]
+FieldPath = tuple[str | int, ...]
 MASK = "********"
 
 
@@ -822,24 +839,37 @@ def _present(doc: Any, path: tuple[str | int, ...]) -> bool:
     return True
 
 
-def provenance(config: Config, path: Path | None, env: dict[str, str] | None = None) -> list[dict[str, Any]]:
+def provenance(
+    config: Config,
+    path: Path | None,
+    env: dict[str, str] | None = None,
+    *,
+    discovered: set[FieldPath] | frozenset[FieldPath] = frozenset(),
+    cli: dict[FieldPath, Any] | None = None,
+) -> list[dict[str, Any]]:
     """The effective configuration, one row per setting: `key` (dotted, `qbittorrent[0].url`), `value` (secrets
-    masked), and `source`: `environment` (an override was set), `file` (the YAML names it) or `default` (a key the
-    file leaves out, a policy key an entry does not name). The rules of `load_config`, read back."""
+    masked), `duration` (present and true when the value is a number of seconds), and `source`, in order of
+    precedence: `cli` (a command-line flag: `--interval`, `--dry-run`; its value is the one in force),
+    `environment` (an override was set), `file` (the YAML names it), `discovery` (filled in from what discovery
+    found: `discovered`, the paths `bootstrap.load` added) or `default` (a key the file leaves out, a policy key an
+    entry does not name). The rules of `load_config`, read back."""
     env = dict(os.environ) if env is None else env
+    cli = cli or {}
     doc = _raw_document(path)
     from_env = {path_ for var, path_ in ENV_OVERRIDES.items() if env.get(var)}
     rows: list[dict[str, Any]] = []
 
-    def walk(value: Any, where: tuple[str | int, ...]) -> None:
+    def walk(value: Any, where: tuple[str | int, ...], duration: bool = False) -> None:
         if isinstance(value, BaseModel):
-            for name in type(value).model_fields:
-                walk(getattr(value, name), (*where, name))
+            for name, info in type(value).model_fields.items():
+                walk(getattr(value, name), (*where, name), _is_duration(info.metadata, info.annotation))
             return
         if isinstance(value, list) and value and all(isinstance(v, BaseModel) for v in value):
             for i, item in enumerate(value):
                 walk(item, (*where, i))
             return
+        if where in cli:
+            value = cli[where]
         secret = any(str(part) in SECRET_FIELDS for part in where)
         shown: Any
         if isinstance(value, SecretStr) or secret:
@@ -848,16 +878,30 @@ def provenance(config: Config, path: Path | None, env: dict[str, str] | None = N
             shown = str(value)
         else:
             shown = value
-        if where in from_env:
-            source: Source = "environment"
+        if where in cli:
+            source: Source = "cli"
+        elif where in from_env:
+            source = "environment"
         elif _present(doc, where):
             source = "file"
+        elif where in discovered:
+            source = "discovery"
         else:
             source = "default"
-        rows.append({"key": _field_path(where), "value": shown, "source": source})
+        row = {"key": _field_path(where), "value": shown, "source": source}
+        if duration:
+            row["duration"] = True  # seconds: the dashboard also says it as 6h00m
+        rows.append(row)
 
     walk(config, ())
     return rows
+
+
+def _is_duration(metadata: list[Any], annotation: Any) -> bool:
+    """Whether a field is a `Duration` (seconds), also inside `Duration | None`."""
+    if any(getattr(m, "func", None) is parse_duration for m in metadata):
+        return True
+    return any(_is_duration(list(getattr(arg, "__metadata__", ())), None) for arg in typing.get_args(annotation) if arg)
 
 
 def _is_set(value: Any) -> bool:

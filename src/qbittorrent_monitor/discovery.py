@@ -182,18 +182,58 @@ def _name_pattern(app: str) -> re.Pattern[str]:
 
 
 NAME_PATTERNS = {app.name: _name_pattern(app.name) for app in APPS}
+# Images that are never one of the apps, whatever their container is called: an app's database (`sonarr-db`), its
+# cache (`radarr-cache`), the VPN a qBittorrent runs behind (`qbittorrent-vpn`), a proxy in front of it.
+NOT_APPS = frozenset(
+    {
+        "postgres", "postgresql", "redis", "valkey", "keydb", "mariadb", "mysql", "mongo", "mongodb", "memcached",
+        "sqlite", "gluetun", "wireguard", "openvpn-client", "openvpn", "nordvpn", "expressvpn", "pia-wg", "tailscale",
+        "nginx", "traefik", "caddy", "haproxy", "swag", "authelia", "oauth2-proxy", "socket-proxy",
+        "docker-socket-proxy", "cloudflared", "flaresolverr", "exportarr", "unpackerr", "notifiarr", "recyclarr",
+    }
+)  # fmt: skip
 
 
 def match_app(image: str, name: str) -> tuple[App, str] | None:
-    """Which app a container runs, and how we know: by image first, else by container name."""
+    """Which app a container runs, and how we know: by image first; by container name only when the image is not
+    one we know (an app's or a well-known other one: `postgres` named sonarr-db is Sonarr's database)."""
     image_name = _image_name(image) if image else ""
     for app in APPS:
         if image_name in app.images:
             return app, "image"
+    if image_name in NOT_APPS:
+        return None
     for app in APPS:
         if NAME_PATTERNS[app.name].match(name.lower()):
             return app, "name"
     return None
+
+
+def _dedupe(result: Discovery) -> None:
+    """One service per address: two containers reached at the same host and port are one app (a qBittorrent in a
+    VPN container's network namespace is reached at the VPN container). The one matched by image is kept; the
+    other is reported in `skipped`."""
+    kept: dict[tuple[str, int | None], Service] = {}
+    for service in list(result.services):
+        if service.url is None:
+            continue
+        where = _host_port(service.url)
+        other = kept.get(where)
+        if other is None:
+            kept[where] = service
+            continue
+        keep, drop = (
+            (service, other) if other.matched_by != "image" and service.matched_by == "image" else (other, service)
+        )
+        kept[where] = keep
+        result.services.remove(drop)
+        result.skipped.append(
+            {
+                "container": drop.container,
+                "app": drop.app,
+                "reason": f"the same address as {keep.container} ({keep.app}, matched by {keep.matched_by})",
+            }
+        )
 
 
 def _env(inspect: dict[str, Any]) -> dict[str, str]:
@@ -488,6 +528,7 @@ def _discover(settings: DiscoverySettings, result: Discovery) -> None:
             service.port = _qbt_port(app, inspect)
         service.url = f"http://{host}:{service.port}{service.url_base}"
         result.services.append(service)
+    _dedupe(result)
 
     for service in result.services:
         app = BY_NAME[service.app]
@@ -621,14 +662,76 @@ def _host_port(url: str) -> tuple[str, int | None]:
     return (parts.hostname or "").lower(), port
 
 
-def fill(doc: dict[str, Any], discovery: Discovery, sections: set[str], env_sections: set[str]) -> list[str]:
+def _is_at(url: str, service: Service) -> bool:
+    """Whether a configured URL names this discovered service: the same port, and its host the service's URL host,
+    container name or address on the network."""
+    if service.url is None:
+        return False
+    host, port = _host_port(url)
+    s_host, s_port = _host_port(service.url)
+    names = {s_host, service.container.lower(), (service.address or "").lower()} - {""}
+    return port is not None and port == s_port and host in names
+
+
+def _fill_env_named(doc: dict[str, Any], app: App, discovery: Discovery, env0: dict[str, str]) -> str | None:
+    """A section the file says nothing of but the environment names (`SONARR_URL`, `QBITTORRENT_PASSWORD`, ...):
+    the environment's instance is as explicit as the file's, so discovery adds no other instance beside it, and a
+    discovered secret goes only to the service it was read from.
+
+    - the environment gives the URL: the discovered service at that host and port lends its API key (or user name),
+      and nothing is added if none is there;
+    - it gives only other fields (an API key, a password): the one discovered service lends its URL; with more than
+      one there is no telling which the environment means, and nothing is added."""
+    candidates = [s for s in discovery.found(app.name) if s.url is not None]
+    var = app.name.upper()
+    if env0.get("url"):
+        match = next((s for s in candidates if _is_at(env0["url"], s)), None)
+        if match is None:
+            if app.is_arr and not env0.get("api_key"):
+                return (
+                    f"{app.name}: {var}_URL is not the address of a {app.name} discovery found: no API key is taken "
+                    f"from discovery for it (set {var}_API_KEY)"
+                )
+            return None
+    elif len(candidates) == 1:
+        match = candidates[0]
+    else:
+        if candidates:
+            return (
+                f"{app.name}: {len(candidates)} found, and the environment sets {', '.join(sorted(env0))} of one: "
+                f"set {var}_URL to say which (nothing was added from discovery)"
+            )
+        return None
+    assert match.url is not None
+    inst: dict[str, Any] = {"name": match.container, "url": match.url}
+    took = "its URL"
+    if app.is_arr and not env0.get("api_key") and match.api_key:
+        inst["api_key"] = match.api_key
+        took = (
+            f"its API key from {match.api_key_source}"
+            if env0.get("url")
+            else f"its URL and API key ({match.api_key_source})"
+        )
+    elif not app.is_arr and match.username and not env0.get("username"):
+        inst["username"] = match.username
+    doc[app.name] = [inst]
+    return f"{app.name}: {took} from the discovered {match.container}, the environment's values on top"
+
+
+def fill(
+    doc: dict[str, Any], discovery: Discovery, sections: set[str], env_fields: dict[str, dict[str, str]]
+) -> list[str]:
     """Put what discovery found into a configuration document, where nothing explicit is said. Changes `doc` in
     place; returns one line per value it added.
 
-    - a section (`sonarr:`) absent from the file gets every usable service found for it; if the environment sets
-      fields of its first instance (e.g. QBITTORRENT_PASSWORD alone), those still override what is filled here;
+    `env_fields`: per section, the fields the environment sets on its first instance (`{"sonarr": {"url": ...}}`);
+    they are applied after this, and count as explicit as the file.
+
+    - a section (`sonarr:`) absent from the file and not named by the environment gets every usable service found
+      for it;
+    - one the environment names gets at most the one service it means (`_fill_env_named`);
     - in an explicit section, an instance without api_key gets the key of the discovered service at the same
-      host and port; nothing else in it is touched.
+      host and port (for the first instance, the environment's URL if it sets one); nothing else in it is touched.
     Only the apps in `sections` (the sections config.py has) are filled; the others stay in the report.
     """
     added: list[str] = []
@@ -636,21 +739,27 @@ def fill(doc: dict[str, Any], discovery: Discovery, sections: set[str], env_sect
         if app.name not in sections:
             continue
         found = discovery.usable(app.name)
+        env0 = env_fields.get(app.name, {})
+        if env0 and not doc.get(app.name):
+            if line := _fill_env_named(doc, app, discovery, env0):
+                added.append(line)
+            continue
         if app.name not in doc:
             if not found:
                 continue
             doc[app.name] = [instance(s) for s in found]
-            how = " (the environment's values override the first)" if app.name in env_sections else ""
-            added.append(f"{app.name}: {', '.join(s.url or '' for s in found)} from discovery{how}")
+            added.append(f"{app.name}: {', '.join(s.url or '' for s in found)} from discovery")
             continue
         instances = doc.get(app.name)
         if not app.is_arr or not isinstance(instances, list):
             continue
         for i, inst in enumerate(instances):
-            if not isinstance(inst, dict) or inst.get("api_key") or not isinstance(inst.get("url"), str):
+            if not isinstance(inst, dict) or inst.get("api_key") or (i == 0 and env0.get("api_key")):
                 continue
-            where = _host_port(inst["url"])
-            match = next((s for s in found if s.url and _host_port(s.url) == where), None)
+            url = env0["url"] if i == 0 and env0.get("url") else inst.get("url")
+            if not isinstance(url, str):
+                continue
+            match = next((s for s in found if _is_at(url, s)), None)
             if match is not None:
                 inst["api_key"] = match.api_key
                 added.append(f"{app.name}[{i}].api_key from {match.api_key_source}")

@@ -57,6 +57,10 @@ class Events:
     def subscribe(self, listener: Listener) -> None:
         self._listeners.append(listener)
 
+    def unsubscribe(self, listener: Listener) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
     def emit(self, event: Event) -> None:
         for listener in list(self._listeners):
             try:

@@ -98,7 +98,7 @@ def setup(
     health: logging.Handler | None = None
     if log_dir is not None:
         try:
-            log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            log_dir.mkdir(parents=True, exist_ok=True)  # as the umask says (cli.py)
             handlers.append(
                 logging.handlers.RotatingFileHandler(
                     log_dir / "qbittorrent-monitor.log", maxBytes=5_000_000, backupCount=3, encoding="utf-8"
@@ -112,11 +112,19 @@ def setup(
     for handler in handlers:
         handler.setFormatter(formatter)
         handler.addFilter(_redact)
+        handler.setLevel(level)  # the main log's level, also for the health lines relayed to it below
         root.addHandler(handler)
+    # The health log hears every change at INFO whatever LOG_LEVEL is (at WARNING it used to stay empty); the
+    # main log and stderr still get those lines only when their level lets INFO through.
+    health_logger = logging.getLogger(HEALTH_LOGGER)
+    health_logger.setLevel(logging.INFO)
+    health_logger.propagate = False
+    for handler in handlers:
+        health_logger.addHandler(handler)
     if health is not None:
         health.setFormatter(formatter)
         health.addFilter(_redact)
         health.setLevel(logging.INFO)
-        logging.getLogger(HEALTH_LOGGER).addHandler(health)  # and, through the root, the main log too
+        health_logger.addHandler(health)
     root.setLevel(level)
     logging.getLogger("filelock").setLevel(logging.WARNING)  # its lock chatter says nothing to a user

@@ -8,6 +8,7 @@ Fed by `Monitor.events` and `clients.on_request`; a failure here is logged and n
 
 from __future__ import annotations
 
+import contextlib
 import re
 from typing import TYPE_CHECKING
 
@@ -28,6 +29,7 @@ from .events import CycleFinished, Event, OutageBegan, ServiceChanged
 from .model import ActionType, Kind, StepStatus, Verdict
 
 if TYPE_CHECKING:
+    from .config import Config
     from .monitor import Monitor
     from .record import CycleReport
 
@@ -113,16 +115,24 @@ class Metrics:
             f"{PREFIX}_torrents_watched", "Torrents observed in the last cycle (the queues', the errored)", registry=r
         )
         self.paused = Gauge(f"{PREFIX}_paused", "1 while the monitor is paused from the dashboard", registry=r)
-        for name in [
-            *(q.name for q in monitor.config.qbittorrent),
-            *(a.name for _, a in monitor.config.arr_instances()),
-        ]:
-            self.service_up.labels(name)
-        for _, inst in monitor.config.arr_instances():
-            for result in (StepStatus.DONE, StepStatus.DEFERRED, StepStatus.FAILED):
-                self.searches.labels(inst.name, result.value)
+        # service_up has a series per service once it was checked (a 0 before the first check would read "down");
+        # the search counters start at 0 for every *arr instance configured, also after a reload (reconfigure).
+        self._instances: set[str] = set()
+        self.reconfigure(monitor.config)
         monitor.events.subscribe(self.on_event)
         self._stop_listening = on_request(self.on_request)
+
+    def reconfigure(self, config: Config) -> None:
+        """The instances of a (re)loaded configuration: a new *arr gets its search counters at 0; an instance no
+        longer configured loses its service_up series (it is not down, it is gone)."""
+        names = {q.name for q in config.qbittorrent} | {a.name for _, a in config.arr_instances()}
+        for gone in self._instances - names:
+            with contextlib.suppress(KeyError):
+                self.service_up.remove(gone)
+        for _, inst in config.arr_instances():
+            for result in (StepStatus.DONE, StepStatus.DEFERRED, StepStatus.FAILED):
+                self.searches.labels(inst.name, result.value)
+        self._instances = names
 
     def close(self) -> None:
         self._stop_listening()
@@ -151,7 +161,8 @@ class Metrics:
         self.torrents_watched.set(report.torrents_checked)
         self.outages_active.set(len(report.outages))
         for name, health in self.monitor.health.items():
-            self.service_up.labels(name).set(1 if health.ok else 0)
+            if name in self._instances:
+                self.service_up.labels(name).set(1 if health.ok else 0)
         counts: dict[tuple[str, str], int] = {}
         for d in report.decisions:
             counts[(d.finding.kind.value, d.verdict.value)] = counts.get((d.finding.kind.value, d.verdict.value), 0) + 1

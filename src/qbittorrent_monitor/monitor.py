@@ -21,6 +21,7 @@ from .clients.arr import ArrClient
 from .clients.logins import LoginGuard
 from .clients.qbittorrent import QBittorrentClient
 from .config import Config
+from .discovery import Discovery
 from .events import CycleFinished, Events, OutageBegan, OutageEnded, ServiceChanged
 from .metrics import Metrics
 from .model import Decision, Kind, Snapshot, Verdict
@@ -75,9 +76,21 @@ class Monitor:
         # The record room's listeners (they subscribe to `events` and to every request the adapters make).
         self.next_cycle_at: float | None = None
         self.config_path: Path | None = None  # set by the CLI (the settings page says where each value came from)
+        self.discovery: Discovery | None = None  # this start's discovery, if it ran (set by the CLI; the dashboard)
+        # For the settings page's sources (set by the CLI): the fields discovery filled in, the flags that override
+        self.discovered_fields: set[tuple[str | int, ...]] = set()
+        self.cli_overrides: dict[tuple[str | int, ...], object] = {}
         self.activity = Activity(self)
         self.metrics = Metrics(self)
-        self.notifier = Notifier(config.notifications, self.events, outage_window=config.outage.window)
+        self.notifier: Notifier | None = None  # only the daemon notifies (start_notifications)
+
+    def start_notifications(self) -> Notifier:
+        """The daemon's notifier. `--health-check` and `--test` have none: a health check run every minute by the
+        container must not send "service down" each time the daemon is busy, nor a one-off cycle repeat the
+        daemon's messages."""
+        if self.notifier is None:
+            self.notifier = Notifier(self.config.notifications, self.events, outage_window=self.config.outage.window)
+        return self.notifier
 
     def _connect(self, config: Config) -> None:
         """The adapters for this configuration (on start, and again on SIGHUP with the new one)."""
@@ -91,14 +104,23 @@ class Monitor:
         self._executor: Executor | None = None
 
     def reconfigure(self, config: Config) -> None:
-        """Take a new configuration between two cycles (credentials fixed, instances added): new adapters, the same
-        memory, health and journal."""
+        """Take a new configuration between two cycles (credentials fixed, instances added): new adapters and a new
+        notifier (its URLs may have changed), the same memory, health and journal. The web server reads
+        `self.config` on every request: the new password, API keys and metrics token hold from the next one."""
         old_qbts, old_arrs = self.qbts, self.arrs
         self._connect(config)
+        if (old_notifier := self.notifier) is not None:
+            self.notifier = Notifier(
+                config.notifications, self.events, outage_window=config.outage.window, after=old_notifier
+            )
+            old_notifier.close()
         for q in old_qbts:
             q.close()
         for a in old_arrs.values():
             a.close()
+        names = {q.name for q in self.qbts} | set(self.arrs)
+        self.health = {name: h for name, h in self.health.items() if name in names}  # a removed one is not "down"
+        self.metrics.reconfigure(config)
         log.info("configuration reloaded: %d qBittorrent and %d *arr instance(s)", len(self.qbts), len(self.arrs))
 
     @property
@@ -320,7 +342,8 @@ class Monitor:
                     self.reconfigure(config)
 
     def close(self) -> None:
-        self.notifier.close()
+        if self.notifier is not None:
+            self.notifier.close()
         self.activity.close()
         self.metrics.close()
         for q in self.qbts:

@@ -80,8 +80,13 @@ def given_up_message(report: CycleReport) -> tuple[str, str] | None:
 
 
 class Notifier:
-    def __init__(self, settings: NotificationSettings, events: Events, *, outage_window: float) -> None:
+    def __init__(
+        self, settings: NotificationSettings, events: Events, *, outage_window: float, after: Notifier | None = None
+    ) -> None:
+        """`after`: the notifier this one replaces (a reloaded configuration): what it already told (the outages
+        announced, the services down) is not told again, and a service it said was down is said to be back."""
         self.settings = settings
+        self.events = events
         self.outage_window = outage_window
         self.enabled = set(settings.events) if settings.urls else set()
         self._apprise: Any = None
@@ -90,6 +95,8 @@ class Notifier:
         self._lock = threading.Lock()
         self._outages: set[str] = set()  # group keys already announced (dry runs judge them anew each cycle)
         self._down: dict[str, bool] = {}  # service -> down when last told
+        if after is not None:
+            self._outages, self._down = set(after._outages), dict(after._down)
         if self.enabled:
             events.subscribe(self.on_event)
 
@@ -164,6 +171,7 @@ class Notifier:
                 return
 
     def close(self) -> None:
+        self.events.unsubscribe(self.on_event)
         self.flush()
         if self._pool is not None:
             self._pool.shutdown(wait=False)

@@ -778,12 +778,22 @@ class Store:
         return [float(r[0]) for r in rows]
 
     def repairs_since(self, since: float) -> list[float]:
-        """When each repair that took a download out of a queue or the client since `since` did so."""
+        """When each repair that took a download out of a queue or the client since `since` did so; a repair the user
+        has undone (from the dashboard or `undo`) no longer counts as one."""
         with self._lock:
             rows = self._db.execute(
                 "SELECT repair, MIN(updated_at) FROM actions WHERE type IN (?,?) AND status=? AND result!=?"
-                " AND updated_at>=? GROUP BY repair",
-                (ActionType.ARR_REMOVE, ActionType.QBT_DELETE, StepStatus.DONE, RemoveResult.GONE, since),
+                " AND updated_at>=? AND repair NOT IN (SELECT repair FROM actions WHERE type=? AND status=?)"
+                " GROUP BY repair",
+                (
+                    ActionType.ARR_REMOVE,
+                    ActionType.QBT_DELETE,
+                    StepStatus.DONE,
+                    RemoveResult.GONE,
+                    since,
+                    ActionType.UNDO,
+                    StepStatus.DONE,
+                ),
             ).fetchall()
         return [float(r[1]) for r in rows]
 
@@ -879,6 +889,42 @@ class Store:
                 "SELECT * FROM actions WHERE hash=? AND created_at>=? ORDER BY id", (hash_.lower(), since)
             )
         return self._rows("SELECT * FROM actions WHERE created_at>=? ORDER BY id", (since,))
+
+    def journal(
+        self, where: dict[str, str], between: tuple[float, float] | None, limit: int
+    ) -> tuple[int, list[JournalRow]]:
+        """The dashboard's History: how many rows match (`where`: column -> value, among type, target and status;
+        `between`: [start, end) of created_at) and the newest `limit` of them, newest first. Only those are read
+        and decoded, however long the journal has grown."""
+        clauses: list[str] = ["1=1"]
+        args: list[Any] = []
+        for column, value in where.items():
+            if column not in ("type", "target", "status"):
+                raise ValueError(f"not a journal filter: {column}")
+            clauses.append(f"{column}=?")
+            args.append(value)
+        if between is not None:
+            clauses.append("created_at>=? AND created_at<?")
+            args += [between[0], between[1]]
+        cond = " AND ".join(clauses)
+        with self._lock:
+            total = int(self._db.execute(f"SELECT COUNT(*) FROM actions WHERE {cond}", args).fetchone()[0])
+        rows = self._rows(f"SELECT * FROM actions WHERE {cond} ORDER BY id DESC LIMIT ?", (*args, limit))
+        return total, rows
+
+    def journal_options(self) -> dict[str, list[str]]:
+        """The values the History filters offer: every action type, target and status in the journal."""
+        with self._lock:
+            return {
+                column: [str(r[0]) for r in self._db.execute(f"SELECT DISTINCT {column} FROM actions ORDER BY 1")]
+                for column in ("type", "target", "status")
+            }
+
+    def undone_actions(self) -> set[int]:
+        """The ids of the actions an undo has taken back."""
+        with self._lock:
+            rows = self._db.execute("SELECT params FROM actions WHERE type=?", (ActionType.UNDO,)).fetchall()
+        return {int(json.loads(r[0]).get("undoes", 0)) for r in rows}
 
     def action(self, action_id: int) -> JournalRow | None:
         rows = self._rows("SELECT * FROM actions WHERE id=?", (action_id,))

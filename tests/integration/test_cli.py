@@ -262,3 +262,18 @@ def test_a_failed_test_cycle_exits_1_even_when_its_reader_went_away(tmp_path: Pa
         os.close(write)
     assert proc.returncode == 1, proc.stderr
     assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr
+
+
+def test_settings_say_a_flag_overrides_the_file_and_show_the_value_in_force(write_config: WriteConfig) -> None:
+    """`--interval 7 --dry-run`: the monitor cycles every 7 s and changes nothing, whatever the file says, so the
+    settings must show 7 and true with the source `cli` (they showed the file's values)."""
+    from daemon import Daemon, free_port
+
+    port, key = free_port(), "settings-api-key-0123456789abcdef"
+    path, _ = write_config(health={"bind": "127.0.0.1", "port": port}, dashboard={"api_keys": [key]})
+    with Daemon(path, port, "--interval", "7", "--dry-run") as daemon:
+        daemon.wait(lambda status, _doc: status == 200, "up")
+        rows = httpx.get(f"http://127.0.0.1:{port}/api/settings", headers={"X-Api-Key": key}, timeout=10).json()
+    by_key = {r["key"]: r for r in rows["settings"]}
+    assert (by_key["monitor.check_interval"]["value"], by_key["monitor.check_interval"]["source"]) == (7.0, "cli")
+    assert (by_key["monitor.dry_run"]["value"], by_key["monitor.dry_run"]["source"]) == (True, "cli")

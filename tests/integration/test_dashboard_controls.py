@@ -72,6 +72,9 @@ def test_protect_pause_resume_and_run_now_from_the_api_are_honoured_by_the_next_
         assert dead in hashes(qbt) and sonarr.mutating_calls() == []
         overview = check(openapi, "/api/overview", "get", api.get("/api/overview"))
         assert overview["cycles"]["paused"] is True
+        # Every service's version says what it is, as the *arr apps' own status does ("Sonarr 4.0.19.2979").
+        [q_service] = [x for x in overview["services"] if x["app"] == "qbittorrent"]
+        assert q_service["version"] == f"qBittorrent {qbt.version}"
 
         # Resumed: repaired.
         check(openapi, "/api/resume", "post", api.post("/api/resume"))

@@ -13,7 +13,7 @@ import yaml
 from discovery_world import World, seedbox
 from e2e import SONARR_CATEGORY, cli
 from harness.qbt import QBittorrent
-from harness.states import StateFactory
+from harness.states import StateFactory, closed_port
 from sim.arr import ArrSimulator
 
 pytestmark = pytest.mark.integration
@@ -92,3 +92,57 @@ def test_an_existing_configuration_is_never_overwritten(world: World, qbt: QBitt
     assert result.returncode == 0, result.stderr
     assert config_file.read_text() == mine
     assert world.engine.requests == []  # nothing left to discover: the Docker engine was not even asked
+
+
+def test_after_the_first_start_nothing_asks_the_docker_engine_again(
+    world: World, qbt: QBittorrent, sonarr: ArrSimulator, tmp_path: Path
+) -> None:
+    """The first start writes every section, `readarr: []` and `whisparr: []` for the apps it did not find (the
+    seedbox has none). The file then says everything: the second start, the container's --health-check (every
+    minute) and `history` make zero Docker engine requests, and the last two ask no *arr for its download clients."""
+    data = tmp_path / "data"
+    env = {**world.env(data), "QBITTORRENT_PASSWORD": qbt.password}
+    first = cli("--test", env=env)
+    assert first.returncode == 0, first.stderr
+    assert world.engine.requests, "the first start asks the engine"
+    text = (data / "config" / "config.yaml").read_text()
+    written = yaml.safe_load(text)
+    assert written["readarr"] == [] and written["whisparr"] == []
+    assert "# readarr: discovery found none on network traefik_proxy" in text
+
+    world.engine.requests.clear()
+    again = cli("--test", env=env)
+    assert again.returncode == 0, again.stderr
+    assert world.engine.requests == []
+    sonarr.clear_log()  # the cycle itself reads Sonarr's download clients (mapping.py); discovery must not
+    check = cli("--health-check", env={**env, "HEALTH_PORT": str(closed_port())})  # no daemon: it checks itself
+    assert check.returncode == 0 and '"status": "healthy"' in check.stdout, check.stdout + check.stderr
+    history = cli("history", env=env)
+    assert history.returncode == 0, history.stderr
+    assert world.engine.requests == []
+    assert sonarr.calls("GET", "/api/v3/downloadclient") == []
+
+
+def test_health_check_asks_the_running_monitor_first_even_when_the_file_leaves_a_key_to_discovery(
+    world: World, qbt: QBittorrent, sonarr: ArrSimulator, tmp_path: Path
+) -> None:
+    """A file that leaves Sonarr's key to discovery (each start fills it in from config.xml): a running monitor
+    answers --health-check by itself, so the check reads only the file's health section and asks the Docker engine
+    nothing (it used to discover before asking, every minute)."""
+    from daemon import Daemon, free_port
+
+    data = tmp_path / "data"
+    port = free_port()
+    path = tmp_path / "config.yaml"
+    arrs = "".join(f"{app}: []\n" for app in ("radarr", "lidarr", "readarr", "whisparr"))
+    path.write_text(
+        f"monitor: {{data_dir: '{data}'}}\nhealth: {{bind: 127.0.0.1, port: {port}}}\n"
+        f"qbittorrent: [{{url: '{qbt.url}', password: '{qbt.password}'}}]\nsonarr: [{{url: '{sonarr.url}'}}]\n{arrs}"
+    )
+    env = world.env(data)
+    with Daemon(path, port, env=env) as daemon:
+        daemon.wait(lambda status, _doc: status == 200, "healthy")
+        world.engine.requests.clear()
+        check = cli("--config", str(path), "--health-check", env=env)
+        assert check.returncode == 0 and '"status": "healthy"' in check.stdout, check.stdout + check.stderr
+        assert world.engine.requests == []

@@ -244,7 +244,8 @@ def test_entrypoint_gives_config_to_puid_pgid_and_runs_the_monitor_as_that_user(
         # /config and everything in it belong to PUID:PGID; what the monitor wrote follows UMASK=027.
         assert owners(box.config) == {(PUID, PGID)}
         log_file = box.config / "logs" / "qbittorrent-monitor.log"
-        assert log_file.stat().st_mode & 0o027 == 0
+        assert log_file.stat().st_mode & 0o777 == 0o640  # UMASK=027 exactly: the group reads, nobody else
+        assert (box.config / "state.db").stat().st_mode & 0o777 == 0o600  # the library's history: the user's alone
         assert (box.config / "state.db").exists()
     finally:
         if pid is not None:

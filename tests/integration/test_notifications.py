@@ -67,9 +67,10 @@ def test_an_outage_of_ten_is_one_message_a_cycles_repairs_are_one_and_a_dead_rec
     _, config = write_config(notifications={"urls": [receiver.url]})
     clock = Clock()
     monitor = Monitor(config, clock=clock)
+    notifier = monitor.start_notifications()  # as the daemon does
     try:
         report = monitor.run_cycle()
-        monitor.notifier.flush()
+        notifier.flush()
         assert {d.verdict.value for d in report.decisions if d.download.torrent.hash in dead} == {"outage"}
         assert sorted(d.download.torrent.name for d in report.decisions if d.verdict.value == "act") == [
             "Notify.Show.S01E01",
@@ -89,7 +90,7 @@ def test_an_outage_of_ten_is_one_message_a_cycles_repairs_are_one_and_a_dead_rec
         # The outage goes on: no second message for it.
         clock.advance(600)
         monitor.run_cycle()
-        monitor.notifier.flush()
+        notifier.flush()
         assert len(receiver.wait_for(3, timeout=2)) == 2, receiver.titles()
 
         # The receiver goes away; the next repair still happens and the cycle succeeds.
@@ -99,7 +100,7 @@ def test_an_outage_of_ten_is_one_message_a_cycles_repairs_are_one_and_a_dead_rec
         clock.advance(600)
         with caplog.at_level(logging.WARNING, logger="qbittorrent_monitor.notify"):
             report = monitor.run_cycle()
-            monitor.notifier.flush()
+            notifier.flush()
         doc = report.to_dict()
         assert doc["ok"] is True
         [repaired] = [f for f in doc["findings"] if f["hash"] == third]
@@ -110,3 +111,28 @@ def test_an_outage_of_ten_is_one_message_a_cycles_repairs_are_one_and_a_dead_rec
     finally:
         monitor.close()
     assert sonarr.violations == [] and radarr.violations == []
+
+
+def test_health_check_and_test_never_notify_even_when_every_service_is_down(tmp_path: Path, receiver: Receiver) -> None:
+    """The container runs `--health-check` every minute; when the daemon does not answer it checks the services
+    itself. A "service down" message from each run would be one a minute, repeating what the daemon (the only
+    process that notifies) says once. `--test` is a one-off look: it notifies nothing either."""
+    import yaml
+
+    from e2e import cli
+
+    path = tmp_path / "config.yaml"
+    doc = {
+        "monitor": {"data_dir": str(tmp_path / "data")},
+        "qbittorrent": [{"url": f"http://127.0.0.1:{closed_port()}", "password": "p"}],
+        "sonarr": [{"url": f"http://127.0.0.1:{closed_port()}", "api_key": "0123456789abcdef0123456789abcdef"}],
+        "health": {"port": closed_port()},  # no daemon answers there
+        "notifications": {"urls": [receiver.url]},
+    }
+    path.write_text(yaml.safe_dump(doc))
+    check = cli("--config", str(path), "--health-check")
+    assert check.returncode == 1 and '"status": "unhealthy"' in check.stdout, check.stderr
+    once = cli("--config", str(path), "--test")
+    assert once.returncode == 1 and "unavailable" in once.stdout, once.stdout + once.stderr
+    # Both processes have exited, so anything they meant to send was sent (a stopping monitor flushes first).
+    assert receiver.messages == []

@@ -174,3 +174,44 @@ def test_no_secret_in_any_output_log_health_answer_page_notification_database_or
             assert secret not in text, text[:2000]
         for file in written:
             assert secret.encode() not in file.read_bytes(), file
+
+
+@pytest.mark.parametrize(
+    ("umask_env", "log_mode"),
+    [
+        # Saltbox's UMASK=002 / a group's 027: the group may read the logs (they hold no secret), as it asked.
+        ("027", 0o640),
+        ("002", 0o664),
+        # No UMASK: the monitor's files are its user's alone, whatever the shell's umask (022 here).
+        (None, 0o600),
+    ],
+)
+def test_umask_is_honoured_for_the_logs_and_files_with_secrets_stay_0600(
+    tmp_path: Path, umask_env: str | None, log_mode: int
+) -> None:
+    """The entrypoint applies UMASK before starting the monitor (simulated here by the child's umask); the monitor
+    used to force 077 on top of it. config.yaml (API keys), state.db and the session key stay 0600 in every case."""
+    import os
+    import subprocess
+
+    from e2e import COMMAND, _env
+
+    data = tmp_path / "data"
+    umask = int(umask_env or "022", 8)
+    env = {"DATA_DIR": str(data), "QBITTORRENT_URL": f"http://127.0.0.1:{free_port()}", "QBITTORRENT_PASSWORD": "pw"}
+    env |= {"DOCKER_HOST": f"unix://{tmp_path / 'no.sock'}", "HEALTH_PORT": "0"}
+    if umask_env is not None:
+        env["UMASK"] = umask_env
+    result = subprocess.run(
+        [*COMMAND, "--test"],
+        env=_env(env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        preexec_fn=lambda: os.umask(umask),  # the entrypoint's `umask "$UMASK"`
+    )
+    assert result.returncode == 1, result.stderr  # qBittorrent is not there: the cycle could not run
+    assert (data / "logs" / "qbittorrent-monitor.log").stat().st_mode & 0o777 == log_mode
+    assert (data / "config" / "config.yaml").stat().st_mode & 0o777 == 0o600
+    assert (data / "state.db").stat().st_mode & 0o777 == 0o600

@@ -10,11 +10,15 @@ from typing import Any
 import yaml
 
 from qbittorrent_monitor.config import ENV_OVERRIDES, DiscoverySettings, HealthSettings
+from qbittorrent_monitor.web.auth import is_open
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 # What the monitor reads from its environment: config.py's overrides plus the entrypoint's own variables.
 KNOWN_ENV = set(ENV_OVERRIDES) | {"PUID", "PGID", "UMASK", "TZ"}
+# What the monitor serves without a login (web/app.py's health routes, /metrics with its own token): a probe behind
+# Traefik needs every one of them, and nothing else may bypass the dashboard's auth chain.
+NO_LOGIN = ["/health", "/health/live", "/health/ready", "/metrics"]
 SSDV2_KEYS = {"pgrole", "intport", "image", "pg_volumes", "pg_env", "specific_docker_info"}
 SSDV2_OPTIONAL = {"extra_labels", "traefik_labels_enabled", "docker_deploy_enabled"}
 
@@ -43,7 +47,8 @@ def test_ssdv2_vars_file_has_the_keys_ssdv2_reads() -> None:
     assert doc["intport"] == image_port() == str(HealthSettings().port)
     assert doc["image"].startswith("ghcr.io/")
     volumes = doc["pg_volumes"]
-    assert "{{ settings.storage }}/docker/{{ lookup('env','USER') }}/{{ pgrole }}:/config" in volumes
+    # ssdv2's convention for an app's own folder: <storage>/docker/<user>/<pgrole>/config at /config
+    assert "{{ settings.storage }}/docker/{{ lookup('env','USER') }}/{{ pgrole }}/config:/config" in volumes
     assert "/etc/localtime:/etc/localtime:ro" in volumes
     assert "/var/run/docker.sock:/var/run/docker.sock:ro" in volumes
     assert f"{{{{ settings.storage }}}}/docker/{{{{ lookup('env','USER') }}}}:{configs_root()}:ro" in volumes
@@ -63,9 +68,10 @@ def test_ssdv2_labels_leave_health_and_metrics_reachable_and_nothing_else() -> N
     assert routers == {"qbittorrent-monitor-health-rtr"}  # ssdv2 makes <pgrole>-rtr (the user's auth chain) itself
     prefix = "traefik.http.routers.qbittorrent-monitor-health-rtr."
     rule = labels[prefix + "rule"]
-    # The same Host as ssdv2's own router, restricted to exactly these two paths.
+    # The same Host as ssdv2's own router, restricted to exactly the paths the monitor serves without a login.
     assert rule.startswith("Host(`{{ sub[pgrole][pgrole] if sub_enabled else pgrole }}.{{ user.domain }}`) && ")
-    assert sorted(re.findall(r"Path\(`([^`]+)`\)", rule)) == ["/health", "/metrics"] and "PathPrefix" not in rule
+    assert sorted(re.findall(r"Path\(`([^`]+)`\)", rule)) == NO_LOGIN and "PathPrefix" not in rule
+    assert all(is_open(path) for path in NO_LOGIN)  # the monitor's gate lets exactly these through too
     assert labels[prefix + "middlewares"] == "chain-no-auth@file"
     assert labels[prefix + "service"] == f"{doc['pgrole']}-svc"  # the service ssdv2 defines on intport
     assert int(labels[prefix + "priority"]) > 0
@@ -86,7 +92,7 @@ def test_saltbox_sandbox_role() -> None:
     assert "/var/run/docker.sock:/var/run/docker.sock:ro" in v["_docker_volumes_default"]
     assert f":{configs_root()}/" in v["_docker_volumes_arr"]
     assert v["_traefik_api_enabled"] is True
-    assert sorted(re.findall(r"Path\(`([^`]+)`\)", v["_traefik_api_endpoint"])) == ["/health", "/metrics"]
+    assert sorted(re.findall(r"Path\(`([^`]+)`\)", v["_traefik_api_endpoint"])) == NO_LOGIN
     assert v["_docker_memory"] == "128m" and v["_docker_cpus"] == "0.25"
     tasks = load(role / "tasks" / "main.yml")
     included = [t["ansible.builtin.include_tasks"] for t in tasks]
@@ -107,3 +113,15 @@ def test_compose_puts_the_four_on_one_network_with_read_only_socket_and_arr_conf
     assert {"./sonarr:/configs/sonarr:ro", "./radarr:/configs/radarr:ro"} <= set(monitor["volumes"])
     assert set(monitor["environment"]) <= KNOWN_ENV
     assert monitor["mem_limit"] == "128m" and monitor["cpus"] == 0.25
+
+
+def test_the_image_workflow_moves_latest_only_for_a_release_tag() -> None:
+    """Users pull `latest`: a pre-release tag (v1.3.0-rc.1) must not move it. metadata-action's own `latest` is off
+    and ours is enabled only for a tag without a `-` (every semver pre-release has one)."""
+    workflow = load(ROOT / ".github" / "workflows" / "image.yml")
+    [meta] = [
+        s for s in workflow["jobs"]["image"]["steps"] if str(s.get("uses", "")).startswith("docker/metadata-action")
+    ]
+    assert meta["with"]["flavor"].split() == ["latest=false"]
+    [latest] = [t for t in meta["with"]["tags"].splitlines() if "value=latest" in t]
+    assert latest == "type=raw,value=latest,enable=${{ !contains(github.ref_name, '-') }}"

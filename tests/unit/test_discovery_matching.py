@@ -39,6 +39,11 @@ def test_apps_are_recognised_by_image_under_any_owner_then_by_name(image: str, n
         ("ghcr.io/onedr0p/exportarr:v2", "sonarr-exporter"),
         ("ghcr.io/hotio/qbitmanage", "qbit_manage"),
         ("traefik:v3.1", "traefik"),
+        # An app's database, cache or VPN, named after it: the image says what it really is (review 911, 9 #4).
+        ("postgres:16-alpine", "sonarr-db"),
+        ("docker.io/library/redis:7", "radarr-cache"),
+        ("qmcgaw/gluetun:latest", "qbittorrent-vpn"),
+        ("lscr.io/linuxserver/mariadb", "lidarr_db"),
     ],
 )
 def test_neighbours_with_app_like_names_are_not_apps(image: str, name: str) -> None:
@@ -79,3 +84,81 @@ def test_discovery_settings_from_the_environment_and_their_errors() -> None:
     )
     with pytest.raises(ConfigError, match=r"discovery\.netwrk: unknown key"):
         discovery_settings({"discovery": {"netwrk": "x"}}, {}, "config.yaml")
+
+
+# -- what discovery adds beside the environment (review 911, issue 9 #3) ---------------------------------------------
+KEY_TV, KEY_ANIME = "a" * 32, "b" * 32
+
+
+def found(*services: discovery.Service) -> discovery.Discovery:
+    return discovery.Discovery(
+        socket="/var/run/docker.sock", network="traefik_proxy", ran=True, services=list(services)
+    )
+
+
+def sonarr(container: str, address: str, key: str) -> discovery.Service:
+    return discovery.Service(
+        "sonarr", container, "lscr.io/linuxserver/sonarr", "image", f"http://{container}:8989", address=address,
+        port=8989, api_key=key, api_key_source=f"/configs/{container}/config.xml",
+    )  # fmt: skip
+
+
+def qbt(container: str) -> discovery.Service:
+    return discovery.Service(
+        "qbittorrent", container, "lscr.io/linuxserver/qbittorrent", "image", f"http://{container}:8080", port=8080
+    )
+
+
+SECTIONS = {"qbittorrent", "sonarr", "radarr"}
+
+
+def test_an_environment_url_elsewhere_is_never_sent_a_discovered_api_key() -> None:
+    """SONARR_URL names a Sonarr discovery did not find: the key read from the local Sonarr's config.xml must not
+    go to it (it would hand one server's key to another), and the local Sonarr is not added beside it."""
+    doc: dict[str, object] = {}
+    lines = discovery.fill(
+        doc, found(sonarr("sonarr", "172.18.0.3", KEY_TV)), SECTIONS, {"sonarr": {"url": "http://other.example:8989"}}
+    )
+    assert "sonarr" not in doc and KEY_TV not in repr(doc)
+    assert lines == [
+        "sonarr: SONARR_URL is not the address of a sonarr discovery found: no API key is taken from discovery for "
+        "it (set SONARR_API_KEY)"
+    ]
+
+
+def test_an_environment_url_gets_only_the_key_of_the_service_at_that_address_and_no_other_instance() -> None:
+    """SONARR_URL names the discovered `sonarr` by its address on the network: its key is lent, and the other
+    discovered Sonarr (sonarr-anime) is not silently added as a second instance."""
+    doc: dict[str, object] = {}
+    services = found(sonarr("sonarr-anime", "172.18.0.4", KEY_ANIME), sonarr("sonarr", "172.18.0.3", KEY_TV))
+    discovery.fill(doc, services, SECTIONS, {"sonarr": {"url": "http://172.18.0.3:8989"}})
+    assert doc["sonarr"] == [{"name": "sonarr", "url": "http://sonarr:8989", "api_key": KEY_TV}]
+    # A port that differs is another service, even on the same host.
+    doc = {}
+    discovery.fill(doc, services, SECTIONS, {"sonarr": {"url": "http://sonarr:9999"}})
+    assert "sonarr" not in doc
+
+
+def test_an_environment_password_alone_takes_the_one_qbittorrent_found_and_none_of_two() -> None:
+    """QBITTORRENT_PASSWORD sets the first instance's password: with one qBittorrent found it is that one's; with two
+    there is no telling which, and adding both would leave the second without a password."""
+    doc: dict[str, object] = {}
+    discovery.fill(doc, found(qbt("qbittorrent")), SECTIONS, {"qbittorrent": {"password": "pw"}})
+    assert doc["qbittorrent"] == [{"name": "qbittorrent", "url": "http://qbittorrent:8080"}]
+    doc = {}
+    lines = discovery.fill(
+        doc, found(qbt("qbittorrent"), qbt("qbittorrent2")), SECTIONS, {"qbittorrent": {"password": "pw"}}
+    )
+    assert "qbittorrent" not in doc and "set QBITTORRENT_URL to say which" in lines[0]
+
+
+def test_in_a_file_section_the_environment_url_decides_which_key_the_first_instance_gets() -> None:
+    """The file names sonarr:8989 without a key and SONARR_URL moves it elsewhere: the instance that will be used
+    is the environment's, so the local Sonarr's key is not filled in."""
+    doc: dict[str, object] = {"sonarr": [{"url": "http://sonarr:8989"}]}
+    discovery.fill(
+        doc, found(sonarr("sonarr", "172.18.0.3", KEY_TV)), SECTIONS, {"sonarr": {"url": "http://elsewhere:8989"}}
+    )
+    assert doc == {"sonarr": [{"url": "http://sonarr:8989"}]}
+    discovery.fill(doc, found(sonarr("sonarr", "172.18.0.3", KEY_TV)), SECTIONS, {})
+    assert doc == {"sonarr": [{"url": "http://sonarr:8989", "api_key": KEY_TV}]}

@@ -4,6 +4,7 @@ service and outage messages, and where each setting came from (file, environment
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -237,3 +238,75 @@ def test_a_stalled_download_is_logged_again_when_its_decision_really_changes() -
     assert logged == [True, False, False, True, False, False, True, False, False]
     log.keep_only(set())  # healed: the next sighting is a new problem, logged again
     assert log.changed(waiting[0][1])
+
+
+def test_a_reloaded_configuration_notifies_its_own_urls_and_not_the_old_ones(tmp_path: Path) -> None:
+    """SIGHUP with new notifications.urls: the next message goes to the new receiver only (the old URL may be a
+    channel the user no longer reads, or one whose token leaked), and a service already told down is not told
+    down again."""
+    from qbittorrent_monitor.monitor import Monitor
+
+    old, new = Receiver().start(), Receiver().start()
+    path = tmp_path / "config.yaml"
+
+    def write(url: str) -> None:
+        doc = {
+            "monitor": {"data_dir": str(tmp_path / "data")},
+            "qbittorrent": [{"url": "http://127.0.0.1:9", "password": "p"}],
+            "notifications": {"urls": [url]},
+        }
+        path.write_text(yaml.safe_dump(doc))
+
+    write(old.url)
+    monitor = Monitor(load_config(path, env={}))
+    try:
+        monitor.start_notifications()
+        monitor.events.emit(ServiceChanged("sonarr", False, "refused", 1.0))
+        assert [m["title"] for m in old.wait_for(1)] == ["qbittorrent-monitor: sonarr is down"]
+        write(new.url)
+        monitor.reconfigure(load_config(path, env={}))
+        monitor.events.emit(ServiceChanged("sonarr", False, "timed out", 2.0))  # still down: nothing new to tell
+        monitor.events.emit(ServiceChanged("sonarr", True, "answers", 3.0))
+        assert monitor.notifier is not None
+        monitor.notifier.flush()
+        assert new.titles() == ["qbittorrent-monitor: sonarr is back"]
+        assert old.titles() == ["qbittorrent-monitor: sonarr is down"]
+    finally:
+        monitor.close()
+        old.stop()
+        new.stop()
+
+
+def test_metrics_and_health_follow_the_instances_of_a_reloaded_configuration(tmp_path: Path) -> None:
+    """Before any check no service_up series says 0 ("down") for a service nobody asked yet. After a reload that
+    replaces Sonarr `tv` by Radarr `films`: `films` has its search counters at 0 (a rate() over them needs the
+    series), and `tv`, no longer configured, is neither in /health as down nor in service_up."""
+    from qbittorrent_monitor import health
+    from qbittorrent_monitor.monitor import Monitor
+
+    path = tmp_path / "config.yaml"
+
+    def write(**arrs: object) -> None:
+        doc = {
+            "monitor": {"data_dir": str(tmp_path / "data")},
+            "qbittorrent": [{"url": "http://127.0.0.1:9", "password": "p"}],
+            **arrs,
+        }
+        path.write_text(yaml.safe_dump(doc))
+
+    write(sonarr=[{"name": "tv", "url": "http://127.0.0.1:9", "api_key": "0123456789abcdef0123456789abcdef"}])
+    monitor = Monitor(load_config(path, env={}))
+    try:
+        assert b"qbittorrent_monitor_service_up{" not in monitor.metrics.render()
+        monitor.check_services()  # nothing listens: both down
+        text = monitor.metrics.render().decode()
+        assert 'qbittorrent_monitor_service_up{service="tv"} 0.0' in text
+        write(radarr=[{"name": "films", "url": "http://127.0.0.1:9", "api_key": "abcdef0123456789abcdef0123456789"}])
+        monitor.reconfigure(load_config(path, env={}))
+        text = monitor.metrics.render().decode()
+        up = re.findall(r'^qbittorrent_monitor_service_up\{service="([^"]+)"\}', text, re.M)
+        assert up == ["qbittorrent"]
+        assert 'qbittorrent_monitor_searches_total{app="films",result="done"} 0.0' in text
+        assert "tv" not in health.document(monitor)["services"]
+    finally:
+        monitor.close()

@@ -7,6 +7,7 @@ configured the dashboard only says how to set one.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import subprocess
 import sys
@@ -169,6 +170,20 @@ def test_a_post_without_the_csrf_token_is_refused_and_changes_nothing(serve: Ser
     assert HASH in monitor.store.protected_hashes()
 
 
+def test_a_csrf_token_with_non_ascii_characters_is_refused_not_a_server_error(serve: Serve, password_hash: str) -> None:
+    """Any client can send any bytes in X-CSRF-Token or the form field: a wrong token is a 403 whatever it holds
+    (a non-ASCII one made hmac.compare_digest raise: a 500), and nothing changes."""
+    monitor, client = serve({"password_hash": password_hash})
+    assert log_in(client).status_code == 303
+    token = csrf_of(client)
+    for forged in ("é" + token[1:], token + "☃"):
+        header = client.post("/api/pause", headers={"X-CSRF-Token": forged.encode("utf-8")})
+        assert header.status_code == 403, header.text
+        form = client.post("/actions/pause", data={"csrf": forged})
+        assert form.status_code == 403, form.text
+    assert not monitor.paused
+
+
 def test_the_login_is_rate_limited_per_address_even_for_the_right_password(serve: Serve, password_hash: str) -> None:
     _, client = serve({"password_hash": password_hash, "login_attempts": 5, "login_window": "3s"})
     for _ in range(5):
@@ -277,6 +292,106 @@ def test_a_new_password_ends_the_sessions_opened_with_the_old_one(serve: Serve, 
     assert log_in(client).status_code == 303 and client.get("/").status_code == 200
     monitor.config.dashboard.password_hash = type(monitor.config.dashboard.password_hash)(hash_password("another one"))
     assert client.get("/").status_code == 303
+
+
+def reload(monitor: Monitor, **dashboard: Any) -> None:
+    """What SIGHUP does: the file is rewritten, read again from disk (a new Config object, not the old one changed in
+    place), and handed to `Monitor.reconfigure` between two cycles."""
+    assert monitor.config_path is not None
+    doc = yaml.safe_load(monitor.config_path.read_text())
+    for section, values in dashboard.items():
+        doc[section] = {**doc.get(section, {}), **values}
+    monitor.config_path.write_text(yaml.safe_dump(doc))
+    monitor.reconfigure(load_config(monitor.config_path, env={}))
+
+
+def test_a_reloaded_password_api_key_and_metrics_token_replace_the_old_ones_at_once(
+    serve: Serve, password_hash: str
+) -> None:
+    """After SIGHUP the credentials are the new file's: the old password, API key and metrics token open nothing,
+    the new ones open what they should. (The web server must read the configuration in force on every request.)"""
+    monitor, client = serve(
+        {"password_hash": password_hash, "api_keys": [API_KEY]}, metrics={"token": SECRETS["metrics"]}
+    )
+    assert log_in(client).status_code == 303 and client.get("/").status_code == 200
+    new_key, new_token = "a-new-api-key-0123456789abcdef", "a-new-metrics-token-0123456789"
+    reload(
+        monitor,
+        dashboard={"password_hash": hash_password("the new password"), "api_keys": [new_key]},
+        metrics={"token": new_token},
+    )
+    assert client.get("/").status_code == 303  # the session opened with the old password is over
+    fresh = httpx.Client(base_url=client.base_url, follow_redirects=False, timeout=10)
+    try:
+        assert log_in(fresh, PASSWORD).status_code == 401  # the old password: refused
+        assert log_in(fresh, "the new password").status_code == 303 and fresh.get("/").status_code == 200
+    finally:
+        fresh.close()
+    assert client.get("/api/overview", headers={"X-Api-Key": API_KEY}).status_code == 401
+    assert client.get("/api/overview", headers={"X-Api-Key": new_key}).status_code == 200
+    old = client.get("/metrics", headers={"Authorization": f"Bearer {SECRETS['metrics']}"})
+    assert old.status_code == 401
+    assert client.get("/metrics", headers={"Authorization": f"Bearer {new_token}"}).status_code == 200
+
+
+def test_a_reloaded_session_secret_ends_the_sessions_signed_with_the_old_one(serve: Serve, password_hash: str) -> None:
+    """The password is unchanged, only dashboard.session_secret: a cookie signed with the old secret no longer
+    verifies, so the browser that held it must log in again (and can)."""
+    monitor, client = serve({"password_hash": password_hash, "session_secret": SECRETS["session"]})
+    assert log_in(client).status_code == 303 and client.get("/").status_code == 200
+    reload(monitor, dashboard={"session_secret": "another-session-secret-0123456789abcdef0123"})
+    assert client.get("/").status_code == 303
+    assert log_in(client).status_code == 303 and client.get("/").status_code == 200
+
+
+def test_a_session_ends_its_lifetime_after_the_login_even_when_used_all_along(serve: Serve, password_hash: str) -> None:
+    """session_lifetime 4 s: a user who keeps acting (each action changes the session, its flash message, so the
+    cookie is signed again and its own max-age slides) is still sent to the login 4 s after logging in; logging in
+    again works."""
+    _, client = serve({"password_hash": password_hash, "session_lifetime": 4})
+    assert log_in(client).status_code == 303
+    logged_in_at = time.monotonic()
+    token = csrf_of(client)
+    while time.monotonic() - logged_in_at < 2.5:  # in use all along: every action renews the cookie
+        acted = client.post("/actions/retry", data={"csrf": token})
+        assert acted.status_code == 303 and "set-cookie" in acted.headers
+        time.sleep(0.3)
+    while time.monotonic() - logged_in_at < 4.5:
+        time.sleep(0.3)
+        last = client.get("/")
+    assert last.status_code == 303 and last.headers["location"].startswith("/login")
+    assert log_in(client).status_code == 303 and client.get("/").status_code == 200
+
+
+def test_secure_cookie_can_be_set_from_the_environment(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config_doc(tmp_path / "data")))
+    assert load_config(path, env={"DASHBOARD_SECURE_COOKIE": "true"}).dashboard.secure_cookie is True
+    assert load_config(path, env={}).dashboard.secure_cookie is False
+
+
+def test_a_hostile_torrent_name_is_shown_as_text_on_every_page(serve: Serve, password_hash: str) -> None:
+    """Torrent names come from trackers and uploaders: one that is HTML must be shown as text (escaped) in the
+    overview, the history and its own page, never run (the CSP forbids scripts too; this is the first defence)."""
+    from captured import download, sonarr_ref, torrent
+    from qbittorrent_monitor.model import Action, ActionType, Decision, Finding, Kind, Verdict
+    from qbittorrent_monitor.record import CycleReport
+
+    monitor, client = serve({"password_hash": password_hash})
+    hostile = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+    base = download("fx-sonarr-unregistered", arr=(sonarr_ref(torrent("fx-sonarr-unregistered").hash, [1]),))
+    d = dataclasses.replace(base, torrent=dataclasses.replace(base.torrent, name=hostile))
+    finding = Finding(Kind.TRACKER, "tracker", hostile, {"tracker_msg": hostile})
+    decision = Decision(d, finding, Verdict.WAIT, hostile)
+    monitor.last_report = CycleReport(started_at=time.time(), finished_at=time.time(), decisions=[decision])
+    actions = (Action(ActionType.ARR_REMOVE, "sonarr", {"queue_id": 1}, "rm"),)
+    monitor.store.plan(dataclasses.replace(decision, verdict=Verdict.ACT, actions=actions), now=time.time())
+    assert log_in(client).status_code == 303
+    for path in ("/", "/history", f"/torrent/{d.torrent.hash}"):
+        page = client.get(path)
+        assert page.status_code == 200, path
+        assert "<script>alert" not in page.text and "<img src=x" not in page.text, path
+        assert "&lt;script&gt;alert(" in page.text, path
 
 
 def test_hash_password_prints_a_hash_the_config_accepts_and_that_verifies() -> None:

@@ -58,7 +58,7 @@ def _json(doc: Any, status: int = 200) -> JSONResponse:
 def routes(monitor: Monitor) -> list[BaseRoute]:
     async def overview(_: Request) -> Response:
         """
-        summary: Services, cycles, counts, the 48-hour chart, outages and the flagged torrents
+        summary: Services, cycles, counts, the 48-hour chart, outages and the 200 most urgent flagged torrents
         responses:
           200:
             description: The overview
@@ -66,7 +66,7 @@ def routes(monitor: Monitor) -> list[BaseRoute]:
               application/json:
                 schema:
                   type: object
-                  required: [now, services, cycles, counts, chart, flagged, outages]
+                  required: [now, services, cycles, counts, chart, flagged, flagged_total, outages]
                   properties:
                     now: {type: number}
                     services: {type: array, items: {type: object}}
@@ -78,6 +78,7 @@ def routes(monitor: Monitor) -> list[BaseRoute]:
                         type: object
                         properties: {hour: {type: number}, found: {type: integer}, repaired: {type: integer}}
                     flagged: {type: array, items: {type: object}}
+                    flagged_total: {type: integer, description: "every flagged torrent (GET /api/torrents lists them)"}
                     outages: {type: array, items: {type: object}}
           401: {description: Not logged in and no API key}
         """
@@ -171,9 +172,50 @@ def routes(monitor: Monitor) -> list[BaseRoute]:
                         properties:
                           key: {type: string}
                           value: {}
-                          source: {type: string, enum: [file, environment, default]}
+                          source: {type: string, enum: [cli, environment, file, discovery, default]}
         """
         return _json(await run_in_threadpool(data.settings, monitor))
+
+    async def discovered(_: Request) -> Response:
+        """
+        summary: What discovery found on the Docker network (no secret), and whether each service is monitored
+        responses:
+          200:
+            description: This start's discovery, else the report the last one wrote
+            content:
+              application/json:
+                schema:
+                  type: object
+                  required: [source, ran, services, skipped, errors]
+                  properties:
+                    source: {type: string, enum: [this start, report, none]}
+                    ran: {type: boolean}
+                    discovered_at: {type: string}
+                    docker_socket: {type: string}
+                    network: {type: string}
+                    report: {type: string}
+                    services:
+                      type: array
+                      items:
+                        type: object
+                        required: [app, container, matched_by, monitored]
+                        properties:
+                          app: {type: string}
+                          container: {type: string}
+                          image: {type: string}
+                          matched_by: {type: string}
+                          url: {type: string}
+                          address: {type: string}
+                          port: {type: integer}
+                          api_key_found: {type: boolean}
+                          api_key_source: {type: string}
+                          used_by: {type: array, items: {type: string}}
+                          problem: {type: string}
+                          monitored: {type: boolean}
+                    skipped: {type: array, items: {type: object, additionalProperties: {type: string}}}
+                    errors: {type: array, items: {type: string}}
+        """
+        return _json(await run_in_threadpool(data.discovery, monitor))
 
     async def undo(request: Request) -> Response:
         """
@@ -251,6 +293,7 @@ def routes(monitor: Monitor) -> list[BaseRoute]:
         Route("/api/history", history, methods=["GET"]),
         Route("/api/actions/{action_id:int}/undo", undo, methods=["POST"]),
         Route("/api/settings", settings, methods=["GET"]),
+        Route("/api/discovery", discovered, methods=["GET"]),
         Route("/api/cycle", cycle, methods=["POST"]),
         Route("/api/pause", pause, methods=["POST"]),
         Route("/api/resume", resume, methods=["POST"]),

@@ -158,17 +158,31 @@ class LoginLimiter:
 class Gate:
     """What the middleware needs to know of the configuration (read on every request: nothing cached)."""
 
-    def __init__(self, password_hash: Callable[[], str], api_keys: Callable[[], list[str]]) -> None:
+    def __init__(
+        self,
+        password_hash: Callable[[], str],
+        api_keys: Callable[[], list[str]],
+        lifetime: Callable[[], float] = lambda: float("inf"),
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.password_hash = password_hash
         self.api_keys = api_keys
+        self.lifetime = lifetime
+        self.clock = clock
 
     @property
     def configured(self) -> bool:
         return bool(self.password_hash() or self.api_keys())
 
     def logged_in(self, session: dict[str, Any]) -> bool:
+        """The session was opened with the password in force, less than `dashboard.session_lifetime` ago. The
+        lifetime counts from the login (`at`), not from the last request: the cookie is signed again whenever the
+        session changes, so its own max-age alone would let a session in use live for ever."""
         stored = self.password_hash()
-        return bool(stored) and hmac.compare_digest(str(session.get("v", "")), fingerprint(stored))
+        at = session.get("at")
+        if not stored or not isinstance(at, int | float) or not 0 <= self.clock() - at <= self.lifetime():
+            return False
+        return _same(str(session.get("v", "")), fingerprint(stored))
 
     def api_key_ok(self, headers: Headers) -> bool:
         given = headers.get(API_KEY_HEADER, "")
@@ -236,7 +250,7 @@ class AuthMiddleware:
                 return
             given = headers.get(CSRF_HEADER) or _form_field(headers, body, CSRF_FIELD)
             expected = session.get("csrf")
-            if not isinstance(expected, str) or not given or not hmac.compare_digest(given, expected):
+            if not isinstance(expected, str) or not given or not _same(given, expected):
                 response = (
                     JSONResponse({"error": "missing or wrong CSRF token (X-CSRF-Token)"}, status_code=403)
                     if api
@@ -266,6 +280,12 @@ class AuthMiddleware:
         else:
             response = Response(self.setup_page(), status_code=403, media_type="text/html")
         await response(scope, receive, send)
+
+
+def _same(given: str, expected: str) -> bool:
+    """A constant-time comparison that any header can be given to: compared as bytes (hmac.compare_digest refuses
+    a str with a non-ASCII character, which a header decoded as latin-1 may have: that was a 500)."""
+    return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected.encode("utf-8", "surrogateescape"))
 
 
 def _next(path: str) -> str:

@@ -25,7 +25,7 @@ ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("qbittorrent_monitor.web", "templates"),
     autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
 )
-ENV.globals.update(clock=data.clock, ago=data.ago)
+ENV.globals.update(clock=data.clock, ago=data.ago, until=data.until, plural=data.plural)
 templates = Jinja2Templates(env=ENV)
 
 
@@ -42,7 +42,6 @@ def _safe_next(value: str) -> str:
 
 
 def routes(monitor: Monitor, limiter: LoginLimiter) -> list[Route]:
-    cfg = monitor.config.dashboard
     checking = asyncio.Lock()
 
     def render(request: Request, name: str, page: str, status: int = 200, **context: Any) -> Response:
@@ -58,7 +57,7 @@ def routes(monitor: Monitor, limiter: LoginLimiter) -> list[Route]:
     async def overview(request: Request) -> Response:
         now = time.time()
         doc = await run_in_threadpool(data.overview, monitor, now)
-        refresh = int(cfg.refresh) if cfg.refresh else 0
+        refresh = int(monitor.config.dashboard.refresh or 0)
         return render(
             request, "overview.html", "overview", data=doc, chart=data.chart_svg(doc["chart"]), refresh=refresh
         )
@@ -77,11 +76,12 @@ def routes(monitor: Monitor, limiter: LoginLimiter) -> list[Route]:
 
     async def settings_page(request: Request) -> Response:
         doc = await run_in_threadpool(data.settings, monitor)
-        return render(request, "settings.html", "settings", data=doc)
+        found = await run_in_threadpool(data.discovery, monitor)
+        return render(request, "settings.html", "settings", data=doc, discovered=found)
 
     # -- logging in and out ----------------------------------------------------------------------
     async def login_form(request: Request) -> Response:
-        if not cfg.password_hash.get_secret_value():
+        if not monitor.config.dashboard.password_hash.get_secret_value():
             return Response(setup_page(), status_code=403, media_type="text/html")
         return templates.TemplateResponse(
             request,
@@ -97,7 +97,9 @@ def routes(monitor: Monitor, limiter: LoginLimiter) -> list[Route]:
         )
 
     async def login(request: Request) -> Response:
-        stored = cfg.password_hash.get_secret_value()
+        dash = monitor.config.dashboard  # the configuration in force: a reload's new password holds at once
+        stored = dash.password_hash.get_secret_value()
+        limiter.attempts, limiter.window = dash.login_attempts, dash.login_window
         if not stored:
             return Response(setup_page(), status_code=403, media_type="text/html")
         form = await request.form()

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from .. import history as _history
 from ..config import Config, provenance
-from ..model import ActionType, Decision, Kind, StepStatus, Verdict
+from ..discovery import REPORT_NAME
+from ..model import ActionType, Decision, Kind, StepStatus, Verdict, human_duration
 from ..store import JournalRow, Store
 
 if TYPE_CHECKING:
@@ -59,6 +60,25 @@ def ago(ts: float | None, now: float | None = None) -> str:
     return f"{seconds // 86400} days ago"
 
 
+def until(ts: float | None, now: float | None = None) -> str:
+    """`in 45 s`, `in 3 min`, `in 2 h`; `now` once the time has come."""
+    if not ts:
+        return "-"
+    seconds = int(ts - (time.time() if now is None else now))
+    if seconds <= 0:
+        return "now"
+    if seconds < 120:
+        return f"in {seconds} s"
+    if seconds < 7200:
+        return f"in {seconds // 60} min"
+    return f"in {seconds // 3600} h"
+
+
+def plural(n: int, word: str) -> str:
+    """`1 torrent`, `2 torrents`."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 # -- services and cycles ------------------------------------------------------------------------------
 def services(monitor: Monitor) -> list[dict[str, Any]]:
     kinds = {q.name: "qbittorrent" for q in monitor.config.qbittorrent}
@@ -98,6 +118,7 @@ def cycles(monitor: Monitor) -> dict[str, Any]:
     return {
         "last": last,
         "next_at": monitor.next_cycle_at,
+        "running": monitor.cycle_started_at is not None,
         "interval_s": monitor.config.monitor.check_interval,
         "paused": monitor.paused,
         "paused_since": (monitor.store.control("paused") or (None, None))[1],
@@ -150,11 +171,12 @@ def chart_svg(buckets: list[dict[str, Any]]) -> str:
                     f'<rect x="{i * 10 + 1 + j * 4}" y="{plot_h - h:.1f}" width="4" height="{h:.1f}" class="{cls}">'
                     f"<title>{clock(b['hour'])}: {value} {label}</title></rect>"
                 )
-    ticks = []
-    for i, b in enumerate(buckets):
-        if i % 6 == 0:
-            hour = datetime.fromtimestamp(b["hour"]).strftime("%H:00")
-            ticks.append(f'<text x="{100 * i / n:.2f}%" y="174" class="tick">{hour}</text>')
+    # Counted back from the last bucket (this hour, labelled "now" at the right edge): every sixth hour, each label
+    # centred under its bar.
+    ticks = ['<text x="100%" y="174" class="tick" text-anchor="end">now</text>'] if buckets else []
+    for i in range(n - 7, -1, -6):
+        hour = datetime.fromtimestamp(buckets[i]["hour"]).strftime("%H:00")
+        ticks.append(f'<text x="{100 * (i + 0.5) / n:.2f}%" y="174" class="tick" text-anchor="middle">{hour}</text>')
     return (
         '<svg class="chart" width="100%" height="180" role="img" '
         'aria-label="failures found and repairs per hour over the last 48 hours">'
@@ -260,14 +282,21 @@ def flagged(monitor: Monitor, now: float) -> list[dict[str, Any]]:
     return out
 
 
-def overview(monitor: Monitor, now: float) -> dict[str, Any]:
+FLAGGED_SHOWN = 200  # the overview lists the first ones (most urgent first); /api/torrents has every one
+
+
+def overview(monitor: Monitor, now: float, shown: int = FLAGGED_SHOWN) -> dict[str, Any]:
+    """Everything the Overview shows. The flagged torrents are cut to the `shown` most urgent: an outage can flag
+    thousands, and a page of thousands of rows every refresh is too heavy for the server and for a phone."""
+    rows = flagged(monitor, now)
     return {
         "now": now,
         "services": services(monitor),
         "cycles": cycles(monitor),
         "counts": counts(monitor, now),
         "chart": chart(monitor.store, now),
-        "flagged": flagged(monitor, now),
+        "flagged": rows[:shown],
+        "flagged_total": len(rows),
         "outages": [
             {
                 "group": o.group.key,
@@ -287,33 +316,34 @@ FILTERS = ("action", "app", "result", "date")
 
 
 def history(store: Store, filters: dict[str, str], limit: int = 500) -> dict[str, Any]:
-    """The journal, newest first, filtered by action type, app instance, result (step status) and local date."""
-    rows = store.history(since=0.0)
-    undone = {int(r.params.get("undoes", 0)) for r in rows if r.type == ActionType.UNDO}
-    options = {
-        "action": sorted({r.type for r in rows}),
-        "app": sorted({r.target for r in rows}),
-        "result": sorted({r.status for r in rows}),
+    """The journal, newest first, filtered by action type, app instance, result (step status) and local date; only
+    the newest `limit` rows are read (the journal only grows)."""
+    where = {
+        column: value
+        for column, key in (("type", "action"), ("target", "app"), ("status", "result"))
+        if (value := filters.get(key, ""))
     }
-    selected = [r for r in reversed(rows) if _matches(r, filters)]
+    total, rows = store.journal(where, _local_day(filters.get("date", "")), limit)
+    options = store.journal_options()
+    undone = store.undone_actions()
     return {
         "filters": {k: filters.get(k, "") for k in FILTERS},
-        "options": options,
-        "total": len(selected),
-        "rows": [_row(r, undone) for r in selected[:limit]],
+        "options": {"action": options["type"], "app": options["target"], "result": options["status"]},
+        "total": total,
+        "rows": [_row(r, undone) for r in rows],
     }
 
 
-def _matches(row: JournalRow, filters: dict[str, str]) -> bool:
-    if (a := filters.get("action")) and row.type != a:
-        return False
-    if (a := filters.get("app")) and row.target != a:
-        return False
-    if (a := filters.get("result")) and row.status != a:
-        return False
-    if a := filters.get("date"):
-        return datetime.fromtimestamp(row.created_at).strftime("%Y-%m-%d") == a
-    return True
+def _local_day(value: str) -> tuple[float, float] | None:
+    """`2026-12-01` -> [its local midnight, the next one); None for no date. A date that is not one matches no row
+    (an empty range), as before."""
+    if not value:
+        return None
+    try:
+        day = datetime.strptime(value, "%Y-%m-%d")
+    except ValueError:
+        return (0.0, 0.0)
+    return day.timestamp(), (day + timedelta(days=1)).timestamp()
 
 
 def undoable(row: JournalRow, undone: set[int]) -> bool:
@@ -327,11 +357,16 @@ def undoable(row: JournalRow, undone: set[int]) -> bool:
 
 def _row(row: JournalRow, undone: set[int]) -> dict[str, Any]:
     doc = row.to_dict()
-    doc["evidence_text"] = ", ".join(
-        f"{k}={v if isinstance(v, str | int | float) else json.dumps(v, default=str)}"
-        for k, v in row.evidence.items()
-        if k != "log"
-    )
+    if row.type == ActionType.UNDO:  # the user's own action: not a repair, and no failure evidence of its own
+        doc["why"] = f"undone by the user: action #{row.params.get('undoes', '?')}"
+        doc["evidence_text"] = ""
+    else:
+        doc["why"] = f"{row.kind}: {row.reason}"
+        doc["evidence_text"] = ", ".join(
+            f"{k}={v if isinstance(v, str | int | float) else json.dumps(v, default=str)}"
+            for k, v in row.evidence.items()
+            if k != "log"
+        )
     doc["undoable"] = undoable(row, undone)
     doc["undone"] = row.id in undone
     return doc
@@ -353,16 +388,89 @@ def torrent(store: Store, hash_: str) -> dict[str, Any]:
         "actions": doc["actions"],
         "protected_from_dashboard": doc["hash"] in store.protected_hashes(),
         "name": next((t["name"] for t in doc["torrents"]), next((a["name"] for a in doc["actions"]), "")),
+        "removed_at": removed_at(doc),
     }
+
+
+def removed_at(doc: dict[str, Any]) -> float | None:
+    """When a repair took this torrent out of qBittorrent (an *arr removal or a delete, done), if it was not seen
+    again since: a torrent that is gone cannot be protected (nothing is left to protect)."""
+    removals = [
+        float(a["updated"])
+        for a in doc["actions"]
+        if a["type"] in (ActionType.ARR_REMOVE, ActionType.QBT_DELETE) and a["status"] == StepStatus.DONE
+    ]
+    if not removals:
+        return None
+    seen = max((float(t["last_seen"]) for t in doc["torrents"]), default=0.0)
+    return max(removals) if max(removals) >= seen else None
 
 
 def settings(monitor: Monitor) -> dict[str, Any]:
-    rows = provenance(monitor.config, monitor.config_path)
-    sections: dict[str, list[dict[str, Any]]] = {}
+    """The effective configuration with where each value came from. Each section shows what was set (file,
+    environment, command line, discovery) first, each such value marked when it is the default anyway; the values
+    left at their default are folded away (they are most of the 160 rows)."""
+    rows = provenance(
+        monitor.config, monitor.config_path, discovered=monitor.discovered_fields, cli=monitor.cli_overrides
+    )
+    defaults = _defaults()
+    sections: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for row in rows:
-        sections.setdefault(row["key"].split(".")[0].split("[")[0], []).append(row)
+        section = sections.setdefault(row["key"].split(".")[0].split("[")[0], {"set": [], "defaults": []})
+        shown = {**row, "text": _setting_text(row)}
+        if row["source"] == "default":
+            section["defaults"].append(shown)
+        else:
+            shown["is_default"] = row["key"] in defaults and defaults[row["key"]] == row["value"]
+            section["set"].append(shown)
     return {
         "config_file": str(monitor.config_path) if monitor.config_path else None,
         "settings": rows,
-        "sections": [{"name": name, "rows": section} for name, section in sections.items()],
+        "sections": [{"name": name, **section} for name, section in sections.items()],
     }
+
+
+def _defaults() -> dict[str, Any]:
+    """key -> default value, as provenance() shows it (an instance's defaults: those of a first one with a URL)."""
+    doc: dict[str, Any] = {"qbittorrent": [{"url": "http://qbittorrent:8080"}]}
+    doc |= {
+        app: [{"url": "http://app:1", "api_key": "k"}] for app in ("sonarr", "radarr", "lidarr", "readarr", "whisparr")
+    }
+    config = Config.model_validate(doc)
+    return {r["key"]: r["value"] for r in provenance(config, None, {}) if not r["key"].endswith((".url", ".api_key"))}
+
+
+def _setting_text(row: dict[str, Any]) -> str:
+    value = row["value"]
+    if row.get("duration") and isinstance(value, int | float) and not isinstance(value, bool):
+        return f"{human_duration(value)} ({value:g} s)" if value >= 60 else f"{value:g} s"
+    return json.dumps(value, default=str)
+
+
+# -- discovery ---------------------------------------------------------------------------------------
+def discovery(monitor: Monitor) -> dict[str, Any]:
+    """What discovery found (never a secret: `Discovery.to_dict()`): from this start's run, else from the report the
+    last run wrote (config/discovered_services.json; after the first start the file says everything and discovery
+    does not run again). `source`: `this start`, `report` or `none`; each service says whether it is `monitored`
+    (its URL is one the configuration in force uses)."""
+    report = monitor.config.monitor.data_dir / "config" / REPORT_NAME
+    doc: dict[str, Any]
+    if monitor.discovery is not None and monitor.discovery.ran:
+        doc = {**monitor.discovery.to_dict(), "source": "this start"}
+    else:
+        try:
+            loaded = json.loads(report.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            loaded = None
+        if isinstance(loaded, dict) and isinstance(loaded.get("services"), list):
+            doc = {**loaded, "source": "report"}
+        else:
+            doc = {"ran": False, "services": [], "skipped": [], "errors": [], "source": "none"}
+    cfg = monitor.config
+    used = {q.url.rstrip("/") for q in cfg.qbittorrent} | {a.url.rstrip("/") for _, a in cfg.arr_instances()}
+    services = [s for s in doc.get("services", []) if isinstance(s, dict)]
+    for service in services:
+        service["monitored"] = str(service.get("url", "")).rstrip("/") in used
+    doc["services"] = services
+    doc["report"] = str(report)
+    return doc

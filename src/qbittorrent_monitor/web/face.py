@@ -1,9 +1,15 @@
 """The monitor's face on its one HTTP server: the dashboard (/), the JSON API (/api/), the metrics (/metrics), and
-the gate in front of them (auth.py). `create_app` mounts it beside the health routes, which stay open."""
+the gate in front of them (auth.py). `create_app` mounts it beside the health routes, which stay open.
+
+Every request reads the configuration in force (`monitor.config`, replaced on SIGHUP): the password, the API keys,
+the session secret and the metrics token of a reloaded configuration hold from the next request, and the old ones no
+longer open anything. Whether the dashboard and the metrics are served at all is decided at start."""
 
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -12,6 +18,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import api, dashboard
 from .auth import AuthMiddleware, Gate, LoginLimiter, session_key
@@ -23,9 +30,8 @@ SESSION_COOKIE = "qbm_session"
 
 
 def metrics_route(monitor: Monitor) -> Route:
-    token = monitor.config.metrics.token.get_secret_value()
-
     async def metrics(request: Request) -> Response:
+        token = monitor.config.metrics.token.get_secret_value()  # the configuration in force (SIGHUP)
         if token:
             given = request.headers.get("authorization", "")
             if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
@@ -39,6 +45,36 @@ def metrics_route(monitor: Monitor) -> Route:
     return Route("/metrics", metrics, methods=["GET"])
 
 
+class Sessions:
+    """Starlette's SessionMiddleware for the configuration in force: a new `dashboard.session_secret` (or lifetime,
+    or secure_cookie) after a reload signs and checks the cookies from the next request on, so a cookie signed with
+    the old secret opens nothing."""
+
+    def __init__(self, app: ASGIApp, settings: Callable[[], tuple[str, Path, int, bool]]) -> None:
+        self.app = app
+        self.settings = settings
+        self._made_for: tuple[str, Path, int, bool] | None = None
+        self._inner: SessionMiddleware | None = None
+
+    def _middleware(self) -> SessionMiddleware:
+        now = self.settings()
+        if self._inner is None or now != self._made_for:
+            secret, data_dir, max_age, secure = now
+            self._inner = SessionMiddleware(
+                self.app,
+                secret_key=session_key(secret, data_dir),
+                session_cookie=SESSION_COOKIE,
+                max_age=max_age,
+                same_site="strict",
+                https_only=secure,
+            )
+            self._made_for = now
+        return self._inner
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._middleware()(scope, receive, send)
+
+
 def mount(app: Starlette, monitor: Monitor) -> Starlette:
     """Add the dashboard, the API and the metrics to `app`, behind the gate; returns `app`."""
     cfg = monitor.config
@@ -49,17 +85,20 @@ def mount(app: Starlette, monitor: Monitor) -> Starlette:
         app.router.routes.extend(dashboard.routes(monitor, limiter))
         app.router.routes.extend(api.routes(monitor))
         monitor.activity.read_versions = True
-    gate = Gate(
-        password_hash=lambda: cfg.dashboard.password_hash.get_secret_value() if cfg.dashboard.enabled else "",
-        api_keys=lambda: [k.get_secret_value() for k in cfg.dashboard.api_keys] if cfg.dashboard.enabled else [],
-    )
+
+    def password_hash() -> str:
+        dash = monitor.config.dashboard
+        return dash.password_hash.get_secret_value() if dash.enabled else ""
+
+    def api_keys() -> list[str]:
+        dash = monitor.config.dashboard
+        return [k.get_secret_value() for k in dash.api_keys] if dash.enabled else []
+
+    def sessions() -> tuple[str, Path, int, bool]:
+        dash, data_dir = monitor.config.dashboard, monitor.config.monitor.data_dir
+        return dash.session_secret.get_secret_value(), data_dir, int(dash.session_lifetime), dash.secure_cookie
+
+    gate = Gate(password_hash, api_keys, lifetime=lambda: float(monitor.config.dashboard.session_lifetime))
     app.add_middleware(AuthMiddleware, gate=gate, setup_page=dashboard.setup_page)
-    app.add_middleware(
-        SessionMiddleware,
-        secret_key=session_key(cfg.dashboard.session_secret.get_secret_value(), cfg.monitor.data_dir),
-        session_cookie=SESSION_COOKIE,
-        max_age=int(cfg.dashboard.session_lifetime),
-        same_site="strict",
-        https_only=cfg.dashboard.secure_cookie,
-    )
+    app.add_middleware(Sessions, settings=sessions)
     return app
