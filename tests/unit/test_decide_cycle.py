@@ -192,6 +192,47 @@ BROKEN_FOUR = {"Show.S01E05", "Show.S02.Pack", "Broken.Movie.2019", "Missing.Mov
 DEAD_TEN = {f"Dead.Movie.{i}" for i in range(10)}
 
 
+# -- what surrounds a breaker case -------------------------------------------------------------------------------
+# A failing group is never alone on a real seedbox. Around a group on WIPE: a healthy download on another tracker;
+# on WIPE itself a protected and an unmanaged download failing the same way at the same moment (never candidates, so
+# never counted) and a download failing another way (connection refused: another kind, so another group); and, in
+# the cycle the group fails, a download of another tracker failing the same way and a file error no tracker answered
+# (their own groups of one: repaired whatever the group decides).
+ON_WIPE = ("Kept.On.Wipe", "Unmanaged.On.Wipe", "Refused.On.Wipe")
+
+
+def add_neighbours(box: Box) -> None:
+    """Before the group fails: every neighbour fine (bytes moving)."""
+    box.add("fx-stalled-dl", "Fine.On.TV", host=TV, moving=True)
+    box.add("fx-stalled-dl", "Kept.On.Wipe", host=WIPE, tags=("keep",), moving=True)
+    box.add("fx-stalled-dl", "Unmanaged.On.Wipe", host=WIPE, arr=None, moving=True)
+    box.add("fx-stalled-dl", "Refused.On.Wipe", host=WIPE, arr="sonarr", moving=True)
+
+
+def neighbours_fail(box: Box) -> None:
+    """In the cycle the group fails (all at the same moment, so each would be a sudden onset if it counted)."""
+    box.replace("Kept.On.Wipe", "fx-unregistered-dl", host=WIPE)
+    box.replace("Unmanaged.On.Wipe", "fx-unregistered-dl", host=WIPE)
+    box.replace("Refused.On.Wipe", "fx-tracker-down", host=WIPE)
+    box.add("fx-unregistered-dl", "Gone.On.TV", host=TV, arr="sonarr")
+    box.add("fx-error-notadir", "Broken.No.Tracker")
+
+
+def assert_neighbours(cycle: Cycle, *, new: bool = False, refused: Verdict = Verdict.WAIT) -> None:
+    """What happens to each neighbour whatever the group's fate. The protected one is PROTECTED and the unmanaged one
+    reported, never repaired; the connection refusal waits its connection_errors `after` (6h); the healthy one has
+    no decision. In the cycle they appear (`new`) the other tracker's failure and the file error are repaired at once:
+    one candidate each in their own tracker's and the client's cap of 3."""
+    d = cycle.decisions
+    assert "Fine.On.TV" not in d
+    assert d["Kept.On.Wipe"].verdict is Verdict.PROTECTED
+    assert d["Unmanaged.On.Wipe"].verdict is Verdict.REPORT
+    assert d["Refused.On.Wipe"].verdict is refused
+    if new:
+        assert d["Gone.On.TV"].verdict is Verdict.ACT
+        assert d["Broken.No.Tracker"].verdict is Verdict.ACT
+
+
 @pytest.mark.parametrize("version", ["4.5.2", "5.1.0", "5.3.0"])
 def test_realistic_seedbox_on_first_start_repairs_the_four_unrelated_failures_and_alerts_one_dead_tracker(
     version: str,
@@ -285,17 +326,29 @@ def test_a_tracker_wipe_between_two_cycles_is_one_alert_and_nothing_removed_unti
 def test_more_than_max_torrents_failing_together_is_an_outage_and_max_torrents_itself_is_not(
     sudden: int, outage: bool
 ) -> None:
+    """max_torrents is 5: five of ours fine a cycle ago and failing now are no outage, six are. A protected and an
+    unmanaged download failing with them, and a connection refusal on the same host, would make five into eight and
+    six into nine if they counted; nothing decided about the group changes what happens to the neighbours."""
     box = Box()
     for i in range(sudden):
         box.add("fx-stalled-dl", f"S.{i}", host=WIPE, moving=True)
-    world = World(config(), {PopulationKey(CLIENT, WIPE): 1000})
-    world.cycle(box)
+    add_neighbours(box)
+    world = World(config(), {PopulationKey(CLIENT, WIPE): 1000, PopulationKey(CLIENT, TV): 300})
+    assert world.cycle(box).decisions == {}
     for i in range(sudden):
         box.replace(f"S.{i}", "fx-unregistered-dl", host=WIPE)
+    neighbours_fail(box)
     cycle = world.cycle(box)
-    assert bool(cycle.named(Verdict.OUTAGE)) is outage and len(cycle.alerts) == int(outage)
-    if not outage:  # repaired at the capped rate instead
-        assert len(cycle.named(Verdict.ACT)) == 3
+    ours = {f"S.{i}" for i in range(sudden)}
+    assert_neighbours(cycle, new=True)
+    if outage:
+        assert cycle.named(Verdict.OUTAGE) == ours
+        [alert] = cycle.alerts
+        assert f"tracker {WIPE} (tracker_errors)" in alert and "6 of them fine until moments ago" in alert
+    else:  # repaired at the capped rate instead: three of the five on WIPE, plus the two neighbours elsewhere
+        assert cycle.alerts == () and cycle.named(Verdict.OUTAGE) == set()
+        assert len(cycle.named(Verdict.ACT) & ours) == 3 and len(cycle.named(Verdict.HELD) & ours) == 2
+    assert cycle.named(Verdict.ACT) - ours == {"Gone.On.TV", "Broken.No.Tracker"}
 
 
 def test_a_backlog_on_first_start_is_repaired_three_per_tracker_per_cycle_so_ten_each_take_four_cycles() -> None:
@@ -332,17 +385,28 @@ def test_six_unmanaged_missing_files_beside_one_managed_failure_the_managed_one_
 
 
 def test_a_protected_torrent_never_counts_toward_any_group() -> None:
-    # Three of four torrents of a small tracker fail: with the protected one it would be 3 of 4 (an outage).
+    """A small tracker qBittorrent counts 6 torrents on: two of ours fail unregistered (2 of 6, and fewer than the
+    3 `min_torrents_for_fraction` asks for: no outage, both repaired). Counting the protected and the unmanaged one
+    that fail the same way would make it 4 of 6; adding the connection refusal on the same host (another kind) would
+    make it 3 of 6, half: either would be an outage. Another tracker, healthy and with a file error, is untouched by
+    all this."""
     box = Box()
     box.add("fx-unregistered-dl", "Bad.One", host=TV)
     box.add("fx-unregistered-dl", "Bad.Two", host=TV, arr="sonarr")
     box.add("fx-unregistered-dl", "Kept.Three", host=TV, tags=("keep",))
-    box.add("fx-paused-dl", "Paused.Four", host=TV)
-    world = World(config(), {PopulationKey(CLIENT, TV): 4})
+    box.add("fx-unregistered-dl", "Unmanaged.Four", host=TV, arr=None)
+    box.add("fx-paused-dl", "Paused.Five", host=TV)
+    box.add("fx-tracker-down", "Refused.Six", host=TV, arr="sonarr")
+    box.add("fx-stalled-dl", "Fine.Elsewhere", host=DEAD, moving=True)
+    box.add("fx-error-notadir", "Broken.Elsewhere", host=DEAD)
+    world = World(config(), {PopulationKey(CLIENT, TV): 6, PopulationKey(CLIENT): 8})
     cycle = world.cycle(box)
-    assert cycle.named(Verdict.ACT) == {"Bad.One", "Bad.Two"}
+    assert cycle.named(Verdict.ACT) == {"Bad.One", "Bad.Two", "Broken.Elsewhere"}
     assert cycle.named(Verdict.PROTECTED) == {"Kept.Three"}
-    assert cycle.alerts == () and cycle.asked == set()
+    assert cycle.named(Verdict.REPORT) == {"Unmanaged.Four"}
+    assert cycle.named(Verdict.WAIT) == {"Refused.Six"}  # connection_errors wait their 6h
+    assert not {"Paused.Five", "Fine.Elsewhere"} & set(cycle.decisions)
+    assert cycle.alerts == () and cycle.asked == set()  # nothing looked like an outage, not even roughly
 
 
 def test_most_of_a_trackers_population_failing_is_an_outage_even_on_first_start() -> None:
@@ -377,68 +441,107 @@ def test_a_disk_gone_is_a_client_outage_and_other_kinds_still_get_repaired() -> 
 
 
 def test_connection_errors_across_many_trackers_are_a_client_outage_but_one_dead_tracker_is_not_two() -> None:
+    """Six downloads of one host begin refusing connections: a tracker outage (more than max_torrents 5), not also a
+    client one. Then the client's network goes: eight more, one on each of eight trackers, all eight a sudden onset.
+    The client group's alert says 8 of 17: failing are those 8 (not the dead tracker's 6, already explained, nor the
+    protected and unmanaged downloads that refuse connections too: never candidates); the 17 are every download the
+    monitor watches there (the 14, the protected, the unmanaged and a missing-files one). An unregistered download on
+    the dead host and the missing-files one (other kinds, groups of one) are repaired beside the outages."""
     box = Box()
     for i in range(8):
         box.add("fx-stalled-dl", f"Net.{i}", host=f"t{i}.example", moving=True)
     for i in range(6):
         box.add("fx-stalled-dl", f"Dead.{i}", host=DEAD, moving=True)
+    box.add("fx-stalled-dl", "Kept.Refused", host=DEAD, tags=("keep",), moving=True)
+    box.add("fx-stalled-dl", "Unmanaged.Refused", host="t0.example", arr=None, moving=True)
     populations = {PopulationKey(CLIENT, f"t{i}.example"): 100 for i in range(8)}
     world = World(config(), {**populations, PopulationKey(CLIENT, DEAD): 100, PopulationKey(CLIENT): 2000})
     world.cycle(box)
     for i in range(6):  # one tracker host dies: a tracker outage, and not also a client-wide one
         box.replace(f"Dead.{i}", "fx-tracker-down", host=DEAD)
+    box.replace("Kept.Refused", "fx-tracker-down", host=DEAD)
+    box.add("fx-unregistered-dl", "Gone.On.Dead", host=DEAD, arr="sonarr")
     dead = world.cycle(box)
     [alert] = dead.alerts
-    assert f"tracker {DEAD} (connection_errors)" in alert
+    assert f"tracker {DEAD} (connection_errors)" in alert and "6 of them fine until moments ago" in alert
+    assert dead.named(Verdict.ACT) == {"Gone.On.Dead"}  # tracker_errors on the same host: its own group of one
     for i in range(8):  # then the client's own network goes: every tracker refuses, one torrent each
         box.replace(f"Net.{i}", "fx-tracker-down", host=f"t{i}.example")
+    box.replace("Unmanaged.Refused", "fx-tracker-down", host="t0.example")
+    box.add("fx-missingfiles-skipcheck", "Missing.Movie")  # missing_files: another client-wide kind, alone
     network = world.cycle(box)
     [alert] = network.alerts
-    assert f"qBittorrent {CLIENT} (connection_errors)" in alert and "8 of 14 torrents failing" in alert
+    assert f"qBittorrent {CLIENT} (connection_errors)" in alert and "8 of 17 torrents failing" in alert
     assert network.named(Verdict.OUTAGE) == {f"Net.{i}" for i in range(8)} | {f"Dead.{i}" for i in range(6)}
+    assert network.named(Verdict.ACT) == {"Missing.Movie"}
+    assert network.named(Verdict.PROTECTED) == {"Kept.Refused"}
+    assert network.named(Verdict.REPORT) == {"Unmanaged.Refused"}
 
 
 def test_turning_the_breaker_off_or_raising_a_threshold_releases_a_remembered_outage_next_cycle() -> None:
+    """Eight of ours on WIPE wiped at once (more than max_torrents 5: an outage), among the neighbours. Released by
+    the new configuration, the eight are repaired at WIPE's cap of 3 per cycle (the other 5 held); the protected and
+    the unmanaged one stay untouched and the connection refusal keeps waiting its 6h, whatever the breaker says."""
+
     def wiped_world(cfg: Config) -> tuple[World, Box]:
         box = Box()
         for i in range(8):
             box.add("fx-stalled-dl", f"W.{i}", host=WIPE, moving=True)
-        world = World(cfg, {PopulationKey(CLIENT, WIPE): 400})
+        add_neighbours(box)
+        world = World(cfg, {PopulationKey(CLIENT, WIPE): 400, PopulationKey(CLIENT, TV): 300})
         world.cycle(box)
         for i in range(8):
             box.replace(f"W.{i}", "fx-unregistered-dl", host=WIPE)
-        assert len(world.cycle(box).named(Verdict.OUTAGE)) == 8
+        neighbours_fail(box)
+        wiped = world.cycle(box)
+        assert len(wiped.named(Verdict.OUTAGE)) == 8
+        assert_neighbours(wiped, new=True)  # repaired beside the outage, and gone from the box
         return world, box
+
+    ours = {f"W.{i}" for i in range(8)}
 
     world, box = wiped_world(config())
     world.cfg = config(outage={"enabled": False})
     off = world.cycle(box)
-    assert len(off.named(Verdict.ACT)) == 3 and off.outages == {}  # the cap still holds
+    assert len(off.named(Verdict.ACT) & ours) == 3 and off.named(Verdict.ACT) <= ours and off.outages == {}
+    assert len(off.named(Verdict.HELD)) == 5  # the cap still holds
+    assert_neighbours(off)
 
     world, box = wiped_world(config())
     world.cfg = config(outage={"max_torrents": 20})  # eight sudden failures are no outage under this bar
     raised = world.cycle(box)
-    assert len(raised.named(Verdict.ACT)) == 3 and raised.outages == {}
+    assert len(raised.named(Verdict.ACT)) == 3 and raised.named(Verdict.ACT) <= ours and raised.outages == {}
     assert any("outage over" in a for a in raised.alerts)
+    assert_neighbours(raised)
 
     world, box = wiped_world(config())
     world.cfg = config(outage={"window": "1m"})  # a shorter window: the outage has outlived it
     shorter = world.cycle(box)
-    assert len(shorter.named(Verdict.ACT)) == 3
+    assert len(shorter.named(Verdict.ACT)) == 3 and shorter.named(Verdict.ACT) <= ours
+    assert_neighbours(shorter)
 
 
 def test_an_outage_is_remembered_after_its_onset_window_until_it_outlives_its_window() -> None:
+    """Six of ours wiped at once on WIPE (more than max_torrents 5). Two hours on, no longer an onset (1h) and only
+    6 of WIPE's 1000: the memory alone keeps all six an outage. The neighbours meanwhile: the connection refusal on the
+    same host still waits (2h of its 6h), the protected and unmanaged ones are still never repaired."""
     box = Box()
     for i in range(6):
         box.add("fx-stalled-dl", f"W.{i}", host=WIPE, moving=True)
-    world = World(config(), {PopulationKey(CLIENT, WIPE): 1000})
+    add_neighbours(box)
+    world = World(config(), {PopulationKey(CLIENT, WIPE): 1000, PopulationKey(CLIENT, TV): 300})
     world.cycle(box)
     for i in range(6):
         box.replace(f"W.{i}", "fx-unregistered-dl", host=WIPE)
-    assert len(world.cycle(box).named(Verdict.OUTAGE)) == 6
-    world.now += 2 * HOUR  # no longer a sudden onset (1 h), and only 6 of 1000: the memory keeps it an outage
+    neighbours_fail(box)
+    wiped = world.cycle(box)
+    assert wiped.named(Verdict.OUTAGE) == {f"W.{i}" for i in range(6)}
+    assert_neighbours(wiped, new=True)
+    world.now += 2 * HOUR
     kept = world.cycle(box)
-    assert len(kept.named(Verdict.OUTAGE)) == 6 and kept.alerts == ()
+    assert kept.named(Verdict.OUTAGE) == {f"W.{i}" for i in range(6)} and kept.alerts == ()
+    assert kept.named(Verdict.ACT) == set()
+    assert_neighbours(kept)
 
 
 def test_holds_a_disconnected_client_and_an_arr_that_cannot_reach_its_client() -> None:
@@ -564,13 +667,23 @@ def _cycle_with(world: World, box: Box, known: dict[PopulationKey, Population]) 
 
 
 def test_ten_connection_errors_on_a_large_tracker_are_no_client_outage() -> None:
+    """Ten of a 400-torrent tracker's downloads refuse connections on first start: a backlog (no onset), 10 of 400
+    and 10 of the client's 900, so no outage: they wait their connection_errors 6h. An unregistered download on the
+    same host (another kind) is repaired; a protected and an unmanaged refusal are left alone and counted nowhere."""
     box = Box()
     for i in range(10):
         box.add("fx-tracker-down", f"Refused.{i}", host=DEAD)
+    box.add("fx-tracker-down", "Kept.Refused", host=DEAD, tags=("keep",))
+    box.add("fx-tracker-down", "Unmanaged.Refused", host=DEAD, arr=None)
+    box.add("fx-unregistered-dl", "Gone.On.Dead", host=DEAD, arr="sonarr")
     box.add("fx-stalled-dl", "Fine.Download", host=TV, moving=True)
     world = World(config(), {PopulationKey(CLIENT, DEAD): 400, PopulationKey(CLIENT): 900})
     cycle = world.cycle(box)
     assert cycle.alerts == () and cycle.named(Verdict.WAIT) == {f"Refused.{i}" for i in range(10)}
+    assert cycle.named(Verdict.ACT) == {"Gone.On.Dead"}
+    assert cycle.named(Verdict.PROTECTED) == {"Kept.Refused"}
+    assert cycle.named(Verdict.REPORT) == {"Unmanaged.Refused"}
+    assert "Fine.Download" not in cycle.decisions
     assert PopulationKey(CLIENT) in cycle.asked  # the client's count is asked for too: it decides here
 
 
@@ -613,16 +726,29 @@ def test_half_of_a_trackers_torrents_failing_is_an_outage_and_less_is_not(failin
 
 
 def test_an_outage_is_repaired_the_moment_it_has_lasted_exactly_its_window() -> None:
+    """Six of ours wiped at once on WIPE; window 6h. One second short, all six still wait as an outage and the
+    connection refusal beside them (which began with them) still waits its own 6h. At exactly 6h both are due: seven
+    candidates on WIPE share its cap of 3 per cycle (the oldest failures first; here they all began together), so 3
+    are repaired and 4 held; the protected and unmanaged ones are never among them."""
     box = Box()
     for i in range(6):
         box.add("fx-stalled-dl", f"W.{i}", host=WIPE, moving=True)
-    world = World(config(), {PopulationKey(CLIENT, WIPE): 1000})
+    add_neighbours(box)
+    world = World(config(), {PopulationKey(CLIENT, WIPE): 1000, PopulationKey(CLIENT, TV): 300})
     world.cycle(box)
     for i in range(6):
         box.replace(f"W.{i}", "fx-unregistered-dl", host=WIPE)
+    neighbours_fail(box)
     began = world.now
     assert len(world.cycle(box).named(Verdict.OUTAGE)) == 6
     world.now = began + 6 * HOUR - 1
-    assert len(world.cycle(box, remove_repaired=False).named(Verdict.OUTAGE)) == 6
+    short = world.cycle(box, remove_repaired=False)
+    assert len(short.named(Verdict.OUTAGE)) == 6 and short.named(Verdict.ACT) == set()
+    assert_neighbours(short)
     world.now = began + 6 * HOUR
-    assert len(world.cycle(box).named(Verdict.ACT)) == 3
+    due = world.cycle(box)
+    candidates = {f"W.{i}" for i in range(6)} | {"Refused.On.Wipe"}
+    assert len(due.named(Verdict.ACT)) == 3 and due.named(Verdict.ACT) <= candidates
+    assert due.named(Verdict.HELD) == candidates - due.named(Verdict.ACT)
+    assert due.decisions["Kept.On.Wipe"].verdict is Verdict.PROTECTED
+    assert due.decisions["Unmanaged.On.Wipe"].verdict is Verdict.REPORT
