@@ -1,6 +1,7 @@
 """What a cycle tells the record room's listeners: notifications, metrics, the health log, the dashboard.
 
-The monitor emits; listeners subscribe. A listener that fails is logged and never breaks a cycle.
+The monitor (service changes, the finished cycle) and its record room (record.Recorder: outages begun and ended) emit;
+listeners subscribe. A listener that fails is logged and never breaks a cycle.
 """
 
 from __future__ import annotations

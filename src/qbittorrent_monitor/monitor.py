@@ -22,14 +22,13 @@ from .clients.logins import LoginGuard
 from .clients.qbittorrent import QBittorrentClient
 from .config import Config
 from .discovery import Discovery
-from .events import CycleFinished, Events, OutageBegan, OutageEnded, ServiceChanged
+from .events import CycleFinished, Events, ServiceChanged
 from .metrics import Metrics
-from .model import Decision, Kind, Snapshot, Verdict
+from .model import Snapshot
 from .notify import Notifier
 from .observe import Observer
-from .record import CycleReport, DecisionLog, log_decision, log_summary
-from .rules import Patterns, RuleContext, classify, unregistered_seeds
-from .rules import undecided as undecided_kinds
+from .record import CycleReport, Recorder
+from .rules import Patterns, RuleContext, classify_cycle
 from .store import Store, StoreError, prepare_dir
 
 __all__ = ["CycleReport", "Monitor", "ServiceHealth"]
@@ -71,15 +70,16 @@ class Monitor:
         self.last_failure: tuple[float, str] | None = None  # when the last cycle failed, and why
         self.health_status: tuple[str, dict[str, str]] | None = None
         self._loop: threading.Thread | None = None
-        self._decision_log = DecisionLog()  # what was last logged of each download's decision
         self.reload_requested = False  # SIGHUP: the configuration is read again between two cycles
-        # The record room's listeners (they subscribe to `events` and to every request the adapters make).
         self.next_cycle_at: float | None = None
         self.config_path: Path | None = None  # set by the CLI (the settings page says where each value came from)
         self.discovery: Discovery | None = None  # this start's discovery, if it ran (set by the CLI; the dashboard)
         # For the settings page's sources (set by the CLI): the fields discovery filled in, the flags that override
         self.discovered_fields: set[tuple[str | int, ...]] = set()
         self.cli_overrides: dict[tuple[str | int, ...], object] = {}
+        # The record room: its part of each cycle, and the listeners (they subscribe to `events` and to every request
+        # the adapters make).
+        self.recorder = Recorder(self.events)
         self.activity = Activity(self)
         self.metrics = Metrics(self)
         self.notifier: Notifier | None = None  # only the daemon notifies (start_notifications)
@@ -210,7 +210,8 @@ class Monitor:
             health.document(self)
 
     def _cycle(self) -> CycleReport:
-        cfg, dry_run = self._cycle_config(), self.dry_run or self.paused
+        cfg = decide.with_protected_hashes(self.config, self.store.protected_hashes())  # and the dashboard's
+        dry_run = self.dry_run or self.paused
         report = CycleReport(started_at=self.clock(), dry_run=dry_run)
         if not dry_run:
             report.resumed = self.executor.resume() + self.executor.retry_deferred()
@@ -218,33 +219,16 @@ class Monitor:
         # observe
         snapshot = self.observer.snapshot(cleanup=self._cleanup_due())
         self._note_services(snapshot)
-        report.service_errors = dict(snapshot.service_errors)
-        report.unmatched_queue = snapshot.unmatched_queue
-        report.torrents_checked = len(snapshot.downloads)
-        report.ran = any(q.name not in snapshot.service_errors for q in self.qbts)
+        report.note_snapshot(snapshot, (q.name for q in self.qbts))
         now = snapshot.taken_at
 
         # classify
         ctx = RuleContext(self.patterns, now, cfg.stalled.min_age, cfg.stalled.slow)
-        findings = {d.key: classify(d, ctx) for d in snapshot.downloads}
-        if log.isEnabledFor(logging.DEBUG):  # --verbose: each rule's reasoning
-            for d in snapshot.downloads:
-                for f in findings[d.key]:
-                    log.debug(
-                        "rule %s on %r (%s): %s %s; evidence %s",
-                        f.rule,
-                        d.torrent.name,
-                        d.torrent.hash,
-                        f.kind.value,
-                        f.reason,
-                        f.evidence,
-                    )
-        seeds = unregistered_seeds(snapshot.seeds, ctx, snapshot.shared_data)
-        kinds = {k: [f.kind.value for f in fs] for k, fs in findings.items()}
-        kinds |= {s.key: [f.kind.value] for s, f, _ in seeds}
-        strikes_cap = max(cfg.policy.for_kind(kind).strikes for kind in Kind)
-        undecided = {d.key: frozenset(k.value for k in ks) for d in snapshot.downloads if (ks := undecided_kinds(d))}
-        since, strikes = self.store.note_findings(kinds, now, strikes_cap=strikes_cap, undecided=undecided)
+        found = classify_cycle(snapshot.downloads, snapshot.seeds, ctx, snapshot.shared_data)
+        self.recorder.reasoning(snapshot.downloads, found.findings)
+        since, strikes = self.store.note_findings(
+            found.kinds(), now, strikes_cap=decide.strikes_cap(cfg), undecided=found.undecided
+        )
 
         # decide
         facts = decide.CycleFacts(
@@ -262,8 +246,9 @@ class Monitor:
             unobserved=frozenset(snapshot.service_errors),
         )
         observed = [*snapshot.downloads, *snapshot.seeds]
-        candidates = decide.pass_one(((d, findings[d.key]) for d in snapshot.downloads), seeds, cfg, facts)
-        if wanted := decide.population_requests(candidates, observed, cfg, facts):
+        downloads = ((d, found.findings[d.key]) for d in snapshot.downloads)
+        candidates = decide.pass_one(downloads, found.seeds, cfg, facts)
+        if wanted := decide.population_requests(candidates, observed, cfg, facts):  # observe, on demand
             facts = replace(facts, populations={**facts.populations, **self.observer.populations(wanted)})
         result = decide.guard_cycle(candidates, observed, cfg, facts)
         self.store.save_outages(result.outages)
@@ -271,49 +256,18 @@ class Monitor:
             self.store.set_cursor("cleanup_at", int(now))
 
         # act, and record
-        for alert in result.alerts:
-            log.warning("%s", alert)
-            report.alerts.append(alert)
-        for outage in result.outages.values():
-            if outage.group.key not in facts.outages:
-                self.events.emit(OutageBegan(outage))
-        for outage in result.ended:
-            self.events.emit(OutageEnded(outage, now))
-        report.outages = list(result.outages.values())
+        self.recorder.guards(result, facts.outages, report, now)
         for decision in result.decisions:
             if self.stop_event.is_set():
                 report.interrupted = True
                 log.info("stop requested: the remaining downloads are left for the next start")
                 break
-            self._act(decision, report, now)
-        self._decision_log.keep_only({d.download.key for d in result.decisions})
-        log_summary(report, unchanged=len(result.decisions) - report.logged)
+            self.recorder.decision(decision, report, store=self.store, now=now, act=lambda d: self.executor.run(d))
+        self.recorder.summary(report, result.decisions)
         report.finished_at = self.clock()
         self.last_report = report
         self.events.emit(CycleFinished(report))
         return report
-
-    def _act(self, decision: Decision, report: CycleReport, now: float) -> None:
-        index = len(report.decisions)
-        report.decisions.append(decision)
-        changed = self._decision_log.changed(decision)
-        if changed:
-            log_decision(decision)
-            report.logged += 1
-        elif log.isEnabledFor(logging.DEBUG):
-            log_decision(decision, logging.DEBUG)
-        if decision.verdict is Verdict.ACT:
-            report.outcomes[index] = self.executor.run(decision)
-        if changed:  # stored when it changes, as it is logged (an idle cycle writes nothing)
-            self.store.set_decision(decision.download.key, {**decision.to_dict(), "time": now})
-
-    def _cycle_config(self) -> Config:
-        """The configuration with the torrents protected from the dashboard added to `protection.hashes`."""
-        extra = [h for h in self.store.protected_hashes() if h not in self.config.protection.hashes]
-        if not extra:
-            return self.config
-        protection = self.config.protection.model_copy(update={"hashes": [*self.config.protection.hashes, *extra]})
-        return self.config.model_copy(update={"protection": protection})
 
     def _cleanup_due(self) -> bool:
         """The opt-in cleanup of unregistered seeds reads the whole library: at most once per its interval."""

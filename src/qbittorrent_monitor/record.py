@@ -1,16 +1,25 @@
 """record: what a cycle found and did, as the report `--test --json` prints and one log line per decision.
 
-The durable part of the record is the store (store.py): the journal, the torrents' memory, the outage memory.
+`Recorder` is the record room's part of a cycle: the rules' reasoning at DEBUG, the guards' alerts and the outage
+events, each decision into the report, its log line and the dashboard's copy when it changed, the summary line. The
+listeners (notifications, metrics, the dashboard) hear the rest through `events`. The durable part of the record is
+the store (store.py): the journal, the torrents' memory, the outage memory.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .actions import Outcome
-from .model import ArrDownload, Decision, RememberedOutage, Verdict
+from .events import Events, OutageBegan, OutageEnded
+from .model import ArrDownload, Decision, Download, Finding, RememberedOutage, Snapshot, Verdict
+
+if TYPE_CHECKING:
+    from .decide import CycleState
+    from .store import Store
 
 log = logging.getLogger("qbittorrent_monitor.monitor")
 
@@ -31,6 +40,14 @@ class CycleReport:
     alerts: list[str] = field(default_factory=list)
     outages: list[RememberedOutage] = field(default_factory=list)  # active after this cycle
     logged: int = 0  # decisions that changed and were logged
+
+    def note_snapshot(self, snapshot: Snapshot, clients: Iterable[str]) -> None:
+        """What observe could see: the services that did not answer, the queue records no client holds, how many
+        torrents were checked; the cycle ran if any of these qBittorrent instances answered."""
+        self.service_errors = dict(snapshot.service_errors)
+        self.unmatched_queue = snapshot.unmatched_queue
+        self.torrents_checked = len(snapshot.downloads)
+        self.ran = any(name not in snapshot.service_errors for name in clients)
 
     def to_dict(self) -> dict[str, Any]:
         findings = []
@@ -145,3 +162,73 @@ def log_summary(report: CycleReport, *, unchanged: int) -> None:
         f"; {unchanged} unchanged decision(s) not logged again" if unchanged else "",
         f"; unavailable: {', '.join(sorted(report.service_errors))}" if report.service_errors else "",
     )
+
+
+class Recorder:
+    """The record room's part of one cycle, in the order the cycle calls it."""
+
+    def __init__(self, events: Events) -> None:
+        self.events = events
+        self.decision_log = DecisionLog()  # what was last logged of each download's decision
+
+    def reasoning(self, downloads: Iterable[Download], findings: Mapping[str, list[Finding]]) -> None:
+        """`--verbose`: each rule's reasoning on each download, at DEBUG."""
+        if not log.isEnabledFor(logging.DEBUG):
+            return
+        for d in downloads:
+            for f in findings[d.key]:
+                log.debug(
+                    "rule %s on %r (%s): %s %s; evidence %s",
+                    f.rule,
+                    d.torrent.name,
+                    d.torrent.hash,
+                    f.kind.value,
+                    f.reason,
+                    f.evidence,
+                )
+
+    def guards(
+        self, result: CycleState, before: Mapping[str, RememberedOutage], report: CycleReport, now: float
+    ) -> None:
+        """The guards' alerts (a WARNING line each, and in the report); an event for each outage that began (not
+        in the memory `before` this cycle) and each that ended; the outages active after this cycle."""
+        for alert in result.alerts:
+            log.warning("%s", alert)
+            report.alerts.append(alert)
+        for outage in result.outages.values():
+            if outage.group.key not in before:
+                self.events.emit(OutageBegan(outage))
+        for outage in result.ended:
+            self.events.emit(OutageEnded(outage, now))
+        report.outages = list(result.outages.values())
+
+    def decision(
+        self,
+        decision: Decision,
+        report: CycleReport,
+        *,
+        store: Store,
+        now: float,
+        act: Callable[[Decision], list[Outcome]],
+    ) -> None:
+        """One decision: into the report; logged when it changed (at DEBUG otherwise); acted on through `act` when
+        its verdict says so; then, when it changed, stored for the dashboard (an idle cycle writes nothing)."""
+        index = len(report.decisions)
+        report.decisions.append(decision)
+        changed = self.decision_log.changed(decision)
+        if changed:
+            log_decision(decision)
+            report.logged += 1
+        elif log.isEnabledFor(logging.DEBUG):
+            log_decision(decision, logging.DEBUG)
+        if decision.verdict is Verdict.ACT:
+            report.outcomes[index] = act(decision)
+        if changed:
+            store.set_decision(decision.download.key, {**decision.to_dict(), "time": now})
+
+    def summary(self, report: CycleReport, decisions: Iterable[Decision]) -> None:
+        """The cycle's summary line; the downloads without a decision this cycle are forgotten by the decision log
+        (a new problem is a new line)."""
+        decided = [d.download.key for d in decisions]
+        self.decision_log.keep_only(set(decided))
+        log_summary(report, unchanged=len(decided) - report.logged)

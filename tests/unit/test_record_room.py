@@ -4,6 +4,7 @@ service and outage messages, and where each setting came from (file, environment
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +14,7 @@ import yaml
 
 from captured import download, sonarr_ref, torrent
 from qbittorrent_monitor.config import Config, ErrorPatterns, NotificationSettings, load_config, provenance
-from qbittorrent_monitor.decide import CycleFacts, decide_download
+from qbittorrent_monitor.decide import CycleFacts, CycleState, decide_download
 from qbittorrent_monitor.events import CycleFinished, Events, OutageBegan, OutageEnded, ServiceChanged
 from qbittorrent_monitor.model import (
     Decision,
@@ -29,8 +30,9 @@ from qbittorrent_monitor.model import (
     Verdict,
 )
 from qbittorrent_monitor.notify import Notifier
-from qbittorrent_monitor.record import CycleReport, DecisionLog
+from qbittorrent_monitor.record import CycleReport, DecisionLog, Recorder
 from qbittorrent_monitor.rules import Patterns, RuleContext, classify
+from qbittorrent_monitor.store import Store
 from receiver import Receiver
 
 
@@ -238,6 +240,76 @@ def test_a_stalled_download_is_logged_again_when_its_decision_really_changes() -
     assert logged == [True, False, False, True, False, False, True, False, False]
     log.keep_only(set())  # healed: the next sighting is a new problem, logged again
     assert log.changed(waiting[0][1])
+
+
+def test_the_recorder_logs_and_stores_a_decision_when_it_changes_and_acts_only_on_a_repair(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Three 5-minute cycles of the same wait, then its 6h are up: the wait is logged and written to the dashboard's
+    copy once (the copy keeps the first cycle's time), never acted on; the repair is logged, acted on (once) and
+    stored. 2 lines, 2 writes, 1 act in 4 cycles."""
+    t0 = torrent("fx-sonarr-stalled").added_on
+    cycles = [*_stalled_decisions(t0, [1, 1 + 5 / 60, 1 + 10 / 60]), *_stalled_decisions(t0, [6.5])]
+    assert [d.verdict for _, d in cycles] == [Verdict.WAIT] * 3 + [Verdict.ACT]
+    store = Store(tmp_path / "state.db")
+    store.observe([cycles[0][1].download.torrent], now=cycles[0][0])
+    recorder, acted = Recorder(Events()), []
+    reports = []
+    with caplog.at_level(logging.INFO, logger="qbittorrent_monitor.monitor"):
+        for now, decision in cycles[:3]:
+            report = CycleReport(started_at=now)
+            recorder.decision(decision, report, store=store, now=now, act=lambda d: acted.append(d) or [])
+            reports.append(report)
+            [stored] = store.torrent(decision.download.torrent.hash)
+            assert stored["last_decision"]["decision"] == "wait" and stored["last_decision"]["time"] == cycles[0][0]
+        now, repair = cycles[3]
+        report = CycleReport(started_at=now)
+        recorder.decision(repair, report, store=store, now=now, act=lambda d: acted.append(d) or [])
+    store.close()
+    assert [r.logged for r in reports] == [1, 0, 0] and report.logged == 1
+    assert [r.decisions for r in reports] == [[d] for _, d in cycles[:3]]  # every decision is in its report
+    assert acted == [repair] and report.outcomes == {0: []}
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("decision=")]
+    assert [line.split()[0] for line in lines] == ["decision=wait", "decision=act"]
+    reopened = Store(tmp_path / "state.db")
+    [row] = reopened.torrent(repair.download.torrent.hash)
+    reopened.close()
+    assert row["last_decision"]["decision"] == "act" and row["last_decision"]["time"] == now
+
+
+def test_the_recorder_tells_an_outage_that_began_once_and_one_that_ended(caplog: pytest.LogCaptureFixture) -> None:
+    """Guard output with two active outages, one of them already remembered before this cycle, and one over: one
+    OutageBegan (the new one only: the remembered one began earlier and was told then), one OutageEnded, each alert
+    a WARNING line and in the report, and the report lists the two active outages."""
+    events, heard = Events(), []
+    events.subscribe(heard.append)
+    new, known = outage(7), dataclasses.replace(outage(3), group=OutageGroup(Scope.CLIENT, "qbittorrent", Kind.FILE))
+    over = dataclasses.replace(outage(2), group=OutageGroup(Scope.TRACKER, "qbittorrent", Kind.TRACKER, "b.example"))
+    alerts = ("OUTAGE on tracker dead.example (connection_errors)", "outage over on tracker b.example")
+    result = CycleState((), alerts, {new.group.key: new, known.group.key: known}, (over,))
+    report = CycleReport(started_at=1_800_000_600.0)
+    with caplog.at_level(logging.WARNING, logger="qbittorrent_monitor.monitor"):
+        Recorder(events).guards(result, {known.group.key: known, over.group.key: over}, report, 1_800_000_600.0)
+    assert heard == [OutageBegan(new), OutageEnded(over, 1_800_000_600.0)]
+    assert report.alerts == list(alerts) and report.outages == [new, known]
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == list(alerts)
+
+
+def test_verbose_logs_each_rules_reasoning_and_the_default_level_logs_none(caplog: pytest.LogCaptureFixture) -> None:
+    """--verbose (DEBUG): one line per finding, naming the rule, the torrent, its hash and the evidence; at INFO
+    none is even formatted."""
+    d = download("fx-sonarr-unregistered", arr=(sonarr_ref(torrent("fx-sonarr-unregistered").hash, [11]),))
+    found = {d.key: classify(d, RuleContext(Patterns.from_config(ErrorPatterns()), d.torrent.added_on + 60, 0))}
+    assert found[d.key]
+    with caplog.at_level(logging.INFO, logger="qbittorrent_monitor.monitor"):
+        Recorder(Events()).reasoning([d], found)
+    assert not caplog.records
+    with caplog.at_level(logging.DEBUG, logger="qbittorrent_monitor.monitor"):
+        Recorder(Events()).reasoning([d], found)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"rule {f.rule} on {d.torrent.name!r} ({d.torrent.hash}): {f.kind.value} {f.reason}; evidence {f.evidence}"
+        for f in found[d.key]
+    ]
 
 
 def test_a_reloaded_configuration_notifies_its_own_urls_and_not_the_old_ones(tmp_path: Path) -> None:

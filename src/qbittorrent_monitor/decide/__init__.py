@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ..config import Config
-from ..model import Decision, Download, Evidence, Finding, OutageGroup, PopulationKey, RememberedOutage
+from ..model import Decision, Download, Evidence, Finding, Kind, OutageGroup, PopulationKey, RememberedOutage
 from .download import REMOVAL_RETRY, decide_download
 from .facts import CycleFacts
 from .guards import GUARDS, CycleState, GuardContext, run_guards, watched_counts
 from .guards import outage as _outage
+from .protection import with_protected_hashes
 from .repair import search_command, search_items
 from .seeds import decide_seed
 
@@ -34,7 +35,14 @@ __all__ = [
     "population_requests",
     "search_command",
     "search_items",
+    "strikes_cap",
+    "with_protected_hashes",
 ]
+
+
+def strikes_cap(cfg: Config) -> int:
+    """The most strikes any rule's policy waits for: the store counts a finding's strikes no further."""
+    return max(cfg.policy.for_kind(kind).strikes for kind in Kind)
 
 
 def pass_one(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from ..config import Config
 from ..model import METADATA_STATES, Download, Finding
 
@@ -23,6 +25,15 @@ def protection(download: Download, finding: Finding, cfg: Config) -> str | None:
     if t.is_paused:
         return "is paused: the user stopped it, so it is left alone"
     return None
+
+
+def with_protected_hashes(cfg: Config, hashes: Iterable[str]) -> Config:
+    """The configuration with these hashes (protected from the dashboard) added to `protection.hashes`."""
+    extra = [h for h in hashes if h not in cfg.protection.hashes]
+    if not extra:
+        return cfg
+    protection = cfg.protection.model_copy(update={"hashes": [*cfg.protection.hashes, *extra]})
+    return cfg.model_copy(update={"protection": protection})
 
 
 def owes_seeding(download: Download, cfg: Config) -> bool:

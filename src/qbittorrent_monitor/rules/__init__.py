@@ -9,7 +9,7 @@ from ..model import PATTERN_KINDS, Download, Finding, Kind
 from . import client_state, metadata, slow, stalled, tracker
 from .patterns import Patterns
 
-__all__ = ["Patterns", "RuleContext", "classify", "undecided", "unregistered_seeds"]
+__all__ = ["Classified", "Patterns", "RuleContext", "classify", "classify_cycle", "undecided", "unregistered_seeds"]
 
 
 @dataclass(frozen=True)
@@ -48,3 +48,29 @@ def unregistered_seeds(
         if found and found[0].kind is Kind.TRACKER:
             out.append((seed, found[0], seed.key in shared))
     return out
+
+
+@dataclass(frozen=True)
+class Classified:
+    """One cycle's findings: each download's (highest priority first), the opt-in cleanup's unregistered seeds
+    (`(seed, finding, shares its data)`), and per download the finding kinds no rule could judge this cycle."""
+
+    findings: dict[str, list[Finding]]
+    seeds: list[tuple[Download, Finding, bool]]
+    undecided: dict[str, frozenset[str]]
+
+    def kinds(self) -> dict[str, list[str]]:
+        """The finding kinds seen now on each observed torrent (what the store's finding clocks follow)."""
+        kinds = {key: [f.kind.value for f in found] for key, found in self.findings.items()}
+        return kinds | {s.key: [f.kind.value] for s, f, _ in self.seeds}
+
+
+def classify_cycle(
+    downloads: list[Download], seeds: list[Download], ctx: RuleContext, shared: frozenset[str]
+) -> Classified:
+    """Every observed download and seed of a cycle through the rules."""
+    return Classified(
+        findings={d.key: classify(d, ctx) for d in downloads},
+        seeds=unregistered_seeds(seeds, ctx, shared),
+        undecided={d.key: frozenset(k.value for k in ks) for d in downloads if (ks := undecided(d))},
+    )
