@@ -280,7 +280,7 @@ def _one_cycle(monitor: Any, *, as_json: bool) -> int:
     code = EXIT_OK if doc["ok"] else EXIT_FAIL
     try:
         if as_json:
-            print(json.dumps(doc, indent=2, default=str))
+            print(json.dumps(logs.iso_twins(doc), indent=2, default=str))
         else:
             _print_summary(doc)
         sys.stdout.flush()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from .logs import iso_twins
 from .model import human_duration
 
 if TYPE_CHECKING:
@@ -75,7 +76,7 @@ def document(monitor: Monitor) -> dict[str, Any]:
             "decisions": len(report.decisions),
         }
     monitor.note_health(status, problems)
-    return doc
+    return iso_twins(doc)  # type: ignore[no-any-return]
 
 
 def ready(monitor: Monitor) -> tuple[bool, str]:

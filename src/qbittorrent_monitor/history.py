@@ -13,7 +13,7 @@ from typing import Any
 
 from .clients import ServiceError
 from .clients.arr import ArrClient
-from .logs import iso_time
+from .logs import iso_time, iso_twins, readable_times
 from .model import ActionType, StepStatus
 from .store import JournalRow, Store
 
@@ -28,7 +28,7 @@ def _when(ts: float | None) -> str:
 def history(store: Store, since_seconds: float, *, as_json: bool, out: Print) -> int:
     rows = store.history(since=time.time() - since_seconds)
     if as_json:
-        out(json.dumps([r.to_dict() for r in rows], indent=2, default=str))
+        out(json.dumps(iso_twins([r.to_dict() for r in rows]), indent=2, default=str))
         return 0
     if not rows:
         out("no action in that period")
@@ -38,7 +38,7 @@ def history(store: Store, since_seconds: float, *, as_json: bool, out: Print) ->
         out(f"    {r.name} ({r.hash}) {r.kind}: {r.reason}")
         if r.result:
             out(f"    result: {r.result}")
-        evidence = ", ".join(f"{k}={v}" for k, v in r.evidence.items() if k != "log")
+        evidence = ", ".join(f"{k}={v}" for k, v in readable_times(r.evidence).items() if k != "log")
         out(f"    evidence: {evidence}")
     return 0
 
@@ -48,7 +48,8 @@ def explain(store: Store, hash_: str, *, as_json: bool, out: Print) -> int:
     known = store.torrent(hash_)
     actions = store.history(since=0, hash_=hash_)
     if as_json:
-        out(json.dumps({"hash": hash_, "torrents": known, "actions": [a.to_dict() for a in actions]}, default=str))
+        doc = {"hash": hash_, "torrents": known, "actions": [a.to_dict() for a in actions]}
+        out(json.dumps(iso_twins(doc), default=str))
         return 0 if known or actions else 1
     if not known and not actions:
         out(
@@ -68,7 +69,7 @@ def explain(store: Store, hash_: str, *, as_json: bool, out: Print) -> int:
         if d:
             out(f"  last decision ({_when(d.get('time'))}): {d['decision']} - {d['explanation']}")
             out(f"    {d['kind']} by rule {d['rule']}: {d['reason']}")
-            out(f"    evidence: {json.dumps(d['evidence'], default=str)}")
+            out(f"    evidence: {json.dumps(readable_times(d['evidence']), default=str)}")
             for a in d.get("arr", []):
                 out(f"    {a['instance']}: queue ids {a['queue_ids']} ({a['title']})")
         else:

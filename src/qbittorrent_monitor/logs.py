@@ -1,6 +1,9 @@
 """Logging: one line per event, secrets redacted whatever path a message takes (defence in depth).
 
-Times are ISO 8601 with the local offset everywhere (`2026-12-01T09:12:03+01:00`), as `history` prints them.
+Times are ISO 8601 with the local offset wherever a person reads one (`2026-12-01T09:12:03+01:00`): log lines,
+`history`, `explain`, notifications, and the evidence shown in them (`readable_times`). The JSON documents
+(`--test --json`, `history --json`, `explain --json`, /health) keep Unix times in seconds, each beside its ISO twin
+`<field>_iso` (`iso_twins`).
 `logging.format: json` writes one JSON object per line. Files under DATA_DIR/logs: `qbittorrent-monitor.log`
 (everything, rotated) and `health.log` (each change of the monitor's health).
 """
@@ -14,7 +17,7 @@ import sys
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .config import LoggingSettings
@@ -27,6 +30,53 @@ HEALTH_LOGGER = "qbittorrent_monitor.health"
 def iso_time(ts: float) -> str:
     """ISO 8601 with the local offset, to the second."""
     return datetime.fromtimestamp(ts).astimezone().isoformat(timespec="seconds")
+
+
+EPOCH_FIELDS = frozenset(
+    {
+        # the cycle report, its findings and outages; /health's last cycle
+        "started_at",
+        "finished_at",
+        "since",
+        "next_at",
+        # the journal (`history`), a torrent's memory and its last decision (`explain`)
+        "time",
+        "updated",
+        "first_seen",
+        "last_seen",
+        "last_progress_at",
+        "window_at",
+        # the rules' evidence
+        "added_on",
+        "no_progress_since",
+        "waiting_since",
+    }
+)
+"""The fields that hold a Unix time in seconds, in the JSON documents and in the rules' evidence."""
+
+
+def _epoch(key: object, value: object) -> bool:
+    return key in EPOCH_FIELDS and isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def iso_twins(doc: Any) -> Any:
+    """A JSON document with an ISO 8601 twin `<field>_iso` beside each Unix-time field, at any depth (null when
+    the time is unknown: 0 or less, as qBittorrent writes -1)."""
+    if isinstance(doc, dict):
+        out: dict[Any, Any] = {}
+        for key, value in doc.items():
+            out[key] = iso_twins(value)
+            if _epoch(key, value):
+                out[f"{key}_iso"] = iso_time(value) if value > 0 else None
+        return out
+    if isinstance(doc, list | tuple):
+        return [iso_twins(v) for v in doc]
+    return doc
+
+
+def readable_times(evidence: dict[str, Any]) -> dict[str, Any]:
+    """Evidence for a person to read: its Unix times as ISO 8601 with the offset (an unknown one, -1, as it is)."""
+    return {k: iso_time(v) if _epoch(k, v) and v > 0 else v for k, v in evidence.items()}
 
 
 class RedactSecrets(logging.Filter):

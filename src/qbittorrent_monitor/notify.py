@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from .config import NotificationSettings
 from .events import CycleFinished, Event, Events, OutageBegan, OutageEnded, ServiceChanged
+from .logs import iso_time
 from .model import StepStatus, Verdict, human_duration
 
 if TYPE_CHECKING:
@@ -29,14 +30,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 TITLE = "qbittorrent-monitor"
 FLUSH_TIMEOUT = 30.0  # how long a stopping monitor waits for the messages still on their way
-
-
-def _clock(ts: float, now: float | None = None) -> str:
-    """A local time for a person: `14:05` today, `2026-12-02 03:10` on another day (an outage window of hours
-    often ends tomorrow)."""
-    when, today = time.localtime(ts), time.localtime(time.time() if now is None else now)
-    same_day = (when.tm_year, when.tm_yday) == (today.tm_year, today.tm_yday)
-    return time.strftime("%H:%M" if same_day else "%Y-%m-%d %H:%M", when)
 
 
 def _outcome(o: Outcome) -> str:
@@ -117,7 +110,7 @@ class Notifier:
                 self.send(
                     f"{TITLE}: OUTAGE on {o.group.describe()}",
                     f"{o.describe()}.\n{len(o.members)} download(s) held: nothing in it is removed or blocklisted "
-                    f"before {_clock(o.first_seen + self.outage_window)} unless it ends first.",
+                    f"before {iso_time(o.first_seen + self.outage_window)} unless it ends first.",
                 )
         elif isinstance(event, OutageEnded):
             self._outages.discard(event.outage.group.key)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from .actions import Outcome
 from .events import Events, OutageBegan, OutageEnded
+from .logs import readable_times
 from .model import ArrDownload, Decision, Download, Finding, RememberedOutage, Snapshot, Verdict
 
 if TYPE_CHECKING:
@@ -141,7 +142,7 @@ def log_decision(d: Decision, level: int | None = None) -> None:
         arr,
         d.finding.reason,
         d.explanation,
-        d.finding.evidence,
+        readable_times(d.finding.evidence),
         "; ".join(a.description for a in d.actions),
     )
 
@@ -184,7 +185,7 @@ class Recorder:
                     d.torrent.hash,
                     f.kind.value,
                     f.reason,
-                    f.evidence,
+                    readable_times(f.evidence),
                 )
 
     def guards(

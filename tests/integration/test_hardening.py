@@ -32,11 +32,11 @@ from harness.states import StateFactory
 from qbittorrent_monitor.config import Config
 from qbittorrent_monitor.store import Store
 from sim.arr import ArrSimulator
+from times import ISO_OFFSET, bare_times, untwinned_times
 
 pytestmark = pytest.mark.integration
 
 WriteConfig = Callable[..., tuple[Path, Config]]
-ISO_OFFSET = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d"
 
 
 class BannableQBittorrent(QBittorrent):
@@ -449,16 +449,43 @@ def test_history_into_a_pipe_that_closes_early_ends_quietly(write_config: WriteC
     assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr, result.stderr
 
 
-def test_logs_and_history_print_one_time_format_iso_8601_with_offset(
+def test_every_time_a_user_reads_is_iso_8601_with_offset_and_every_unix_time_in_json_has_its_iso_twin(
     states: StateFactory, sonarr: ArrSimulator, write_config: WriteConfig
 ) -> None:
-    dead_download(states, sonarr, "Time.Show.S01E01", 3)
+    """One repaired download (the journal, `history`) and one stalled download waiting its 6h (a decision due later,
+    evidence saying when it was added and since when no byte came). Every output a user reads: the log file and
+    stderr (at DEBUG, every request too), `--test`'s summary, `history`, `explain`: ISO 8601 with the offset and no
+    bare Unix time; `--test --json`, `history --json`, `explain --json`: each Unix time beside its ISO twin."""
+    dead = dead_download(states, sonarr, "Time.Show.S01E01", 3)
+    stalled = states.stalled("Time.Show.S01E02", category=SONARR_CATEGORY)
+    sonarr.grab_episodes(stalled, "Time.Show.S01E02", series_id=4, season=1, episode_ids=[4])
     path, config = write_config()
-    assert cli("--config", str(path), "--test").returncode == 0
+    run = cli("--config", str(path), "--test", "--json")
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    assert {f["decision"] for f in report["findings"]} == {"act", "wait"}, report["findings"]
+    assert untwinned_times(report) == []
+    outputs = {"--test --json stderr": run.stderr}
     lines = (config.monitor.data_dir / "logs" / "qbittorrent-monitor.log").read_text().splitlines()
     assert lines and all(re.match(rf"^{ISO_OFFSET} ", line) for line in lines if line[:2] == "20")
+    outputs["the log file"] = "\n".join(lines)
+    stderr_lines = [line for line in run.stderr.splitlines() if re.match(r"^\d{4}-", line)]
+    assert stderr_lines and all(re.match(rf"^{ISO_OFFSET} ", line) for line in stderr_lines)
+    summary = cli("--config", str(path), "--test")
+    outputs["--test"] = summary.stdout + summary.stderr
     listed = cli("--config", str(path), "history").stdout
     assert re.search(rf"^#\d+ {ISO_OFFSET} \[done\]", listed, re.M), listed
+    outputs["history"] = listed
+    assert untwinned_times(json.loads(cli("--config", str(path), "history", "--json").stdout)) == []
+    for info_hash in (dead, stalled):
+        explained = cli("--config", str(path), "explain", info_hash)
+        assert explained.returncode == 0 and re.search(rf"first seen {ISO_OFFSET}", explained.stdout), explained
+        outputs[f"explain {info_hash}"] = explained.stdout
+        doc = json.loads(cli("--config", str(path), "explain", info_hash, "--json").stdout)
+        assert doc["torrents"] and untwinned_times(doc) == []
+    assert "last decision" in outputs[f"explain {stalled}"] and "no_progress_since" in outputs[f"explain {stalled}"]
+    for name, text in outputs.items():
+        assert bare_times(text) == [], (name, bare_times(text), text[-3000:])
 
 
 def test_an_unchanged_decision_is_logged_once_with_one_summary_line_per_cycle(
