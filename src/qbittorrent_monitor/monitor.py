@@ -217,7 +217,7 @@ class Monitor:
             report.resumed = self.executor.resume() + self.executor.retry_deferred()
 
         # observe
-        snapshot = self.observer.snapshot(cleanup=self._cleanup_due())
+        snapshot = self.observer.snapshot(cleanup=self.observer.cleanup_due())
         self._note_services(snapshot)
         report.note_snapshot(snapshot, (q.name for q in self.qbts))
         now = snapshot.taken_at
@@ -252,8 +252,7 @@ class Monitor:
             facts = replace(facts, populations={**facts.populations, **self.observer.populations(wanted)})
         result = decide.guard_cycle(candidates, observed, cfg, facts)
         self.store.save_outages(result.outages)
-        if snapshot.cleanup_read:
-            self.store.set_cursor("cleanup_at", int(now))
+        self.observer.cleanup_decided(snapshot)
 
         # act, and record
         self.recorder.guards(result, facts.outages, report, now)
@@ -268,11 +267,6 @@ class Monitor:
         self.last_report = report
         self.events.emit(CycleFinished(report))
         return report
-
-    def _cleanup_due(self) -> bool:
-        """The opt-in cleanup of unregistered seeds reads the whole library: at most once per its interval."""
-        cfg = self.config.cleanup
-        return cfg.unregistered_seeds and self.clock() - self.store.cursor("cleanup_at", 0) >= cfg.interval
 
     # -- the loop ------------------------------------------------------------------------------
     def run_forever(self, interval: float, reload: Callable[[], Config | None] | None = None) -> None:

@@ -403,6 +403,17 @@ class Observer:
         return rows
 
     # -- the opt-in seed cleanup -------------------------------------------------------------------------
+    def cleanup_due(self) -> bool:
+        """The opt-in cleanup of unregistered seeds reads the whole library: at most once per its interval."""
+        cfg = self.config.cleanup
+        return cfg.unregistered_seeds and self.clock() - self.store.cursor("cleanup_at", 0) >= cfg.interval
+
+    def cleanup_decided(self, snap: Snapshot) -> None:
+        """The cycle decided on the library this snapshot read: the next whole read waits its interval (a cycle
+        that failed before deciding reads it again)."""
+        if snap.cleanup_read:
+            self.store.set_cursor("cleanup_at", int(snap.taken_at))
+
     def _seeds(self, snap: Snapshot, queued: set[str]) -> None:
         """Complete torrents no queue refers to, with their trackers where no tracker is known to work, and every
         user of their data in every instance. With several qBittorrent instances the data is never deleted: two

@@ -287,6 +287,33 @@ def test_with_two_qbittorrent_instances_the_seed_cleanup_never_deletes_data(tmp_
     assert snap.seeds and not snap.shared_data  # alone, and nobody else uses its data: it may go
 
 
+def test_the_seed_cleanup_reads_the_library_once_per_interval_counted_from_the_cycle_that_decided_on_it(
+    tmp_path: Path,
+) -> None:
+    """cleanup.interval 6h: due on the first cycle; a cycle that read the library but failed before deciding leaves
+    it due; once a cycle decided on it, it waits the 6h (not due 1 s before, due at exactly 6h)."""
+    clock = Clock()
+    seed = torrent("fx-unregistered-seed")
+    obs = observer_of(
+        tmp_path,
+        [FakeLibrary("qbittorrent", [seed])],
+        [],
+        clock,
+        cleanup={"unregistered_seeds": True, "interval": "6h"},
+    )
+    assert obs.cleanup_due()
+    read = obs.snapshot(cleanup=True)
+    assert read.cleanup_read and obs.cleanup_due()  # read, not yet decided on (the cycle may still fail)
+    obs.cleanup_decided(read)
+    assert not obs.cleanup_due()
+    clock.now += 6 * 3600 - 1
+    assert not obs.cleanup_due()
+    clock.now += 1
+    assert obs.cleanup_due()
+    off = observer_of(tmp_path / "off", [FakeLibrary("qbittorrent", [seed])], [], clock)
+    assert not off.cleanup_due()  # opt-in: off by default
+
+
 def stalled_queue(count: int) -> tuple[list[Torrent], list[ArrDownload]]:
     """`count` queued episodes stalled at 0 % (suspects: their tracker rows decide whether they are dead)."""
     base = torrent("fx-stalled-dl")
