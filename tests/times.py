@@ -8,11 +8,13 @@ its field's name, so a new time field without its twin fails the check.
 from __future__ import annotations
 
 import re
+import time
 from datetime import datetime
 from typing import Any
 
 ISO_OFFSET = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d"
 EPOCH = re.compile(r"(?<![\w.])(1[5-9]\d{8}|20\d{8})(\.\d+)?(?![\w.])")  # 2017-06 .. 2033-05, in seconds
+ID_KEY = re.compile(r"(^|_)ids?$|Ids?$")
 
 
 def looks_like_a_time(value: object) -> bool:
@@ -25,7 +27,7 @@ def untwinned_times(doc: Any, path: str = "") -> list[str]:
     if isinstance(doc, dict):
         for key, value in doc.items():
             here = f"{path}.{key}"
-            if looks_like_a_time(value):
+            if looks_like_a_time(value) and not ID_KEY.search(str(key)):
                 twin = doc.get(f"{key}_iso")
                 if not isinstance(twin, str) or not re.fullmatch(ISO_OFFSET, twin):
                     bad.append(f"{here}={value} (twin {twin!r})")
@@ -39,6 +41,9 @@ def untwinned_times(doc: Any, path: str = "") -> list[str]:
     return bad
 
 
-def bare_times(text: str) -> list[str]:
-    """Unix times in text a person reads."""
-    return [m.group(0) for m in EPOCH.finditer(text)]
+def bare_times(text: str, around: float | None = None, within: float = 2 * 86400) -> list[str]:
+    """Unix times in text a person reads: numbers within `within` seconds of `around` (default now; the times a
+    test makes are all recent). The range keeps ids out: a 31-bit queue id such as 1606623474 is a valid 2020 time,
+    but one of them falling within two days of now is a chance of 1 in 12,000."""
+    centre = time.time() if around is None else around
+    return [m.group(0) for m in EPOCH.finditer(text) if abs(float(m.group(0)) - centre) <= within]
