@@ -1,5 +1,5 @@
 """One contract, every app and version: the same repair scenarios against each simulated *arr (Sonarr v4 with its
-old and new status casing, Sonarr v5, Radarr v5 and v6, Lidarr, Readarr, Whisparr v2 and v3), asserting the exact
+old and new status casing, Sonarr v5, Radarr v4, v5 and v6, Lidarr, Readarr, Whisparr v2 and v3), asserting the exact
 requests each app received and that none broke its vendored OpenAPI spec.
 
 The expected requests are written here from API-NOTES (§2.6, §3.1), not taken from the monitor's app table: a wrong
@@ -31,6 +31,7 @@ APPS = {
     "sonarr-4.0.5": ("sonarr", "4.0.5.1778"),  # PascalCase statuses, no status filter
     "sonarr-4.0.19": ("sonarr", "4.0.19.2979"),
     "sonarr-5": ("sonarr", "5.0.0.1234"),
+    "radarr-4.7": ("radarr", "4.7.5.7809"),  # the v4.7.5 spec: paging read by hand, no queue filters, no `added`
     "radarr-5.14": ("radarr", "5.14.0.9383"),  # PascalCase statuses
     "radarr-6": ("radarr", "6.0.3.10276"),
     "lidarr-2": ("lidarr", "2.14.5.4836"),
@@ -43,6 +44,7 @@ EXPECTED = {
     "sonarr": ("/api/v3", "EpisodeSearch", "episodeIds"),
     "sonarr-v5": ("/api/v5", "EpisodeSearch", "episodeIds"),
     "radarr": ("/api/v3", "MoviesSearch", "movieIds"),
+    "radarr-v4": ("/api/v3", "MoviesSearch", "movieIds"),
     "lidarr": ("/api/v1", "AlbumSearch", "albumIds"),
     "readarr": ("/api/v1", "BookSearch", "bookIds"),
     "whisparr": ("/api/v3", "EpisodeSearch", "episodeIds"),

@@ -610,8 +610,33 @@ def test_old_radarr_has_no_change_category_flag(qbt: QBittorrent, states: StateF
         response = client.delete(f"/api/v3/queue/{record['id']}", params={"changeCategory": "true"})
         assert response.status_code == 400 and "changeCategory" in old.violations[0]
         assert queue(client)["totalRecords"] == 1
-    with pytest.raises(ValueError):
-        ArrSimulator("radarr", qbt_url=qbt.url, qbt_username="u", qbt_password="p", category=None, version="4.7.5")
+    with pytest.raises(ValueError):  # before 4.7.2 DELETE /queue ignores skipRedownload: not modelled
+        ArrSimulator("radarr", qbt_url=qbt.url, qbt_username="u", qbt_password="p", category=None, version="4.7.1.7640")
+
+
+def test_radarr_4_7_reads_paging_by_hand_refuses_an_unknown_sort_key_and_has_no_queue_filters(
+    qbt: QBittorrent, states: StateFactory
+) -> None:
+    """Radarr v4.7.5 (its own spec): page/pageSize/sortKey read from the query although undeclared, 400 for a sort
+    key it does not know (`added` came in v5), `movieIds` unknown (v5.1.1), PascalCase statuses, no `added` field,
+    skipRedownload taken on DELETE."""
+    movie = states.stalled("Four.Movie.2019", category=MOVIES)
+    with simulator(qbt, "radarr", version="4.7.5.7809") as v4, api(v4) as client:
+        assert v4.flavour.key == "radarr-v4"
+        v4.grab_movie(movie, "Four.Movie.2019", movie_id=4)
+        page = queue(client, page=1, sortKey="timeleft", sortDirection="ascending", includeUnknownMovieItems="false")
+        [record] = page["records"]
+        assert page["pageSize"] == 1000 and record["status"][0].isupper() and "added" not in record
+        assert v4.violations == []
+        refused = client.get("/api/v3/queue", params={"sortKey": "added"})
+        assert refused.status_code == 400 and "Invalid sort key added" in refused.text
+        assert client.get("/api/v3/queue", params={"movieIds": 4}).status_code == 400
+        assert "movieIds" in v4.violations[-1]
+        response = client.delete(
+            f"/api/v3/queue/{record['id']}",
+            params={"removeFromClient": "false", "blocklist": "false", "skipRedownload": "true"},
+        )
+        assert response.status_code == 200 and queue(client)["totalRecords"] == 0
 
 
 def test_change_category_moves_the_torrent_out_of_the_queue(

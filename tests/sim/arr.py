@@ -1,7 +1,8 @@
 """A Sonarr/Radarr/Lidarr/Readarr/Whisparr simulator backed by a real qBittorrent, for integration tests.
 
-Which app, and which API generation of it, is a row of `sim.flavours.FLAVOURS` (Sonarr v3/v4 and v5, Radarr,
-Lidarr, Readarr, Whisparr v2 and v3); every request is validated against that app's vendored spec.
+Which app, and which API generation of it, is a row of `sim.flavours.FLAVOURS` (Sonarr v4 and v5, Radarr v4 and
+v5/v6, Lidarr, Readarr, Whisparr v2 and v3; not Sonarr v3, which publishes no spec); every request is validated
+against that app's vendored spec.
 
 It behaves like the real apps as described in ../../../shared/API-NOTES.md (§1-§5) and validates
 every request against the vendored OpenAPI specs (see `sim.validation`). Typical use::
@@ -899,6 +900,13 @@ class ArrSimulator:
         # Sonarr v5 includes unknown items unless told not to (API-NOTES §2.1).
         full = self._queue_filtered(q, q.get_bool(f.unknown_param, f.key == "sonarr-v5"))
         requested_key = q.first("sortKey")
+        strict = f.queue_sort_keys_or_400
+        if (
+            strict is not None
+            and requested_key is not None
+            and requested_key.lower() not in {k.lower() for k in strict}
+        ):
+            raise ApiError(400, {"message": f"Invalid sort key {requested_key}"})
         sort_keys = QUEUE_SORT_KEYS.get(f.kind, GENERIC_QUEUE_SORT_KEYS)
         allowed = {k.lower() for k in sort_keys}
         sort_key = requested_key if requested_key and requested_key.lower() in allowed else "timeleft"

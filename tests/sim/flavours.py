@@ -39,6 +39,9 @@ class Flavour:
     time_left: str = "timeleft"
     legacy_api: str | None = None  # an older API base still served (Sonarr v5: /api/v3, system/status only here)
     legacy_spec: str | None = None
+    # Radarr v4 refuses a queue sortKey it does not know with 400 (RequestExtensions.VALID_SORT_KEYS, v4.7.5);
+    # later builds fall back to their default sort. None: the fallback.
+    queue_sort_keys_or_400: tuple[str, ...] | None = None
 
     @property
     def api_version(self) -> str:
@@ -114,6 +117,27 @@ FLAVOURS: dict[str, Flavour] = {
             legacy_spec="sonarr-v5-legacy",
         ),
         RADARR,
+        # Radarr v4.7.x: the v4.7.5 spec (no typed paging, no movieIds/protocol/languages/quality/status filters,
+        # no `added`, no changeCategory), PascalCase statuses, no stoppedUP/stoppedDL (API-NOTES §5.2).
+        replace(
+            RADARR,
+            key="radarr-v4",
+            default_version="4.7.5.7809",
+            spec="radarr-v4",
+            parent_ids_param=None,
+            queue_sort_keys_or_400=(
+                "movies.sortname",
+                "timeleft",
+                "estimatedCompletionTime",
+                "protocol",
+                "indexer",
+                "downloadClient",
+                "quality",
+                "status",
+                "title",
+                "progress",
+            ),
+        ),
         Flavour(
             key="lidarr",
             kind="lidarr",
@@ -195,8 +219,9 @@ CHANGE_CATEGORY = {
 ADDED_FIELD = {"sonarr": (4, 0, 0, 924), "sonarr-v5": (0,), "radarr": (5, 3, 2), "lidarr": (0,)}
 STOPPED_STATES = {"sonarr": (4, 0, 4, 1650), "sonarr-v5": (0,), "radarr": (5, 5, 3, 8819), "lidarr": (2, 3, 3, 4204)}
 QBT_API_KEY_FIELD = {"sonarr": (4, 0, 17, 2967), "sonarr-v5": (0,)}
-# Oldest builds whose API shape the simulator models (typed paging, skipRedownload, queue filters).
-MIN_VERSIONS = {"sonarr": (4, 0, 0, 741), "radarr": (5, 1, 1)}
+# Oldest builds whose API shape the simulator models (typed paging, skipRedownload, queue filters); Radarr v4 from
+# 4.7.2, the first build whose DELETE /queue takes skipRedownload (v4.7.5's spec declares it).
+MIN_VERSIONS = {"sonarr": (4, 0, 0, 741), "radarr": (5, 1, 1), "radarr-v4": (4, 7, 2)}
 
 
 def has(gate: dict[str, tuple[int, ...]], flavour: Flavour, version: tuple[int, ...]) -> bool:
@@ -205,7 +230,8 @@ def has(gate: dict[str, tuple[int, ...]], flavour: Flavour, version: tuple[int, 
 
 
 def flavour_for(kind: str, version: str | None) -> Flavour:
-    """The flavour of an app at a version: Sonarr 5.x is Sonarr v5, Whisparr 3.x is Whisparr v3."""
+    """The flavour of an app at a version: Sonarr 5.x is Sonarr v5, Whisparr 3.x is Whisparr v3, Radarr 4.x is
+    Radarr v4."""
     if kind not in {f.kind for f in FLAVOURS.values()}:
         raise ValueError(f"kind must be one of sonarr, radarr, lidarr, readarr, whisparr, not {kind!r}")
     major = parse_version(version)[0] if version else None
@@ -213,4 +239,6 @@ def flavour_for(kind: str, version: str | None) -> Flavour:
         return FLAVOURS["sonarr-v5"]
     if kind == "whisparr" and major is not None and major >= 3:
         return FLAVOURS["whisparr-v3"]
+    if kind == "radarr" and major == 4:
+        return FLAVOURS["radarr-v4"]
     return FLAVOURS[kind]

@@ -1,5 +1,5 @@
 """Request/response validation against the vendored *arr OpenAPI specs (openapi-core 0.23): Sonarr v3 (v4 builds)
-and v5, Radarr, Lidarr, Readarr, Whisparr v2 and v3 (`SPEC_FILES`).
+and v5, Radarr v3 (v4.7.5, and the v5/v6 builds), Lidarr, Readarr, Whisparr v2 and v3 (`SPEC_FILES`).
 
 openapi-core checks that the path and method exist, casts and checks declared parameters and
 validates JSON bodies. It is lenient where the real apps (ASP.NET Core model binding) or a good
@@ -43,6 +43,7 @@ STATIC_PATHS = ("/", "/{path}", "/content/{path}")
 SPEC_FILES = {
     "sonarr": "sonarr-v3-openapi.json",
     "radarr": "radarr-v3-openapi.json",
+    "radarr-v4": "radarr-v3-openapi.v4.7.5.json",  # Radarr v4.7.5, the last v4 build
     "sonarr-v5": "sonarr-v5-openapi.json",
     "sonarr-v5-legacy": "sonarr-v3-openapi.v5-develop.json",  # the deprecated /api/v3 a Sonarr v5 still serves
     "lidarr": "lidarr-v1-openapi.json",
@@ -56,6 +57,7 @@ COMMANDS_OF = {
     "sonarr-v5-legacy": "sonarr",
     "whisparr": "sonarr",
     "radarr": "radarr",
+    "radarr-v4": "radarr",
     "lidarr": "lidarr",
     "readarr": "readarr",
     "whisparr-v3": "whisparr-v3",
@@ -73,7 +75,11 @@ SPEC_PATCHES = (
     "string and the `status` queue filter is removed",
     "builds older than Sonarr 4.0.1.987 / Radarr 5.3.3.8535: the changeCategory flag is removed",
     "POST /command answers 201 (the spec lists only 200); its body is validated against the 200 schema",
+    "Radarr v4: GET /queue and GET /blocklist declare no paging parameters, yet the app reads page, pageSize, "
+    "sortKey and sortDirection from the query by hand (Request.ReadPagingResourceFromRequest, v4.7.5): declared",
 )
+HAND_READ_PAGING = {"radarr-v4": ("/queue", "/blocklist")}
+"""Spec kinds whose paged lists read their paging parameters by hand, undeclared in the spec."""
 
 DATE_SPAN = re.compile(r"-?(\d+\.)?\d{2}:\d{2}:\d{2}(\.\d{1,7})?")
 INTEGER = re.compile(r"[+-]?\d+")
@@ -126,6 +132,26 @@ def patched_spec(variant: SpecVariant) -> dict[str, Any]:
         props = schemas[name]["properties"]
         for prop, schema in all_command_properties(COMMANDS_OF[variant.kind]).items():
             props.setdefault(prop, copy.deepcopy(schema))
+    for path in HAND_READ_PAGING.get(variant.kind, ()):
+        operation = spec["paths"][f"{api}{path}"]["get"]
+        declared = {p.get("name") for p in operation.get("parameters", [])}
+        operation["parameters"] = [
+            *operation.get("parameters", []),
+            *(
+                {
+                    "name": name,
+                    "in": "query",
+                    "schema": {"type": kind, "format": "int32"} if kind == "integer" else {"type": kind},
+                }
+                for name, kind in (
+                    ("page", "integer"),
+                    ("pageSize", "integer"),
+                    ("sortKey", "string"),
+                    ("sortDirection", "string"),
+                )
+                if name not in declared
+            ),
+        ]
     if variant.legacy_status and f"{api}/queue" in spec["paths"]:
         schemas["QueueResource"]["properties"]["status"] = {"type": "string", "nullable": True}
         _drop_query_param(spec["paths"][f"{api}/queue"]["get"], "status")
