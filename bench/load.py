@@ -31,6 +31,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import httpx
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -520,6 +521,7 @@ def run_scenario(scenario: Scenario, args: argparse.Namespace, started: list[int
         started.append(qbt.pid)
         result["qbt"] = {"pid": qbt.pid, "version": qbt.version}
         print(f"{scenario.label}: qbittorrent-nox {qbt.version} pid {qbt.pid} at {qbt.url}", flush=True)
+        qbt.api.timeout = httpx.Timeout(300.0)  # a 30,000-torrent library keeps qBittorrent busy while it is built
         states = StateFactory(qbt, tracker, workdir / "states")
         lib = build_library(states, scenario, max(scenario.queues))
         result["library"] = {"counts": lib.counts, "build_s": lib.build_s, "states": lib.states}

@@ -28,6 +28,7 @@ from qbittorrent_monitor.mapping import DownloadClient
 from qbittorrent_monitor.model import ArrDownload, LogEntry, Population, PopulationKey, Torrent, TrackerStatus
 from qbittorrent_monitor.observe import (
     CLIENTS_REFRESH,
+    COMPLETE_REFRESH,
     ERROR_STATES,
     TRACKER_REFRESH,
     TRACKER_REFRESH_PER_CYCLE,
@@ -183,6 +184,7 @@ class FakeLibrary:
         self.asked_private: list[str] = []
         self.asked_trackers: list[str] = []
         self.errored_reads = 0
+        self.asked_info: list[list[str]] = []
         self.log: list[LogEntry] = []
 
     def supports(self, feature: str) -> bool:
@@ -192,6 +194,7 @@ class FakeLibrary:
         return "connected"
 
     def torrents(self, hashes: object) -> list[Listed]:
+        self.asked_info.append(sorted(hashes))  # type: ignore[call-overload]
         return [Listed(t) for h, t in self.items.items() if h in hashes]  # type: ignore[operator]
 
     def errored(self) -> list[Listed]:
@@ -630,3 +633,29 @@ def test_tracker_rows_come_with_torrents_info_from_5_1_and_one_call_per_suspect_
         assert all("includeTrackers" not in c for c in info)
         asked = sorted(c["hash"] for c in fake.calls("torrents/trackers"))
         assert asked == sorted(h for h, s in fake.states.items() if s in SUSPECTS)
+
+
+def test_queued_seeds_waiting_for_import_are_read_again_every_ten_minutes_downloads_every_cycle(tmp_path: Path) -> None:
+    """A complete download is never a repair candidate, so the seeds a queue holds while the app imports them are
+    not listed again each cycle (qBittorrent's cost per listed torrent); a download is, and a seed that appears or
+    a download that completes is read as soon as the queue names it."""
+    seed = torrent("fx-radarr-seeding")
+    stalled, refs = stalled_queue(2)
+    lib, clock = FakeLibrary("qbittorrent", [seed, *stalled]), Clock()
+    obs = observer_of(tmp_path, [lib], [sonarr_ref(seed.hash, [9]), *refs], clock)
+    first = {d.torrent.hash for d in obs.snapshot().downloads}
+    assert first == {seed.hash, *(t.hash for t in stalled)}
+    for _ in range(3):
+        clock.now += 30
+        assert {d.torrent.hash for d in obs.snapshot().downloads} == first  # still watched, from the last read
+    assert [seed.hash in asked for asked in lib.asked_info] == [True, False, False, False]
+    assert all(t.hash in asked for asked in lib.asked_info for t in stalled)
+    clock.now += COMPLETE_REFRESH
+    obs.snapshot()
+    assert seed.hash in lib.asked_info[-1]
+    # One download completes: read again the next cycle (it is not known complete yet), then left alone.
+    done = stalled[0].hash
+    lib.items[done] = dataclasses.replace(lib.items[done], progress=1.0, state="stalledUP", amount_left=0)
+    obs.snapshot()
+    obs.snapshot()
+    assert [done in asked for asked in lib.asked_info[-2:]] == [True, False]
