@@ -28,8 +28,8 @@ from qbittorrent_monitor.mapping import DownloadClient
 from qbittorrent_monitor.model import ArrDownload, LogEntry, Population, PopulationKey, Torrent, TrackerStatus
 from qbittorrent_monitor.observe import (
     CLIENTS_REFRESH,
-    COMPLETE_REFRESH,
     ERROR_STATES,
+    SETTLED_REFRESH,
     TRACKER_REFRESH,
     TRACKER_REFRESH_PER_CYCLE,
     Observer,
@@ -650,7 +650,7 @@ def test_queued_seeds_waiting_for_import_are_read_again_every_ten_minutes_downlo
         assert {d.torrent.hash for d in obs.snapshot().downloads} == first  # still watched, from the last read
     assert [seed.hash in asked for asked in lib.asked_info] == [True, False, False, False]
     assert all(t.hash in asked for asked in lib.asked_info for t in stalled)
-    clock.now += COMPLETE_REFRESH
+    clock.now += SETTLED_REFRESH
     obs.snapshot()
     assert seed.hash in lib.asked_info[-1]
     # One download completes: read again the next cycle (it is not known complete yet), then left alone.
@@ -659,3 +659,26 @@ def test_queued_seeds_waiting_for_import_are_read_again_every_ten_minutes_downlo
     obs.snapshot()
     obs.snapshot()
     assert [done in asked for asked in lib.asked_info[-2:]] == [True, False]
+
+
+def test_a_protected_or_paused_download_is_read_again_only_every_ten_minutes_and_its_stale_answer_still_protects(
+    tmp_path: Path,
+) -> None:
+    """No finding about a `keep`-tagged or paused download can lead to a repair: it is listed again only after
+    SETTLED_REFRESH. When the user removes the tag meanwhile, the last answer (still tagged) stands until then: a
+    repair is delayed, never caused by a stale answer."""
+    (kept, paused, plain), refs = stalled_queue(3)
+    kept = dataclasses.replace(kept, tags=("keep",))
+    paused = dataclasses.replace(paused, state="pausedDL")
+    lib, clock = FakeLibrary("qbittorrent", [kept, paused, plain]), Clock()
+    obs = observer_of(tmp_path, [lib], refs, clock)
+    obs.snapshot()
+    lib.items[kept.hash] = dataclasses.replace(lib.items[kept.hash], tags=())
+    clock.now += 30
+    seen = {d.torrent.hash: d.torrent for d in obs.snapshot().downloads}
+    assert lib.asked_info[-1] == [plain.hash]  # only what a repair could touch
+    assert seen[kept.hash].tags == ("keep",)  # the last answer: still protected
+    clock.now += SETTLED_REFRESH
+    seen = {d.torrent.hash: d.torrent for d in obs.snapshot().downloads}
+    assert seen[kept.hash].tags == ()  # read again: now a candidate like any other
+    assert sorted(lib.asked_info[-1]) == sorted([kept.hash, paused.hash, plain.hash])
