@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import resource
 import sys
 import time
+import tracemalloc
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -90,6 +92,9 @@ def main(argv: list[str]) -> int:
     counter = LineCounter(root.level)
     root.addHandler(counter)
     monitor = Monitor(config)
+    trace = bool(os.environ.get("QBM_BENCH_TRACEMALLOC"))  # where the memory goes (slows the cycles: figures only)
+    if trace:
+        tracemalloc.start(25)
     qbt_hosts = {f"{u.host}:{u.port}" for u in (httpx.URL(q.url) for q in config.qbittorrent)}
     _emit(
         {
@@ -149,7 +154,15 @@ def main(argv: list[str]) -> int:
             )
     finally:
         monitor.close()
-    _emit({"event": "bye", "cycles": cycle, "cpu_total_s": time.process_time()})
+    bye: dict[str, Any] = {"event": "bye", "cycles": cycle, "cpu_total_s": time.process_time()}
+    if trace:
+        snapshot = tracemalloc.take_snapshot()
+        bye["traced_peak_kib"] = tracemalloc.get_traced_memory()[1] // 1024
+        bye["traced_top"] = [
+            f"{s.size // 1024} KiB {s.traceback[0].filename.rsplit('/', 2)[-1]}:{s.traceback[0].lineno}"
+            for s in snapshot.statistics("lineno")[:20]
+        ]
+    _emit(bye)
     return 0
 
 

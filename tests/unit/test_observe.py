@@ -12,6 +12,7 @@ from typing import Any, cast
 import httpx
 import pytest
 
+import qbittorrent_monitor.clients.arr as arr_module
 from captured import log_entries, sonarr_ref, torrent, trackers
 from qbittorrent_monitor.clients import ServiceError
 from qbittorrent_monitor.clients.arr import ArrClient
@@ -506,13 +507,13 @@ def paged_client(app: PagedSonarr) -> ArrClient:
 
 
 def test_a_queue_served_in_short_pages_is_read_to_its_last_record() -> None:
-    """600 records, the app puts at most 250 in a page although 1000 were asked: three pages, 600 items (its own
-    totalRecords). Trusting the first short page as the end read 250, and the other 350 downloads looked unowned."""
-    app = PagedSonarr(600, cap=250)
+    """600 records, the app puts at most 100 in a page although more were asked: six pages, 600 items (its own
+    totalRecords). Trusting the first short page as the end read 100, and the other 500 downloads looked unowned."""
+    app = PagedSonarr(600, cap=100)
     arr = paged_client(app)
     items = arr.queue()
     arr.close()
-    assert len(items) == 600 and app.pages == [1, 2, 3]
+    assert len(items) == 600 and app.pages == [1, 2, 3, 4, 5, 6]
     assert items[-1].download_id == SEED.hash
 
 
@@ -525,7 +526,9 @@ def test_a_queue_that_counts_more_records_than_it_serves_is_refused_as_incomplet
     with pytest.raises(ServiceError, match="read 1500 of the 1501 records"):
         arr.queue()
     arr.close()
-    assert app.pages == [1, 2, 2, 1, 2, 2]
+    full = 1500 // arr_module.PAGE_SIZE  # full pages, then the one past the end repeating the last
+    one_pass = [*range(1, full + 1), full]
+    assert app.pages == one_pass * 2
 
 
 @pytest.mark.parametrize(("cap", "claims"), [(250, None), (None, 1501)], ids=["short-pages", "incomplete"])

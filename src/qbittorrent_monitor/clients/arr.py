@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 logging.getLogger("httpx").setLevel(logging.WARNING)
 logging.getLogger("httpcore").setLevel(logging.WARNING)
 
-PAGE_SIZE = 1000
+PAGE_SIZE = 250
 MAX_PAGES = 200
 MAX_REDIRECTS = 3
 READ_RETRIES = 2
@@ -54,8 +54,10 @@ class ArrClient:
         self._detected_at = 0.0
         self._api = apps.detection_api(self.app)  # until the version is known
         self._origin = httpx.URL(instance.url)
-        verify: ssl.SSLContext | bool = True
-        if instance.ca_file is not None:
+        # No TLS context for a plain-HTTP URL (each one loads the CA bundle: about a MiB; redirects are followed
+        # only within this origin, so never to HTTPS).
+        verify: ssl.SSLContext | bool = instance.url.lower().startswith("https:")
+        if verify and instance.ca_file is not None:
             verify = ssl.create_default_context(cafile=str(instance.ca_file))
         self._http = httpx.Client(
             base_url=instance.url,
