@@ -118,6 +118,9 @@ def image() -> Iterator[str]:
         "--layers=false",
         "--build-arg",
         f"BASE={BASE}",
+        # Built the armv7 way (the index has no armv7l PyYAML wheel): from its sdist, in a stage with no compiler.
+        "--build-arg",
+        "FROM_SOURCE=pyyaml",
         *trust,
         "-t",
         IMAGE,
@@ -347,3 +350,14 @@ def test_the_old_monitors_commands_work_inside_the_image(
 def test_no_build_tools_or_sources_in_the_runtime_image(box: Box) -> None:
     result = box.run("sh", "-c", "test ! -e /app/bin/pip && test ! -e /src && /app/bin/python -c 'import docker'")
     assert result.returncode == 0, result.stderr
+
+
+def test_pyyaml_built_from_its_sdist_as_on_armv7_is_its_pure_python_fallback_and_there_is_no_compiler(
+    box: Box,
+) -> None:
+    """On armv7 the build stage builds PyYAML from its sdist (scripts/check_wheels.py); this image was built that way,
+    and every test above ran the monitor with it. No C extension was compiled, none could be, and none is needed."""
+    probe = "import shutil, yaml; print(yaml.__with_libyaml__, shutil.which('cc') or shutil.which('gcc'))"
+    result = box.run("/app/bin/python", "-c", probe)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "None"]
