@@ -15,8 +15,10 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -35,6 +37,7 @@ CACHE = ROOT / ".cache" / "image"
 BASE = "localhost/debian-python:bookworm"
 IMAGE = "localhost/qbittorrent-monitor:test"
 PUID, PGID = 1234, 2345
+PARIS = ZoneInfo("Europe/Paris")
 
 
 def _run(*cmd: str, timeout: float = 120, check: bool = True, **kw: Any) -> subprocess.CompletedProcess[str]:
@@ -250,6 +253,13 @@ def test_entrypoint_gives_config_to_puid_pgid_and_runs_the_monitor_as_that_user(
         assert log_file.stat().st_mode & 0o777 == 0o640  # UMASK=027 exactly: the group reads, nobody else
         assert (box.config / "state.db").stat().st_mode & 0o777 == 0o600  # the library's history: the user's alone
         assert (box.config / "state.db").exists()
+        # TZ=Europe/Paris took effect: the log's times carry Paris's offset then (+01:00 or +02:00), not this
+        # machine's UTC.
+        stamps = [line.split(" ", 1)[0] for line in log_file.read_text().splitlines() if line[:4].isdigit()]
+        assert stamps, log_file.read_text()[:500]
+        for stamp in stamps:
+            when = datetime.fromisoformat(stamp)
+            assert when.utcoffset() == when.astimezone(PARIS).utcoffset() != timedelta(0), stamp
     finally:
         if pid is not None:
             os.kill(pid, signal.SIGTERM)  # the monitor, by its PID (buildah run has no PID namespace)
@@ -277,6 +287,17 @@ def find_pid(mark: str) -> int:
         if needle in environ.split(b"\0") and b"/app/bin/qbittorrent-monitor" in cmdline:
             return int(entry.name)
     raise AssertionError("the monitor process was not found")
+
+
+def test_tz_sets_the_time_zone_of_what_runs_and_an_unknown_one_is_said_and_left_utc(box: Box) -> None:
+    env = {"PUID": str(PUID), "PGID": str(PGID)}
+    paris = box.run("/entrypoint.sh", "date", "+%z %Z", env={**env, "TZ": "Europe/Paris"})
+    assert paris.returncode == 0, paris.stderr
+    offset = datetime.now(PARIS).strftime("%z %Z")  # "+0100 CET" in winter, "+0200 CEST" in summer
+    assert paris.stdout.strip() == offset and "not a known time zone" not in paris.stderr
+    unknown = box.run("/entrypoint.sh", "date", "+%z", env={**env, "TZ": "Nowhere/Atlantis"})
+    assert unknown.returncode == 0 and unknown.stdout.strip() == "+0000"
+    assert "TZ=Nowhere/Atlantis is not a known time zone" in unknown.stderr
 
 
 def test_root_is_refused_as_puid(box: Box) -> None:
