@@ -198,6 +198,30 @@ def test_the_login_is_rate_limited_per_address_even_for_the_right_password(serve
     assert client.get("/").status_code == 200
 
 
+def test_behind_a_trusted_reverse_proxy_the_login_limit_counts_each_client_by_x_forwarded_for(
+    serve: Serve, password_hash: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Behind Traefik every login comes from Traefik's address: five wrong guesses from anyone would lock the owner
+    out. With FORWARDED_ALLOW_IPS naming the proxy (uvicorn's setting, read from the environment; README), the
+    limit counts each client by the X-Forwarded-For the proxy adds; without it, the limit is the proxy's, shared."""
+
+    def guesses_then_the_owner(client: httpx.Client) -> int:
+        client.headers["X-Forwarded-For"] = "203.0.113.5"  # someone guessing
+        for _ in range(5):
+            assert log_in(client, "wrong").status_code == 401
+        assert log_in(client).status_code == 429
+        client.headers["X-Forwarded-For"] = "198.51.100.7"  # the owner, from elsewhere, with the right password
+        return log_in(client).status_code
+
+    limits = {"password_hash": password_hash, "login_attempts": 5, "login_window": "10m"}
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", "127.0.0.1")  # the proxy: this test's client
+    _, trusted = serve(limits)
+    assert guesses_then_the_owner(trusted) == 303
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", "192.0.2.1")  # another address: X-Forwarded-For is not believed
+    _, untrusted = serve(limits)
+    assert guesses_then_the_owner(untrusted) == 429
+
+
 def test_no_secret_appears_in_any_page_or_api_answer(serve: Serve, password_hash: str) -> None:
     monitor, client = serve(
         {"password_hash": password_hash, "api_keys": [API_KEY], "session_secret": SECRETS["session"]},
