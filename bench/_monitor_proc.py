@@ -92,6 +92,12 @@ def main(argv: list[str]) -> int:
     counter = LineCounter(root.level)
     root.addHandler(counter)
     monitor = Monitor(config)
+    web = None
+    if config.health.enabled:  # as deployed: /health, the dashboard and /metrics served beside the cycles
+        from qbittorrent_monitor.web.app import WebServer
+
+        web = WebServer(monitor, config.health.bind, config.health.port)
+        web.start()
     trace = bool(os.environ.get("QBM_BENCH_TRACEMALLOC"))  # where the memory goes (slows the cycles: figures only)
     if trace:
         tracemalloc.start(25)
@@ -104,6 +110,7 @@ def main(argv: list[str]) -> int:
             "import_and_setup_s": round(time.perf_counter() - t_import, 3),
             "import_and_setup_cpu_s": round(time.process_time() - cpu_import, 3),
             "log_lines": counter.lines,
+            "web_port": web.port if web is not None else None,
         }
     )
 
@@ -153,6 +160,8 @@ def main(argv: list[str]) -> int:
                 }
             )
     finally:
+        if web is not None:
+            web.stop()
         monitor.close()
     bye: dict[str, Any] = {"event": "bye", "cycles": cycle, "cpu_total_s": time.process_time()}
     if trace:

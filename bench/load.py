@@ -352,7 +352,7 @@ def write_monitor_config(path: Path, qbt: QBittorrent, sims: dict[str, ArrSimula
             "log_level": "INFO",
             "data_dir": str(data_dir),
         },
-        "health": {"enabled": False},
+        "health": {"enabled": True, "bind": "127.0.0.1", "port": 0},  # as deployed: the HTTP server runs too
         "qbittorrent": [{"name": "qbittorrent", "url": qbt.url, "username": qbt.username, "password": qbt.password}],
         "sonarr": [{"name": "sonarr", "url": sims["sonarr"].url, "api_key": sims["sonarr"].api_key}],
         "radarr": [{"name": "radarr", "url": sims["radarr"].url, "api_key": sims["radarr"].api_key}],
