@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import resource
 import sys
 import time
+import tracemalloc
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -90,6 +92,15 @@ def main(argv: list[str]) -> int:
     counter = LineCounter(root.level)
     root.addHandler(counter)
     monitor = Monitor(config)
+    web = None
+    if config.health.enabled:  # as deployed: /health, the dashboard and /metrics served beside the cycles
+        from qbittorrent_monitor.web.app import WebServer
+
+        web = WebServer(monitor, config.health.bind, config.health.port)
+        web.start()
+    trace = bool(os.environ.get("QBM_BENCH_TRACEMALLOC"))  # where the memory goes (slows the cycles: figures only)
+    if trace:
+        tracemalloc.start(25)
     qbt_hosts = {f"{u.host}:{u.port}" for u in (httpx.URL(q.url) for q in config.qbittorrent)}
     _emit(
         {
@@ -99,6 +110,7 @@ def main(argv: list[str]) -> int:
             "import_and_setup_s": round(time.perf_counter() - t_import, 3),
             "import_and_setup_cpu_s": round(time.process_time() - cpu_import, 3),
             "log_lines": counter.lines,
+            "web_port": web.port if web is not None else None,
         }
     )
 
@@ -148,8 +160,18 @@ def main(argv: list[str]) -> int:
                 }
             )
     finally:
+        if web is not None:
+            web.stop()
         monitor.close()
-    _emit({"event": "bye", "cycles": cycle, "cpu_total_s": time.process_time()})
+    bye: dict[str, Any] = {"event": "bye", "cycles": cycle, "cpu_total_s": time.process_time()}
+    if trace:
+        snapshot = tracemalloc.take_snapshot()
+        bye["traced_peak_kib"] = tracemalloc.get_traced_memory()[1] // 1024
+        bye["traced_top"] = [
+            f"{s.size // 1024} KiB {s.traceback[0].filename.rsplit('/', 2)[-1]}:{s.traceback[0].lineno}"
+            for s in snapshot.statistics("lineno")[:20]
+        ]
+    _emit(bye)
     return 0
 
 

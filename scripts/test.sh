@@ -3,7 +3,9 @@
 # timed stages. README and .ci/run call exactly this.
 #
 #   setup           apt packages the suite needs, the virtualenv
-#   lint            ruff, ruff format, hadolint (Dockerfile), actionlint (.github/workflows)
+#   lint            ruff, ruff format, hadolint (Dockerfile), actionlint (.github/workflows), and
+#                   scripts/check_wheels.py: each runtime dependency has a wheel for amd64, arm64 and armv7 or the
+#                   Dockerfile's build stage builds it (skipped, saying so, when the package index cannot be reached)
 #   types           mypy --strict
 #   tests           every unit and integration test against Debian 12's qbittorrent-nox 4.5.2
 #   qbittorrent-5x  the integration suite again, against real qbittorrent-nox 5.1.0 and 5.3.0, fetched from the
@@ -60,6 +62,7 @@ stage_lint() {
   .venv/bin/ruff format --check .
   .venv/bin/hadolint Dockerfile
   .venv/bin/actionlint
+  .venv/bin/python scripts/check_wheels.py
 }
 
 stage_types() {

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from . import decide, health
+from . import decide, health, memory
 from .actions import Executor
 from .activity import Activity
 from .clients import ServiceError
@@ -199,6 +199,7 @@ class Monitor:
             raise
         finally:
             self.cycle_started_at = None
+            memory.give_back()
         self.last_failure = None
         return report
 

@@ -121,10 +121,23 @@ def test_log_in_see_the_broken_download_flagged_see_its_repair_and_undo_it_in_a_
         text = row.inner_text()
         assert "Unregistered torrent" in text and "tracker_errors" in text and "wait" in text
         assert re.search(r"will be removed and blocklisted, then searched for again at \d\d:\d\d unless", text), text
+        # Every service with its health, its version and its latency (the median of its last requests).
+        services = page.locator(".card", has=page.locator("h2", has_text="Services")).inner_text()
+        for name in ("qbittorrent", "sonarr", "radarr"):
+            assert re.search(rf"● {name}\s+\S[^\n]* · \d+(\.\d+)? ms", services), services
         shot(page, "2-overview-flagged")
+        # The overview reloads itself (dashboard.refresh: 5 s here), with no script: the browser does, untouched.
+        assert page.locator('meta[http-equiv="refresh"]').get_attribute("content") == "5"
+        page.wait_for_event("load", timeout=15_000)
+        assert page.url == base + "/"
+
+        # On a phone: the tables stack, and nothing is wider than the screen (no sideways scrolling).
         phone = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
         phone.context.add_cookies(page.context.cookies())
         phone.goto(base + "/")
+        assert "Browser.Show.S01E07.1080p" in phone.inner_text("main")
+        widths = phone.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        assert widths[0] <= min(390, widths[1]), f"the phone overview is {widths[0]} px wide on a 390 px screen"
         shot(phone, "2b-overview-phone")
         phone.close()
 

@@ -15,8 +15,10 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -35,6 +37,7 @@ CACHE = ROOT / ".cache" / "image"
 BASE = "localhost/debian-python:bookworm"
 IMAGE = "localhost/qbittorrent-monitor:test"
 PUID, PGID = 1234, 2345
+PARIS = ZoneInfo("Europe/Paris")
 
 
 def _run(*cmd: str, timeout: float = 120, check: bool = True, **kw: Any) -> subprocess.CompletedProcess[str]:
@@ -118,6 +121,9 @@ def image() -> Iterator[str]:
         "--layers=false",
         "--build-arg",
         f"BASE={BASE}",
+        # Built the armv7 way (the index has no armv7l PyYAML wheel): from its sdist, in a stage with no compiler.
+        "--build-arg",
+        "FROM_SOURCE=pyyaml",
         *trust,
         "-t",
         IMAGE,
@@ -247,6 +253,13 @@ def test_entrypoint_gives_config_to_puid_pgid_and_runs_the_monitor_as_that_user(
         assert log_file.stat().st_mode & 0o777 == 0o640  # UMASK=027 exactly: the group reads, nobody else
         assert (box.config / "state.db").stat().st_mode & 0o777 == 0o600  # the library's history: the user's alone
         assert (box.config / "state.db").exists()
+        # TZ=Europe/Paris took effect: the log's times carry Paris's offset then (+01:00 or +02:00), not this
+        # machine's UTC.
+        stamps = [line.split(" ", 1)[0] for line in log_file.read_text().splitlines() if line[:4].isdigit()]
+        assert stamps, log_file.read_text()[:500]
+        for stamp in stamps:
+            when = datetime.fromisoformat(stamp)
+            assert when.utcoffset() == when.astimezone(PARIS).utcoffset() != timedelta(0), stamp
     finally:
         if pid is not None:
             os.kill(pid, signal.SIGTERM)  # the monitor, by its PID (buildah run has no PID namespace)
@@ -274,6 +287,17 @@ def find_pid(mark: str) -> int:
         if needle in environ.split(b"\0") and b"/app/bin/qbittorrent-monitor" in cmdline:
             return int(entry.name)
     raise AssertionError("the monitor process was not found")
+
+
+def test_tz_sets_the_time_zone_of_what_runs_and_an_unknown_one_is_said_and_left_utc(box: Box) -> None:
+    env = {"PUID": str(PUID), "PGID": str(PGID)}
+    paris = box.run("/entrypoint.sh", "date", "+%z %Z", env={**env, "TZ": "Europe/Paris"})
+    assert paris.returncode == 0, paris.stderr
+    offset = datetime.now(PARIS).strftime("%z %Z")  # "+0100 CET" in winter, "+0200 CEST" in summer
+    assert paris.stdout.strip() == offset and "not a known time zone" not in paris.stderr
+    unknown = box.run("/entrypoint.sh", "date", "+%z", env={**env, "TZ": "Nowhere/Atlantis"})
+    assert unknown.returncode == 0 and unknown.stdout.strip() == "+0000"
+    assert "TZ=Nowhere/Atlantis is not a known time zone" in unknown.stderr
 
 
 def test_root_is_refused_as_puid(box: Box) -> None:
@@ -347,3 +371,14 @@ def test_the_old_monitors_commands_work_inside_the_image(
 def test_no_build_tools_or_sources_in_the_runtime_image(box: Box) -> None:
     result = box.run("sh", "-c", "test ! -e /app/bin/pip && test ! -e /src && /app/bin/python -c 'import docker'")
     assert result.returncode == 0, result.stderr
+
+
+def test_pyyaml_built_from_its_sdist_as_on_armv7_is_its_pure_python_fallback_and_there_is_no_compiler(
+    box: Box,
+) -> None:
+    """On armv7 the build stage builds PyYAML from its sdist (scripts/check_wheels.py); this image was built that way,
+    and every test above ran the monitor with it. No C extension was compiled, none could be, and none is needed."""
+    probe = "import shutil, yaml; print(yaml.__with_libyaml__, shutil.which('cc') or shutil.which('gcc'))"
+    result = box.run("/app/bin/python", "-c", probe)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "None"]

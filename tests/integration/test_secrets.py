@@ -142,8 +142,12 @@ def test_no_secret_in_any_output_log_health_answer_page_notification_database_or
     run("explain", dead, "--json")
     run("undo", str(next(r["id"] for r in rows if r["type"] == "arr_remove")))
     run("--verbose", "--test")
+    # Only the daemon notifies (--test never does): a second dead download for it to repair and tell.
+    dead_too = states.unregistered("Secret.Show.S01E02", category=SONARR_CATEGORY, private=False)
+    sonarr.grab_episodes(dead_too, "Secret.Show.S01E02", series_id=1, season=1, episode_ids=[2])
     with Daemon(path, port, "--interval", "1", "--verbose", env=env) as daemon:
         daemon.wait(lambda s, d: "last_cycle" in d, "a cycle")
+        receiver.wait_for(2)  # the qBittorrent refusing the key, and the repair
         for endpoint in ("/health", "/health/ready", "/health/live"):
             outputs.append(json.dumps(daemon.get(endpoint)))
         run("--health-check")  # answered by the running monitor
@@ -163,7 +167,7 @@ def test_no_secret_in_any_output_log_health_answer_page_notification_database_or
         assert run("--test", config_path=broken).returncode == 2
     assert cli("--config", str(path), "--test", env={**env, "QBITTORRENT_URL": qbt.password}).returncode == 2
 
-    notified = [json.dumps(m) for m in receiver.wait_for(1)]
+    notified = [json.dumps(m) for m in receiver.wait_for(2)]
     assert any("repair" in m for m in notified), notified  # the repair was told: its message was read
     outputs += notified
 
@@ -215,3 +219,85 @@ def test_umask_is_honoured_for_the_logs_and_files_with_secrets_stay_0600(
     assert (data / "logs" / "qbittorrent-monitor.log").stat().st_mode & 0o777 == log_mode
     assert (data / "config" / "config.yaml").stat().st_mode & 0o777 == 0o600
     assert (data / "state.db").stat().st_mode & 0o777 == 0o600
+
+
+def test_no_secret_in_any_page_with_a_repair_in_the_history_its_evidence_and_a_discovery_report(
+    tmp_path: Path, states: StateFactory, qbt: QBittorrent, sonarr: ArrSimulator, radarr: ArrSimulator
+) -> None:
+    """The pages are read once they hold what a secret could leak through: a repair done in the history with its
+    evidence, the repaired torrent's page, and discovery's report (the *arr API keys it read from config.xml, the
+    qBittorrent it found) on Settings and in /api/discovery. No key, password, hash, token or session secret may be
+    in any of them, in the daemon's output or in any file it wrote."""
+    from discovery_world import seedbox
+
+    dead = states.unregistered("Evidence.Show.S02E02", category=SONARR_CATEGORY, private=False)
+    sonarr.grab_episodes(dead, "Evidence.Show.S02E02", series_id=2, season=2, episode_ids=[22])
+    port = free_port()
+    password_hash = hash_password(DASHBOARD_PASSWORD)
+    path = tmp_path / "config.yaml"
+    # The file says nothing of the services: discovery finds them, their keys and qBittorrent's address.
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "health": {"bind": "127.0.0.1", "port": port},
+                "stalled": {"min_age": 0},
+                "dashboard": {
+                    "password_hash": password_hash,
+                    "api_keys": [DASHBOARD_API_KEY],
+                    "session_secret": SESSION_SECRET,
+                },
+            }
+        )
+    )
+    with seedbox(tmp_path, qbt, sonarr, radarr) as world:
+        data = tmp_path / "data"
+        env = {**world.env(data), "QBITTORRENT_PASSWORD": qbt.password, "METRICS_TOKEN": METRICS_TOKEN}
+        secrets = [
+            qbt.password,
+            sonarr.api_key,
+            radarr.api_key,
+            world.lidarr_key,
+            DASHBOARD_PASSWORD,
+            password_hash,
+            DASHBOARD_API_KEY,
+            SESSION_SECRET,
+            METRICS_TOKEN,
+        ]
+        key = {"X-Api-Key": DASHBOARD_API_KEY}
+        with Daemon(path, port, "--interval", "1", "--verbose", env=env) as daemon:
+            daemon.wait(lambda s, d: "last_cycle" in d, "a cycle")
+            deadline = time.monotonic() + 30
+            rows: list[dict[str, Any]] = []
+            while time.monotonic() < deadline:
+                rows = httpx.get(f"http://127.0.0.1:{port}/api/history", headers=key, trust_env=False).json()["rows"]
+                if any(r["type"] == "arr_remove" and r["status"] == "done" for r in rows):
+                    break
+                time.sleep(0.5)
+            assert any(r["type"] == "arr_remove" and r["status"] == "done" for r in rows), rows
+            bodies = read_the_web_face(port, dead)
+            found = httpx.get(f"http://127.0.0.1:{port}/api/discovery", headers=key, trust_env=False)
+            assert found.status_code == 200
+            bodies.append(found.text)
+        outputs = [*bodies, daemon.err]
+        # What was read really held the repair, its evidence and the discovery report.
+        overview, history, torrent_page, settings = bodies[:4]
+        assert all(f"<strong>{app}</strong>" in overview for app in ("sonarr", "radarr", "lidarr"))  # discovered
+        assert "Evidence.Show.S02E02" in history and "tracker_msg=Unregistered torrent" in history
+        assert "Unregistered torrent" in torrent_page and "last decision" in torrent_page
+        assert "Discovered" in settings and f"<code>{sonarr.url}</code>" in settings
+        by_container = {s["container"]: s for s in found.json()["services"]}
+        assert {"qbittorrent", "sonarr", "radarr", "lidarr"} <= set(by_container)
+        assert by_container["sonarr"]["api_key_found"] is True
+        written = [p for p in data.rglob("*") if p.is_file()]
+        assert {p.name for p in written} >= {"state.db", "qbittorrent-monitor.log", discovery_report_name()}
+        for secret in secrets:
+            for text in outputs:
+                assert secret not in text, text[:2000]
+            for file in written:
+                assert secret.encode() not in file.read_bytes(), file
+
+
+def discovery_report_name() -> str:
+    from qbittorrent_monitor.discovery import REPORT_NAME
+
+    return str(REPORT_NAME)

@@ -125,3 +125,26 @@ def test_the_image_workflow_moves_latest_only_for_a_release_tag() -> None:
     assert meta["with"]["flavor"].split() == ["latest=false"]
     [latest] = [t for t in meta["with"]["tags"].splitlines() if "value=latest" in t]
     assert latest == "type=raw,value=latest,enable=${{ !contains(github.ref_name, '-') }}"
+
+
+def test_the_deploy_files_pull_the_image_the_workflow_pushes() -> None:
+    """The workflow pushes ghcr.io/<owner>/qbittorrent-monitor; compose, ssdv2, Saltbox and the README all name that
+    image with the one owner, qbittorrent-monitor (each says a fork's image has its own owner there)."""
+    workflow = load(ROOT / ".github" / "workflows" / "image.yml")
+    [meta] = [
+        s for s in workflow["jobs"]["image"]["steps"] if str(s.get("uses", "")).startswith("docker/metadata-action")
+    ]
+    pushed = meta["with"]["images"]
+    assert pushed == "ghcr.io/${{ github.repository_owner }}/qbittorrent-monitor"
+    image = pushed.replace("${{ github.repository_owner }}", "qbittorrent-monitor")
+    compose = load(DEPLOY / "docker-compose.yml")["services"]["qbittorrent-monitor"]["image"]
+    ssdv2 = load(DEPLOY / "ssdv2" / "qbittorrent-monitor.yml")["image"]
+    defaults = load(DEPLOY / "saltbox" / "qbittorrent_monitor" / "defaults" / "main.yml")
+    saltbox = defaults["qbittorrent_monitor_role_docker_image"]
+    assert compose == ssdv2 == f"{image}:latest"
+    assert saltbox == f"{image}:{{{{ qbittorrent_monitor_role_docker_image_tag }}}}"
+    assert defaults["qbittorrent_monitor_role_docker_image_tag"] == "latest"
+    assert f"`{image}`" in (ROOT / "README.md").read_text()
+    files = ("docker-compose.yml", "ssdv2/qbittorrent-monitor.yml", "saltbox/qbittorrent_monitor/defaults/main.yml")
+    for path in files:
+        assert "ghcr.io/<owner>/qbittorrent-monitor" in (DEPLOY / path).read_text(), path

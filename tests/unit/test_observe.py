@@ -12,6 +12,7 @@ from typing import Any, cast
 import httpx
 import pytest
 
+import qbittorrent_monitor.clients.arr as arr_module
 from captured import log_entries, sonarr_ref, torrent, trackers
 from qbittorrent_monitor.clients import ServiceError
 from qbittorrent_monitor.clients.arr import ArrClient
@@ -29,6 +30,7 @@ from qbittorrent_monitor.model import ArrDownload, LogEntry, Population, Populat
 from qbittorrent_monitor.observe import (
     CLIENTS_REFRESH,
     ERROR_STATES,
+    SETTLED_REFRESH,
     TRACKER_REFRESH,
     TRACKER_REFRESH_PER_CYCLE,
     Observer,
@@ -183,6 +185,7 @@ class FakeLibrary:
         self.asked_private: list[str] = []
         self.asked_trackers: list[str] = []
         self.errored_reads = 0
+        self.asked_info: list[list[str]] = []
         self.log: list[LogEntry] = []
 
     def supports(self, feature: str) -> bool:
@@ -192,6 +195,7 @@ class FakeLibrary:
         return "connected"
 
     def torrents(self, hashes: object) -> list[Listed]:
+        self.asked_info.append(sorted(hashes))  # type: ignore[call-overload]
         return [Listed(t) for h, t in self.items.items() if h in hashes]  # type: ignore[operator]
 
     def errored(self) -> list[Listed]:
@@ -530,13 +534,13 @@ def paged_client(app: PagedSonarr) -> ArrClient:
 
 
 def test_a_queue_served_in_short_pages_is_read_to_its_last_record() -> None:
-    """600 records, the app puts at most 250 in a page although 1000 were asked: three pages, 600 items (its own
-    totalRecords). Trusting the first short page as the end read 250, and the other 350 downloads looked unowned."""
-    app = PagedSonarr(600, cap=250)
+    """600 records, the app puts at most 100 in a page although more were asked: six pages, 600 items (its own
+    totalRecords). Trusting the first short page as the end read 100, and the other 500 downloads looked unowned."""
+    app = PagedSonarr(600, cap=100)
     arr = paged_client(app)
     items = arr.queue()
     arr.close()
-    assert len(items) == 600 and app.pages == [1, 2, 3]
+    assert len(items) == 600 and app.pages == [1, 2, 3, 4, 5, 6]
     assert items[-1].download_id == SEED.hash
 
 
@@ -549,7 +553,9 @@ def test_a_queue_that_counts_more_records_than_it_serves_is_refused_as_incomplet
     with pytest.raises(ServiceError, match="read 1500 of the 1501 records"):
         arr.queue()
     arr.close()
-    assert app.pages == [1, 2, 2, 1, 2, 2]
+    full = 1500 // arr_module.PAGE_SIZE  # full pages, then the one past the end repeating the last
+    one_pass = [*range(1, full + 1), full]
+    assert app.pages == one_pass * 2
 
 
 @pytest.mark.parametrize(("cap", "claims"), [(250, None), (None, 1501)], ids=["short-pages", "incomplete"])
@@ -657,3 +663,52 @@ def test_tracker_rows_come_with_torrents_info_from_5_1_and_one_call_per_suspect_
         assert all("includeTrackers" not in c for c in info)
         asked = sorted(c["hash"] for c in fake.calls("torrents/trackers"))
         assert asked == sorted(h for h, s in fake.states.items() if s in SUSPECTS)
+
+
+def test_queued_seeds_waiting_for_import_are_read_again_every_ten_minutes_downloads_every_cycle(tmp_path: Path) -> None:
+    """A complete download is never a repair candidate, so the seeds a queue holds while the app imports them are
+    not listed again each cycle (qBittorrent's cost per listed torrent); a download is, and a seed that appears or
+    a download that completes is read as soon as the queue names it."""
+    seed = torrent("fx-radarr-seeding")
+    stalled, refs = stalled_queue(2)
+    lib, clock = FakeLibrary("qbittorrent", [seed, *stalled]), Clock()
+    obs = observer_of(tmp_path, [lib], [sonarr_ref(seed.hash, [9]), *refs], clock)
+    first = {d.torrent.hash for d in obs.snapshot().downloads}
+    assert first == {seed.hash, *(t.hash for t in stalled)}
+    for _ in range(3):
+        clock.now += 30
+        assert {d.torrent.hash for d in obs.snapshot().downloads} == first  # still watched, from the last read
+    assert [seed.hash in asked for asked in lib.asked_info] == [True, False, False, False]
+    assert all(t.hash in asked for asked in lib.asked_info for t in stalled)
+    clock.now += SETTLED_REFRESH
+    obs.snapshot()
+    assert seed.hash in lib.asked_info[-1]
+    # One download completes: read again the next cycle (it is not known complete yet), then left alone.
+    done = stalled[0].hash
+    lib.items[done] = dataclasses.replace(lib.items[done], progress=1.0, state="stalledUP", amount_left=0)
+    obs.snapshot()
+    obs.snapshot()
+    assert [done in asked for asked in lib.asked_info[-2:]] == [True, False]
+
+
+def test_a_protected_or_paused_download_is_read_again_only_every_ten_minutes_and_its_stale_answer_still_protects(
+    tmp_path: Path,
+) -> None:
+    """No finding about a `keep`-tagged or paused download can lead to a repair: it is listed again only after
+    SETTLED_REFRESH. When the user removes the tag meanwhile, the last answer (still tagged) stands until then: a
+    repair is delayed, never caused by a stale answer."""
+    (kept, paused, plain), refs = stalled_queue(3)
+    kept = dataclasses.replace(kept, tags=("keep",))
+    paused = dataclasses.replace(paused, state="pausedDL")
+    lib, clock = FakeLibrary("qbittorrent", [kept, paused, plain]), Clock()
+    obs = observer_of(tmp_path, [lib], refs, clock)
+    obs.snapshot()
+    lib.items[kept.hash] = dataclasses.replace(lib.items[kept.hash], tags=())
+    clock.now += 30
+    seen = {d.torrent.hash: d.torrent for d in obs.snapshot().downloads}
+    assert lib.asked_info[-1] == [plain.hash]  # only what a repair could touch
+    assert seen[kept.hash].tags == ("keep",)  # the last answer: still protected
+    clock.now += SETTLED_REFRESH
+    seen = {d.torrent.hash: d.torrent for d in obs.snapshot().downloads}
+    assert seen[kept.hash].tags == ()  # read again: now a candidate like any other
+    assert sorted(lib.asked_info[-1]) == sorted([kept.hash, paused.hash, plain.hash])

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -195,6 +196,30 @@ def test_the_login_is_rate_limited_per_address_even_for_the_right_password(serve
     time.sleep(3.2)  # the window passes
     assert log_in(client).status_code == 303
     assert client.get("/").status_code == 200
+
+
+def test_behind_a_trusted_reverse_proxy_the_login_limit_counts_each_client_by_x_forwarded_for(
+    serve: Serve, password_hash: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Behind Traefik every login comes from Traefik's address: five wrong guesses from anyone would lock the owner
+    out. With FORWARDED_ALLOW_IPS naming the proxy (uvicorn's setting, read from the environment; README), the
+    limit counts each client by the X-Forwarded-For the proxy adds; without it, the limit is the proxy's, shared."""
+
+    def guesses_then_the_owner(client: httpx.Client) -> int:
+        client.headers["X-Forwarded-For"] = "203.0.113.5"  # someone guessing
+        for _ in range(5):
+            assert log_in(client, "wrong").status_code == 401
+        assert log_in(client).status_code == 429
+        client.headers["X-Forwarded-For"] = "198.51.100.7"  # the owner, from elsewhere, with the right password
+        return log_in(client).status_code
+
+    limits = {"password_hash": password_hash, "login_attempts": 5, "login_window": "10m"}
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", "127.0.0.1")  # the proxy: this test's client
+    _, trusted = serve(limits)
+    assert guesses_then_the_owner(trusted) == 303
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", "192.0.2.1")  # another address: X-Forwarded-For is not believed
+    _, untrusted = serve(limits)
+    assert guesses_then_the_owner(untrusted) == 429
 
 
 def test_no_secret_appears_in_any_page_or_api_answer(serve: Serve, password_hash: str) -> None:
@@ -392,6 +417,56 @@ def test_a_hostile_torrent_name_is_shown_as_text_on_every_page(serve: Serve, pas
         assert page.status_code == 200, path
         assert "<script>alert" not in page.text and "<img src=x" not in page.text, path
         assert "&lt;script&gt;alert(" in page.text, path
+
+
+class Tags(HTMLParser):
+    """Every element and attribute of a page as a browser's parser reads it, and the text of each element."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def test_a_torrent_name_that_breaks_out_of_an_attribute_stays_one_value_and_adds_no_element_or_handler(
+    serve: Serve, password_hash: str
+) -> None:
+    """The name also sits in attributes (the Protect forms' hidden `name` value). A name built to close a double-,
+    single- or un-quoted attribute and open an element must, parsed as a browser parses the page, be exactly that
+    one attribute value and that text: no script or img element, no on* handler anywhere (the text-only check
+    above passes when an unquoted attribute lets `onerror=` through)."""
+    from captured import download, sonarr_ref, torrent
+    from qbittorrent_monitor.model import Action, ActionType, Decision, Finding, Kind, Verdict
+    from qbittorrent_monitor.record import CycleReport
+
+    monitor, client = serve({"password_hash": password_hash})
+    hostile = """Show"'><script>alert(1)</script><img src=x onerror=alert(2)> onfocus=alert(3) autofocus x="""
+    base = download("fx-sonarr-unregistered", arr=(sonarr_ref(torrent("fx-sonarr-unregistered").hash, [1]),))
+    d = dataclasses.replace(base, torrent=dataclasses.replace(base.torrent, name=hostile))
+    finding = Finding(Kind.TRACKER, "tracker", "Unregistered torrent", {"tracker_msg": "Unregistered torrent"})
+    decision = Decision(d, finding, Verdict.WAIT, "waits")
+    monitor.last_report = CycleReport(started_at=time.time(), finished_at=time.time(), decisions=[decision])
+    actions = (Action(ActionType.ARR_REMOVE, "sonarr", {"queue_id": 1}, "rm"),)
+    monitor.store.plan(dataclasses.replace(decision, verdict=Verdict.ACT, actions=actions), now=time.time())
+    assert log_in(client).status_code == 303
+    for path, in_a_form in (("/", True), ("/history", False), (f"/torrent/{d.torrent.hash}", True)):
+        page = client.get(path)
+        assert page.status_code == 200, path
+        parsed = Tags()
+        parsed.feed(page.text)
+        assert not [t for t, _ in parsed.tags if t in ("script", "img")], path
+        handlers = [(t, a) for t, attrs in parsed.tags for a in attrs if a.startswith("on") or a == "autofocus"]
+        assert handlers == [], (path, handlers)
+        assert any(hostile in text for text in parsed.text), path  # shown, whole, as text
+        if in_a_form:
+            values = [a.get("value") for t, a in parsed.tags if t == "input" and a.get("name") == "name"]
+            assert values == [hostile], (path, values)  # one attribute value, the name exactly
 
 
 def test_hash_password_prints_a_hash_the_config_accepts_and_that_verifies() -> None:

@@ -15,8 +15,9 @@ from __future__ import annotations
 import logging
 import ssl
 import time
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -32,13 +33,18 @@ log = logging.getLogger(__name__)
 logging.getLogger("httpx").setLevel(logging.WARNING)
 logging.getLogger("httpcore").setLevel(logging.WARNING)
 
-PAGE_SIZE = 1000
+PAGE_SIZE = 250
 MAX_PAGES = 200
 MAX_REDIRECTS = 3
 READ_RETRIES = 2
 DETECT_EVERY = 3600.0  # seconds: an app upgraded in place (Sonarr 4 -> 5) is noticed within the hour
 
 DOWNLOAD_CLIENT_CHECKS = frozenset({"DownloadClientCheck", "DownloadClientStatusCheck"})
+T = TypeVar("T")
+
+
+def _raw(record: dict[str, Any]) -> dict[str, Any]:
+    return record
 
 
 class ArrClient:
@@ -54,8 +60,10 @@ class ArrClient:
         self._detected_at = 0.0
         self._api = apps.detection_api(self.app)  # until the version is known
         self._origin = httpx.URL(instance.url)
-        verify: ssl.SSLContext | bool = True
-        if instance.ca_file is not None:
+        # No TLS context for a plain-HTTP URL (each one loads the CA bundle: about a MiB; redirects are followed
+        # only within this origin, so never to HTTPS).
+        verify: ssl.SSLContext | bool = instance.url.lower().startswith("https:")
+        if verify and instance.ca_file is not None:
             verify = ssl.create_default_context(cafile=str(instance.ca_file))
         self._http = httpx.Client(
             base_url=instance.url,
@@ -149,33 +157,38 @@ class ArrClient:
         self._profile, self._api, self._detected_at = found, found.api, time.monotonic()
         return data
 
-    def _paged(self, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    def _paged(self, path: str, params: dict[str, Any], keep: Callable[[dict[str, Any]], T | None]) -> list[T]:
         """Every record of a paged list, or a ServiceError: a list read short is never taken for the whole list (the
         seed cleanup would take a torrent the app still owns for an orphan). Pages are read until as many distinct
         records as `totalRecords` were read, or a page brings none not seen yet (an empty page, or a queue page past
         the end, which repeats the last page). A short page is not the end: the app may cap the page size. A list
-        that changed while it was read (a record moved to another page) is read once more before giving up."""
+        that changed while it was read (a record moved to another page) is read once more before giving up.
+        `keep` turns each record into what is kept (None: counted, not kept) page by page, so that the raw records
+        of a long list are never all held at once."""
         what = path.strip("/")
-        records: list[dict[str, Any]] = []
-        total = 0
+        kept: list[T] = []
+        read = total = 0
         for attempt in range(2):
-            records, total = self._pages(path, params)
-            if len(records) >= total:
-                return records
+            kept, read, total = self._pages(path, params, keep)
+            if read >= total:
+                return kept
             if attempt == 0:
-                log.info("%s: %s read %d of its %d records; reading it again", self.name, what, len(records), total)
+                log.info("%s: %s read %d of its %d records; reading it again", self.name, what, read, total)
         raise ServiceError(
             self.name,
-            f"{what}: read {len(records)} of the {total} records it counts (short pages, or it changed while read "
+            f"{what}: read {read} of the {total} records it counts (short pages, or it changed while read "
             "twice): incomplete, not trusted",
         )
 
-    def _pages(self, path: str, params: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
-        """One pass over the pages: the distinct records read (by id) and the last `totalRecords`."""
+    def _pages(
+        self, path: str, params: dict[str, Any], keep: Callable[[dict[str, Any]], T | None]
+    ) -> tuple[list[T], int, int]:
+        """One pass over the pages: what `keep` kept of the distinct records (by id), how many were read, and the
+        last `totalRecords`."""
         what = path.strip("/")
-        records: list[dict[str, Any]] = []
+        kept: list[T] = []
         seen: set[int] = set()
-        total = 0
+        read = total = 0
         for page in range(1, MAX_PAGES + 1):
             query = {"page": page, "pageSize": PAGE_SIZE, **params}
             data = self._json(self._request("GET", path, read=True, params=query), what)
@@ -195,11 +208,14 @@ class ArrClient:
                     if rid in seen:
                         continue  # a page past the end repeating the last one, or a record that moved
                     seen.add(rid)
-                records.append(r)
+                read += 1
                 new += 1
-            if len(records) >= total or new == 0:
+                if (item := keep(r)) is not None:
+                    kept.append(item)
+            del data
+            if read >= total or new == 0:
                 break
-        return records, total
+        return kept, read, total
 
     def queue(self) -> list[QueueItem]:
         """The whole queue, every page, torrents only, pending items skipped. Unknown items (in the category but not
@@ -207,19 +223,17 @@ class ArrClient:
         filtered here, not with `protocol=`: Readarr, Whisparr v2 and Radarr v4 do not take that filter."""
         p = self.profile
         params = {"sortKey": "timeleft", "sortDirection": "ascending", p.queue_unknown: "false"}
-        records = self._paged("/queue", params)
-        items = []
-        for record in records:
+
+        def keep(record: dict[str, Any]) -> QueueItem | None:
             if str(record.get("protocol", "torrent")).lower() not in ("torrent", ""):
-                continue
+                return None
             if record.get("downloadId") and not _is_id(record.get("id")):
                 # A record we cannot act on hides which download it is for: the whole queue read is not trusted,
                 # or its torrent would look like nobody's.
                 raise ServiceError(self.name, "queue: a record without a numeric id; the queue is not trusted")
-            item = QueueItem.from_api(self.name, p, record)
-            if item is not None:
-                items.append(item)
-        return items
+            return QueueItem.from_api(self.name, p, record)
+
+        return self._paged("/queue", params, keep)
 
     def download_clients(self) -> list[DownloadClient]:
         """The app's download client definitions with their qBittorrent settings (host, port, urlBase, category;
@@ -260,7 +274,7 @@ class ArrClient:
     def blocklist(self) -> list[dict[str, Any]]:
         """Every blocklist entry (paged like the queue)."""
         self._ensure()
-        return self._paged("/blocklist", {"sortKey": "date", "sortDirection": "descending"})
+        return self._paged("/blocklist", {"sortKey": "date", "sortDirection": "descending"}, _raw)
 
     def delete_blocklist(self, blocklist_id: int) -> str:
         self._ensure()

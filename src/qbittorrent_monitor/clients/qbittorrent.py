@@ -602,6 +602,9 @@ def _reduce_torrent(pairs: list[tuple[str, Any]]) -> Any:
 
 
 def _verify(instance: QBittorrentInstance) -> bool | str:
+    """No TLS context for a plain-HTTP URL (each one loads the CA bundle: about a MiB), else the configured one."""
+    if not instance.url.lower().startswith("https:"):
+        return False
     return instance.ca_file if instance.ca_file else instance.verify_ssl
 
 

@@ -5,19 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ..config import Config
-from ..model import METADATA_STATES, Download, Finding
+from ..model import METADATA_STATES, Download, Finding, Torrent
 
 
 def protection(download: Download, finding: Finding, cfg: Config) -> str | None:
     """Why this download must be left alone (a protected tag, category, hash or tracker; paused), or None."""
     t = download.torrent
-    protected_tags = sorted(set(t.tags) & set(cfg.protection.tags))
-    if protected_tags:
-        return f"carries the protected tag {', '.join(protected_tags)}"
-    if t.category and t.category in cfg.protection.categories:
-        return f"is in the protected category {t.category}"
-    if t.hash in cfg.protection.hashes:
-        return "its hash is protected (protection.hashes, or protected from the dashboard)"
+    if why := torrent_protection(t, cfg):
+        return why
     hosts = (str(finding.evidence.get("tracker") or ""), download.tracker_host, *download.listed_hosts)
     for host in dict.fromkeys(hosts):  # any tracker it lists, whatever that tracker's status
         if host and (covered := cfg.protection.tracker_protected(host)):
@@ -34,6 +29,24 @@ def with_protected_hashes(cfg: Config, hashes: Iterable[str]) -> Config:
         return cfg
     protection = cfg.protection.model_copy(update={"hashes": [*cfg.protection.hashes, *extra]})
     return cfg.model_copy(update={"protection": protection})
+
+
+def torrent_protection(t: Torrent, cfg: Config) -> str | None:
+    """The protections torrents/info alone tells (a protected tag, category or hash), or None."""
+    protected_tags = sorted(set(t.tags) & set(cfg.protection.tags))
+    if protected_tags:
+        return f"carries the protected tag {', '.join(protected_tags)}"
+    if t.category and t.category in cfg.protection.categories:
+        return f"is in the protected category {t.category}"
+    if t.hash in cfg.protection.hashes:
+        return "its hash is protected (protection.hashes, or protected from the dashboard)"
+    return None
+
+
+def never_a_candidate(t: Torrent, cfg: Config) -> bool:
+    """Complete, paused or protected by what torrents/info tells: no finding about it can lead to a repair (observe
+    reads such torrents less often; a stale answer can only delay a repair, never cause one)."""
+    return t.is_complete or t.is_paused or torrent_protection(t, cfg) is not None
 
 
 def owes_seeding(download: Download, cfg: Config) -> bool:

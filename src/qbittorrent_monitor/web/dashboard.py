@@ -5,32 +5,41 @@ Authentication and the CSRF check happen before any of these runs (auth.py)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from typing import TYPE_CHECKING, Any
 
-import jinja2
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
-from starlette.templating import Jinja2Templates
 
 from . import controls, data
 from .auth import LoginLimiter, csrf_token, fingerprint, verify_password
 
 if TYPE_CHECKING:
+    from starlette.templating import Jinja2Templates
+
     from ..monitor import Monitor
 
-ENV = jinja2.Environment(
-    loader=jinja2.PackageLoader("qbittorrent_monitor.web", "templates"),
-    autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
-)
-ENV.globals.update(clock=data.clock, ago=data.ago, until=data.until, plural=data.plural)
-templates = Jinja2Templates(env=ENV)
+
+@functools.cache
+def _templates() -> Jinja2Templates:
+    """The pages' templates, loaded with jinja2 on the first page asked for: a monitor whose dashboard nobody opens
+    (its /health polled by Docker) does not carry the template engine."""
+    import jinja2
+    from starlette.templating import Jinja2Templates
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("qbittorrent_monitor.web", "templates"),
+        autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
+    )
+    env.globals.update(clock=data.clock, ago=data.ago, until=data.until, plural=data.plural)
+    return Jinja2Templates(env=env)
 
 
 def setup_page() -> str:
-    return ENV.get_template("setup.html").render(nav=False, flash=None, refresh=0)
+    return _templates().env.get_template("setup.html").render(nav=False, flash=None, refresh=0)
 
 
 def _flash(request: Request, *lines: str) -> None:
@@ -46,7 +55,7 @@ def routes(monitor: Monitor, limiter: LoginLimiter) -> list[Route]:
 
     def render(request: Request, name: str, page: str, status: int = 200, **context: Any) -> Response:
         flash = request.session.pop("flash", None)
-        return templates.TemplateResponse(
+        return _templates().TemplateResponse(
             request,
             name,
             {"nav": True, "page": page, "csrf": csrf_token(request.session), "flash": flash, "refresh": 0, **context},
@@ -83,7 +92,7 @@ def routes(monitor: Monitor, limiter: LoginLimiter) -> list[Route]:
     async def login_form(request: Request) -> Response:
         if not monitor.config.dashboard.password_hash.get_secret_value():
             return Response(setup_page(), status_code=403, media_type="text/html")
-        return templates.TemplateResponse(
+        return _templates().TemplateResponse(
             request,
             "login.html",
             {
@@ -121,7 +130,7 @@ def routes(monitor: Monitor, limiter: LoginLimiter) -> list[Route]:
 
     def _login_again(request: Request, nxt: str, error: str, status: int, wait: float = 0) -> Response:
         headers = {"Retry-After": str(int(wait) + 1)} if wait else None
-        return templates.TemplateResponse(
+        return _templates().TemplateResponse(
             request,
             "login.html",
             {"nav": False, "csrf": csrf_token(request.session), "next": nxt, "error": error, "flash": None},
