@@ -46,7 +46,11 @@ class Daemon:
         status, doc = 0, {}
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise AssertionError(f"the monitor exited ({self.proc.returncode}) while waiting for {what}")
+                _, self.err = self.proc.communicate(timeout=10)
+                raise AssertionError(
+                    f"the monitor exited ({self.proc.returncode}) while waiting for {what}; its stderr ends:\n"
+                    + self.err[-3000:]
+                )
             status, doc = self.get()
             if status and predicate(status, doc):
                 return doc
