@@ -3,6 +3,8 @@ its stderr, and a clean stop by PID."""
 
 from __future__ import annotations
 
+import os
+import random
 import signal
 import socket
 import subprocess
@@ -16,8 +18,31 @@ import httpx
 from e2e import COMMAND, _env
 
 
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    with socket.socket() as s:
+    """A loopback port nothing listens on, for a daemon that binds it later (its config names it). Not one the
+    kernel hands out (bind to 0): every outgoing connection of the suite draws from that ephemeral range, and one
+    can take the port before the daemon binds it ("address already in use", seen under the full suite). Chosen
+    below that range instead, in a block of its own per pytest-xdist worker."""
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    low, high = 20000, _ephemeral_low()
+    size = max(100, (high - low) // 8)
+    start = low + (worker % 8) * size
+    for _ in range(200):
+        port = random.randrange(start, min(start + size, high))
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as s:  # that block is full: let the kernel choose
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
@@ -46,7 +71,11 @@ class Daemon:
         status, doc = 0, {}
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise AssertionError(f"the monitor exited ({self.proc.returncode}) while waiting for {what}")
+                _, self.err = self.proc.communicate(timeout=10)
+                raise AssertionError(
+                    f"the monitor exited ({self.proc.returncode}) while waiting for {what}; its stderr ends:\n"
+                    + self.err[-3000:]
+                )
             status, doc = self.get()
             if status and predicate(status, doc):
                 return doc

@@ -124,3 +124,4 @@ def seedbox(root: Path, qbt: QBittorrent, sonarr: ArrSimulator, radarr: ArrSimul
         engine.stop()
         lidarr.stop()
         shutil.rmtree(short, ignore_errors=True)
+    assert lidarr.violations == [], f"requests the Lidarr spec refuses: {lidarr.violations}"

@@ -50,3 +50,15 @@ def spawn(*args: str, stderr: int = subprocess.PIPE) -> subprocess.Popen[str]:
 def hashes(qbt: Any) -> set[str]:
     """The torrents left in a qBittorrent (harness instance)."""
     return {t["hash"] for t in qbt.info()}
+
+
+def check_on_spec(request: Any, *sims: Any) -> None:
+    """Fail the test if a simulator recorded a request its vendored spec refuses, or a simulator error (unless the
+    test is marked `@pytest.mark.spec_violations(reason=...)`: it sends bad requests on purpose). Called by every
+    fixture that starts a simulator, when its test ends."""
+    marker = request.node.get_closest_marker("spec_violations")
+    if marker is not None:
+        assert marker.kwargs.get("reason"), "@pytest.mark.spec_violations needs reason=: why are they expected?"
+        return
+    found = {sim.name: list(sim.violations) for sim in sims if sim.violations}
+    assert not found, f"requests the vendored OpenAPI spec refuses (or simulator errors): {found}"

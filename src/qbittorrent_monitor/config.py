@@ -120,11 +120,25 @@ class HealthSettings(_Strict):
     port: int = Field(8080, ge=0, le=65535)
 
 
+_ADDRESS = re.compile(r"^[A-Za-z0-9.-]+:\d{1,5}(?:/[\w./-]*)?$")  # host:port[/base], a URL without its scheme
+
+
 def _check_url(v: str) -> str:
     if not re.match(r"^https?://[^/\s]+", v):
-        shown = f"{v!r} " if not re.search(r"[@?#]", v) else ""  # never echo what may hold a credential
+        # What is not a URL may be a password or an API key pasted into the wrong field or variable
+        # (QBITTORRENT_URL=<the password>), and this message goes to the console and the logs: the value is shown only
+        # when it is the usual slip, an address without its scheme (`qbittorrent:8080`, `10.0.0.5:8080/qbt`).
+        if _ADDRESS.match(v):
+            raise ValueError(f"{v!r} is not an http(s) URL: write it like http://{v}")
+        if "://" not in v:
+            why = "it does not start with http:// or https://"
+        elif not re.match(r"^https?://", v, re.IGNORECASE):
+            why = "its scheme is not http or https"
+        else:
+            why = "no host follows http(s)://"
         raise ValueError(
-            f"{shown}is not an http(s) URL: write it like http://qbittorrent:8080 (a URL base like /sonarr may follow)"
+            f"is not an http(s) URL ({why}; the value is not shown, it may be a secret): write it like "
+            "http://qbittorrent:8080 (a URL base like /sonarr may follow)"
         )
     parts = urlsplit(v)
     if "@" in parts.netloc:

@@ -37,6 +37,7 @@ class Fault(StrEnum):
     SLOW = "slow"  # the upstream answer, `delay` seconds late
     RESET = "reset"  # the connection is reset without an answer
     DROP_FIELD = "drop_field"  # the upstream JSON without one top-level field (`field`)
+    DROP_RECORD_FIELD = "drop_record_field"  # an *arr page whose every record lost one field (`field`)
     STATUS = "status"  # an empty answer with the given status (`status`), e.g. 404
     REPLY = "reply"  # this text with status 200 (`body`), e.g. another version's app/version
 
@@ -72,6 +73,11 @@ class FaultProxy:
         with self._lock:
             self._faults[prefix] = (fault, options)
 
+    def clear(self, prefix: str) -> None:
+        """Requests under `prefix` pass again (the other faults stay)."""
+        with self._lock:
+            self._faults.pop(prefix, None)
+
     def heal(self) -> None:
         with self._lock:
             self._faults.clear()
@@ -98,18 +104,18 @@ class FaultProxy:
 
     # -- serving -------------------------------------------------------------------------------------------------
     def _fault_for(self, path: str) -> tuple[Fault, dict[str, Any]]:
-        with self._lock:
-            for prefix, fault in sorted(self._faults.items(), key=lambda kv: -len(kv[0])):
-                if path.startswith(prefix):
-                    return fault
+        """The fault for `path` (call with the lock held)."""
+        for prefix, fault in sorted(self._faults.items(), key=lambda kv: -len(kv[0])):
+            if path.startswith(prefix):
+                return fault
         return Fault.PASS, {}
 
     def _handle(self, h: BaseHTTPRequestHandler) -> None:
         length = int(h.headers.get("Content-Length") or 0)
         body = h.rfile.read(length) if length else b""
         path = h.path.split("?", 1)[0]
-        fault, options = self._fault_for(path)
-        with self._lock:
+        with self._lock:  # chosen and counted at once: a count taken after fail() sees only the new fault
+            fault, options = self._fault_for(path)
             self.seen.append((h.command, path, fault.value))
         if fault is Fault.RESET:
             h.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -142,6 +148,11 @@ class FaultProxy:
         if fault is Fault.DROP_FIELD:
             doc = json.loads(content)
             doc.pop(str(options["field"]), None)
+            content = json.dumps(doc).encode()
+        if fault is Fault.DROP_RECORD_FIELD:
+            doc = json.loads(content)
+            for record in doc.get("records", []):
+                record.pop(str(options["field"]), None)
             content = json.dumps(doc).encode()
         extra = [(k, v) for k, v in upstream.headers.multi_items() if k.lower() == "set-cookie"]
         self._reply(h, upstream.status_code, content, upstream.headers.get("content-type", ""), extra)

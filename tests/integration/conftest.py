@@ -1,5 +1,9 @@
 """End-to-end fixtures: Sonarr and Radarr simulators bound to the session's real qBittorrent, and a builder
-for the monitor's configuration pointing at all three."""
+for the monitor's configuration pointing at all three.
+
+Every simulator a fixture starts is checked when the test ends: a request the app's vendored OpenAPI spec refuses
+(the simulator answers it 400/404/405 and records it in `violations`) fails the test, whether or not the test looked.
+A test that sends bad requests on purpose says so: `@pytest.mark.spec_violations(reason="...")`."""
 
 from __future__ import annotations
 
@@ -10,13 +14,13 @@ from typing import Any
 import pytest
 import yaml
 
-from e2e import RADARR_CATEGORY, SONARR_CATEGORY, Clock
+from e2e import RADARR_CATEGORY, SONARR_CATEGORY, Clock, check_on_spec
 from harness.qbt import QBittorrent
 from qbittorrent_monitor.config import Config, load_config
 from sim.arr import ArrSimulator
 
 
-def _sim(kind: str, qbt: QBittorrent, category: str) -> Iterator[ArrSimulator]:
+def _sim(request: pytest.FixtureRequest, kind: str, qbt: QBittorrent, category: str) -> Iterator[ArrSimulator]:
     sim = ArrSimulator(
         kind,  # type: ignore[arg-type]
         qbt_url=qbt.url,
@@ -29,16 +33,17 @@ def _sim(kind: str, qbt: QBittorrent, category: str) -> Iterator[ArrSimulator]:
         yield sim
     finally:
         sim.stop()
+    check_on_spec(request, sim)
 
 
 @pytest.fixture
-def sonarr(qbt: QBittorrent) -> Iterator[ArrSimulator]:
-    yield from _sim("sonarr", qbt, SONARR_CATEGORY)
+def sonarr(request: pytest.FixtureRequest, qbt: QBittorrent) -> Iterator[ArrSimulator]:
+    yield from _sim(request, "sonarr", qbt, SONARR_CATEGORY)
 
 
 @pytest.fixture
-def radarr(qbt: QBittorrent) -> Iterator[ArrSimulator]:
-    yield from _sim("radarr", qbt, RADARR_CATEGORY)
+def radarr(request: pytest.FixtureRequest, qbt: QBittorrent) -> Iterator[ArrSimulator]:
+    yield from _sim(request, "radarr", qbt, RADARR_CATEGORY)
 
 
 @pytest.fixture

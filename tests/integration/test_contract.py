@@ -16,7 +16,7 @@ import httpx
 import pytest
 import yaml
 
-from e2e import hashes
+from e2e import check_on_spec, hashes
 from harness.qbt import QBittorrent
 from harness.states import StateFactory
 from qbittorrent_monitor.config import load_config
@@ -69,6 +69,7 @@ def app(request: pytest.FixtureRequest, qbt: QBittorrent) -> Iterator[ArrSimulat
         yield sim
     finally:
         sim.stop()
+    check_on_spec(request, sim)
 
 
 def monitor_for(sim: ArrSimulator, qbt: QBittorrent, tmp_path: Path) -> Monitor:

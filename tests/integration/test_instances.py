@@ -10,7 +10,6 @@ healthy copy.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -35,16 +34,19 @@ def other_version(version: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def other_qbt(tmp_path_factory: pytest.TempPathFactory, qbt: QBittorrent) -> Iterator[QBittorrent]:
-    """A second qbittorrent-nox of another version, the other seedbox client; stopped by its PID at the end. When
-    that version cannot be had here, the same version as the first, and the run says why."""
-    version = other_version(qbt.version)
+def second_qbt(tmp_path_factory: pytest.TempPathFactory, qbt: QBittorrent) -> Iterator[QBittorrent]:
+    """A second qbittorrent-nox, the other seedbox client, of another version when it can be had here (else of the
+    same version, `why_same` saying why); stopped by its PID at the end."""
+    version, why_same = other_version(qbt.version), ""
     try:
         binary = resolve_binary(version)
     except BinaryUnavailable as exc:
-        warnings.warn(f"two-instance test with two {qbt.version} instances: {exc}", stacklevel=1)
         version, binary = qbt.version, qbt.binary
+        why_same = (
+            f"two instances of two versions need qBittorrent {other_version(qbt.version)} beside {version}: {exc}"
+        )
     instance = QBittorrent(tmp_path_factory.mktemp(f"qbt-b-{version}"), version=version, binary=binary)
+    instance.why_same = why_same  # type: ignore[attr-defined]
     instance.start()
     try:
         yield instance
@@ -53,12 +55,21 @@ def other_qbt(tmp_path_factory: pytest.TempPathFactory, qbt: QBittorrent) -> Ite
 
 
 @pytest.fixture
-def other_states(other_qbt: QBittorrent, tracker: Tracker, tmp_path: Path) -> Iterator[StateFactory]:
-    factory = StateFactory(other_qbt, tracker, tmp_path / "b")
+def other_qbt(second_qbt: QBittorrent, qbt: QBittorrent) -> QBittorrent:
+    """The second qBittorrent, for a test that must prove two versions side by side: it skips with the reason when
+    the other version cannot be had, rather than passing on two copies of one version."""
+    if second_qbt.version == qbt.version:
+        pytest.skip(second_qbt.why_same)  # type: ignore[attr-defined]
+    return second_qbt
+
+
+@pytest.fixture
+def other_states(second_qbt: QBittorrent, tracker: Tracker, tmp_path: Path) -> Iterator[StateFactory]:
+    factory = StateFactory(second_qbt, tracker, tmp_path / "b")
     try:
         yield factory
     finally:
-        other_qbt.delete_all()
+        second_qbt.delete_all()
 
 
 def sonarr_for(qbt: QBittorrent, name: str, qbt_url: str | None = None) -> ArrSimulator:
@@ -124,6 +135,7 @@ def test_a_hash_both_clients_hold_is_repaired_only_where_its_arr_has_it_broken(
             ("POST", "/api/v3/command"),
         ]
         versions = f"qBittorrent {qbt.version} and {other_qbt.version}"
+        assert other_qbt.version != qbt.version, versions
         assert mutating(sonarr_b) == [], versions  # its healthy copy: not one request that changes anything
         assert broken not in hashes(qbt) and healthy in hashes(other_qbt)
         [finding] = report["findings"]
@@ -138,14 +150,15 @@ def test_a_hash_both_clients_hold_is_repaired_only_where_its_arr_has_it_broken(
 
 
 def test_a_download_client_that_matches_no_configured_url_is_reported_until_the_config_names_it(
-    qbt: QBittorrent, other_qbt: QBittorrent, states: StateFactory, tmp_path: Path
+    qbt: QBittorrent, second_qbt: QBittorrent, states: StateFactory, tmp_path: Path
 ) -> None:
+    """(Two instances of any versions: the mapping is the subject, not the versions.)"""
     dead = states.unregistered("Unmapped.S01E01", category=SONARR_CATEGORY, private=False)
     # This Sonarr reaches the first qBittorrent as "localhost"; the monitor knows it as 127.0.0.1.
     sonarr = sonarr_for(qbt, "Sonarr", qbt_url=f"http://localhost:{qbt.port}")
     try:
         sonarr.grab_episodes(dead, "Unmapped.S01E01", series_id=1, season=1, episode_ids=[11])
-        qbts = {"qbt-a": qbt, "qbt-b": other_qbt}
+        qbts = {"qbt-a": qbt, "qbt-b": second_qbt}
         plain = {"name": "sonarr", "url": sonarr.url, "api_key": sonarr.api_key}
         monitor = Monitor(config(tmp_path, qbts, [plain]))
         try:

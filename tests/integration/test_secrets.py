@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from daemon import Daemon, free_port
-from e2e import SONARR_CATEGORY, cli
+from e2e import SONARR_CATEGORY, cli, hashes
 from harness.qbt import QBittorrent
 from harness.states import StateFactory
 from qbittorrent_monitor.config import Config, load_config
@@ -126,8 +126,8 @@ def test_no_secret_in_any_output_log_health_answer_page_notification_database_or
     assert set(load_config(path, env=env).secrets()) <= set(secrets)
     outputs: list[str] = []
 
-    def run(*args: str, config_path: Path = path) -> Any:
-        result = cli("--config", str(config_path), *args, env=env)
+    def run(*args: str, config_path: Path = path, extra_env: dict[str, str] | None = None) -> Any:
+        result = cli("--config", str(config_path), *args, env={**env, **(extra_env or {})})
         outputs.append(f"$ {' '.join(args)}\n{result.stdout}\n{result.stderr}")
         return result
 
@@ -140,14 +140,20 @@ def test_no_secret_in_any_output_log_health_answer_page_notification_database_or
     rows = json.loads(run("history", "--json").stdout)
     run("explain", dead)
     run("explain", dead, "--json")
-    run("undo", str(next(r["id"] for r in rows if r["type"] == "arr_remove")))
+    assert len(sonarr.blocklist) == 1  # the repair blocklisted the release: undo has something to take back
+    undone = run("undo", str(next(r["id"] for r in rows if r["type"] == "arr_remove")))
+    assert undone.returncode == 0 and "removed blocklist entry" in undone.stdout, undone.stdout + undone.stderr
+    assert sonarr.blocklist == []  # it really talked to Sonarr, with its key, and took the entry back
     run("--verbose", "--test")
-    # Only the daemon notifies (--test never does): a second dead download for it to repair and tell.
-    dead_too = states.unregistered("Secret.Show.S01E02", category=SONARR_CATEGORY, private=False)
-    sonarr.grab_episodes(dead_too, "Secret.Show.S01E02", series_id=1, season=1, episode_ids=[2])
+    # Only the daemon notifies (a --test cycle never does): a second dead download is left for it to repair, so that
+    # a repair message, with everything it says, is among the notifications searched.
+    later = states.unregistered("Secret.Show.S01E02", category=SONARR_CATEGORY, private=False)
+    sonarr.grab_episodes(later, "Secret.Show.S01E02", series_id=1, season=1, episode_ids=[2])
     with Daemon(path, port, "--interval", "1", "--verbose", env=env) as daemon:
         daemon.wait(lambda s, d: "last_cycle" in d, "a cycle")
-        receiver.wait_for(2)  # the qBittorrent refusing the key, and the repair
+        deadline = time.monotonic() + 30
+        while not any("repair" in json.dumps(m) for m in list(receiver.messages)) and time.monotonic() < deadline:
+            time.sleep(0.2)
         for endpoint in ("/health", "/health/ready", "/health/live"):
             outputs.append(json.dumps(daemon.get(endpoint)))
         run("--health-check")  # answered by the running monitor
@@ -165,10 +171,14 @@ def test_no_secret_in_any_output_log_health_answer_page_notification_database_or
     ):
         broken.write_text(change(path.read_text()))
         assert run("--test", config_path=broken).returncode == 2
-    assert cli("--config", str(path), "--test", env={**env, "QBITTORRENT_URL": qbt.password}).returncode == 2
+    # Two variables swapped: the password in QBITTORRENT_URL, the URL in QBITTORRENT_PASSWORD. The password then sits
+    # under no secret's key (nothing knows to mask it): the error must name the variable and never echo its value.
+    wrong = run("--test", extra_env={"QBITTORRENT_URL": qbt.password, "QBITTORRENT_PASSWORD": qbt.url})
+    assert wrong.returncode == 2 and "QBITTORRENT_URL" in wrong.stderr, wrong.stderr
 
-    notified = [json.dumps(m) for m in receiver.wait_for(2)]
-    assert any("repair" in m for m in notified), notified  # the repair was told: its message was read
+    notified = [json.dumps(m) for m in receiver.wait_for(1)]
+    assert any("repair" in m for m in notified), notified  # the daemon's repair was told: its message was read
+    assert later not in hashes(qbt)
     outputs += notified
 
     written = [p for p in config.monitor.data_dir.rglob("*") if p.is_file()]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import re
 from pathlib import Path
 from typing import Any, cast
@@ -309,3 +310,123 @@ def test_with_two_arrs_the_torrent_is_deleted_once(store: Store) -> None:
     two_arr_executor(cfg, {"sonarr": first, "sonarr4k": second}, store, clock).run(repair(d, cfg, store, clock))
     flags = [r.url.params["removeFromClient"] for f in (first, second) for r in f.requests if r.method == "DELETE"]
     assert flags == ["true", "false"]
+
+
+# -- the monitor's own cycle: how search.failure_window reaches decide -------------------------------------------
+class QueueSonarr(FakeArr):
+    """FakeArr with the queue as observe reads it (paged, full records), its health and download client settings:
+    a real ArrClient reads it in the monitor's own cycle. Queue id 1000 + episode id, as `sonarr_ref` numbers them."""
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path.removeprefix("/api/v3")
+        if request.method == "GET" and path == "/health":
+            return httpx.Response(200, json=[])
+        if request.method == "GET" and path == "/downloadclient":
+            fields = [{"name": "host", "value": "127.0.0.1"}, {"name": "port", "value": 1}]
+            fields.append({"name": "tvCategory", "value": "tv-sonarr"})
+            client = {"name": "qBittorrent", "implementation": "QBittorrent", "enable": True, "fields": fields}
+            return httpx.Response(200, json=[client])
+        if request.method == "GET" and path == "/queue":
+            records = [
+                {
+                    "id": i,
+                    "downloadId": h.upper(),
+                    "protocol": "torrent",
+                    "title": "Show.S01E01.1080p",
+                    "seriesId": 7,
+                    "episodeId": i - 1000,
+                    "downloadClient": "qBittorrent",
+                    "status": "warning",
+                    "trackedDownloadState": "downloading",
+                    "trackedDownloadStatus": "warning",
+                }
+                for i, h in self.queue.items()
+            ]
+            size = int(request.url.params.get("pageSize", 1000))
+            body = {"page": 1, "pageSize": size, "totalRecords": len(records), "records": records}
+            return httpx.Response(200, json=body)
+        return super().handle(request)
+
+
+class Library(FakeQbt):
+    """One qBittorrent instance as the monitor's cycle reads it (observe) and acts on it (the executor)."""
+
+    version = "v4.5.2"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.items: dict[str, Download] = {}
+
+    def supports(self, feature: str) -> bool:
+        return False  # 4.5.2: no tracker rows in torrents/info, the private flag asked per torrent
+
+    def connection_status(self) -> str:
+        return "connected"
+
+    def torrents(self, hashes: object) -> list[Any]:
+        from qbittorrent_monitor.clients.qbittorrent import Listed
+
+        return [Listed(d.torrent) for h, d in self.items.items() if h in hashes]  # type: ignore[operator]
+
+    def errored(self) -> list[Any]:
+        return []
+
+    def log_since(self, after: int) -> list[Any]:
+        return []
+
+    def trackers(self, torrent_hash: str) -> Any:
+        return self.items[torrent_hash].trackers
+
+    def is_private(self, torrent_hash: str) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass
+
+
+def test_the_monitor_gives_up_searching_only_on_failures_inside_search_failure_window(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The monitor's real cycle, its real store and executor, with `give_up_after: 2` and `failure_window: 7d`:
+    the same episode's grab fails three times. Day 0: removed and searched (no failure before). Day 8: removed and
+    searched again, because day 0's failure is older than the window (counting it, 1 + 1 = 2 would give up). Day 14:
+    day 8's failure is inside the window, so 1 + 1 = 2: removed, not searched, and the decision says why. The window
+    is read from the configuration by the monitor itself (monitor.py), not by the test."""
+    from qbittorrent_monitor.monitor import Monitor
+
+    cfg = Config.model_validate(
+        {
+            "monitor": {"data_dir": str(tmp_path / "data")},
+            "qbittorrent": [{"url": "http://127.0.0.1:1"}],
+            "sonarr": [{"url": "http://sonarr:8989", "api_key": "k"}],
+            "search": {"give_up_after": 2, "failure_window": "7d"},
+        }
+    )
+    clock, sonarr, library = Clock(), QueueSonarr(), Library()
+    monitor = Monitor(cfg, clock=clock)
+    for q in monitor.qbts:
+        q.close()
+    monitor.qbts[:] = [cast(QBittorrentClient, library)]  # the observer and the executor read this same list
+    monitor.arrs["sonarr"].close()
+    [(_, instance)] = cfg.arr_instances()
+    monitor.arrs["sonarr"] = ArrClient("sonarr", instance, httpx.MockTransport(sonarr.handle))
+    searched: list[int] = []
+    try:
+        for grab, day in ((1, 0), (2, 8), (3, 14)):
+            clock.now = NOW + day * 86400
+            d = dead_episode(grab, [11])
+            d = dataclasses.replace(d, torrent=dataclasses.replace(d.torrent, category="tv-sonarr"))
+            library.items = {d.torrent.hash: d}
+            sonarr.queue = {1011: d.torrent.hash}
+            report = monitor.run_cycle()
+            [decision] = report.decisions
+            assert decision.download.torrent.hash == d.torrent.hash and decision.verdict is Verdict.ACT
+            assert sonarr.queue == {}, f"day {day}: the dead grab was not removed"
+            searched.append(len(sonarr.commands))
+            if day == 14:
+                assert "episode:11 failed 2 or more times: not searched again" in decision.explanation
+    finally:
+        monitor.close()
+    assert searched == [1, 2, 2]  # day 0 and day 8 searched; day 14 gave up
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert sonarr.commands == [{"name": "EpisodeSearch", "episodeIds": [11]}] * 2

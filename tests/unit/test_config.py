@@ -147,6 +147,33 @@ def test_credentials_in_a_url_are_refused(tmp_path: Path) -> None:
     assert "sonarr[0].url: must not contain credentials" in str(err.value) and "s3cret" not in str(err.value)
 
 
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ("S3cretPassw0rd!", "it does not start with http:// or https://"),  # the password, in the URL's variable
+        ("0123456789abcdef0123456789abcdef", "it does not start with http:// or https://"),  # an API key
+        ("ftp://qbittorrent:8080", "its scheme is not http or https"),
+        ("http:///api", "no host follows http(s)://"),
+    ],
+)
+def test_a_url_that_is_not_one_is_named_by_its_variable_and_never_echoed(tmp_path: Path, value: str, why: str) -> None:
+    """The error says where the value came from and what is wrong with it, never the value: a secret pasted into the
+    wrong variable would otherwise be printed to the console and the container's log."""
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, FULL), env={"QBITTORRENT_URL": value})
+    message = str(err.value)
+    assert "qbittorrent[0].url (from the environment variable QBITTORRENT_URL)" in message, message
+    assert why in message and "http://qbittorrent:8080" in message, message
+    assert value not in message.replace("http://qbittorrent:8080", ""), message
+
+
+def test_an_address_without_its_scheme_is_shown_with_the_fix() -> None:
+    """The usual slip, host:port without http://, is no secret: it is shown, with the URL it should be."""
+    with pytest.raises(ConfigError) as err:
+        load_config(None, env={"QBITTORRENT_URL": "qbittorrent:8080"})
+    assert "'qbittorrent:8080' is not an http(s) URL: write it like http://qbittorrent:8080" in str(err.value)
+
+
 def test_no_qbittorrent_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="qbittorrent: no instance configured"):
         load_config(write(tmp_path, "monitor: {check_interval: 60}\n"), env={})

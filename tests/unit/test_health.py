@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -104,3 +104,48 @@ def test_a_dead_cycle_loop_makes_health_live_and_ready_fail(served: tuple[Monito
     assert "loop has stopped" in answer.json()["problems"]["monitor"]
     assert client.get("/health/ready").status_code == 503
     assert client.get("/health/live").status_code == 503
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"not {what} after {timeout}s"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("failure", ["qbittorrent-down", "cycle-raises"])
+def test_a_first_cycle_that_fails_ends_starting_with_a_503_at_once(
+    served: tuple[Monitor, httpx.Client], failure: str
+) -> None:
+    """Before any cycle /health says `starting` (200: the container is given its start period). The real cycle loop
+    then runs its first cycle, and it fails: either qBittorrent does not answer (nothing listens on its port), or the
+    cycle itself raises (the state database is not a database). The moment that cycle ends, /health is 503
+    `unhealthy` naming why, and /health/ready is 503: not after the stale limit of 2 x 5 min + budget + 1 min, which
+    would leave a broken monitor green for 13 minutes."""
+    monitor, client = served
+    if failure == "cycle-raises":
+        db = monitor.config.monitor.data_dir / "state.db"
+        db.parent.mkdir(parents=True, exist_ok=True)
+        db.write_bytes(b"this is not an SQLite database, it is a text file written over it" * 100)
+    before = client.get("/health")
+    assert (before.status_code, before.json()["status"]) == (200, "starting"), before.text
+    assert client.get("/health/ready").status_code == 503  # ready only once a cycle succeeded
+    loop = threading.Thread(target=monitor.run_forever, args=(3600.0,), name="loop")
+    loop.start()
+    try:
+        wait_for(lambda: monitor.next_cycle_at is not None, "the first cycle over")
+        answer = client.get("/health")
+        ready = client.get("/health/ready")
+    finally:
+        monitor.stop_event.set()
+        monitor.wake.set()
+        loop.join(10)
+    doc = answer.json()
+    assert (answer.status_code, doc["status"]) == (503, "unhealthy"), answer.text
+    if failure == "qbittorrent-down":
+        assert monitor.last_report is not None and doc["services"] == {"qbittorrent": False}
+        assert "qbittorrent" in doc["problems"]
+    else:
+        assert monitor.last_report is None and monitor.last_failure is not None
+        assert doc["problems"]["monitor"].startswith("the last cycle failed: ")
+    assert ready.status_code == 503 and ready.json()["status"] == "not ready", ready.text

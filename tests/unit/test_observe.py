@@ -712,3 +712,53 @@ def test_a_protected_or_paused_download_is_read_again_only_every_ten_minutes_and
     seen = {d.torrent.hash: d.torrent for d in obs.snapshot().downloads}
     assert seen[kept.hash].tags == ()  # read again: now a candidate like any other
     assert sorted(lib.asked_info[-1]) == sorted([kept.hash, paused.hash, plain.hash])
+
+
+@pytest.mark.parametrize("status", ["Delay", "downloadClientUnavailable", "fallback"])
+def test_a_pending_release_without_a_download_id_is_skipped_and_the_rest_read(status: str) -> None:
+    app = PagedSonarr(3)
+    pending = {"id": 9_000_001, "protocol": "torrent", "title": "Held.S01E01", "status": status, "episodeId": 1}
+    app.records.append(pending)  # pending: no downloadId, no trackedDownloadState (API-NOTES §2.1)
+    arr = paged_client(app)
+    items = arr.queue()
+    arr.close()
+    assert [i.download_id for i in items] == [r["downloadId"].lower() for r in app.records[:3]]
+
+
+@pytest.mark.parametrize("status", ["warning", "completed", None])
+def test_a_tracked_record_without_a_download_id_makes_the_queue_untrusted(status: str | None) -> None:
+    """A tracked download's record that lost its downloadId (a broken answer) is not a pending release: skipped as
+    one, its torrent would look like nobody's (the seed cleanup could delete it). The read fails, naming it."""
+    app = PagedSonarr(3)
+    broken = app.records[1]
+    del broken["downloadId"]
+    if status is None:
+        del broken["status"]
+    else:
+        broken["status"] = status
+    arr = paged_client(app)
+    with pytest.raises(ServiceError, match=rf"record {broken['id']} \(status {status or 'none'}\) has no downloadId"):
+        arr.queue()
+    arr.close()
+
+
+class DownLibrary(FakeLibrary):
+    """A qBittorrent instance whose torrents/info read fails (it answered garbage or nothing)."""
+
+    def torrents(self, hashes: object) -> list[Listed]:
+        raise ServiceError(self.name, "torrents/info: unexpected answer (text/html)")
+
+
+def test_a_queue_download_of_a_qbittorrent_that_could_not_be_read_is_not_called_missing(tmp_path: Path) -> None:
+    """Sonarr's queue is read and names a torrent; qBittorrent's read failed. The torrent is not "gone": nothing
+    is known of it, so the snapshot reports no unmatched queue download (and no download at all), only the error.
+    The same queue against a qBittorrent that answers without that torrent does report it unmatched."""
+    dead = dataclasses.replace(torrent("fx-unregistered-dl"), category="tv-sonarr")
+    refs = [sonarr_ref(dead.hash, [11])]
+    down = DownLibrary("qbittorrent", [dead])
+    snap = observer_of(tmp_path / "down", [cast(FakeLibrary, down)], refs).snapshot()
+    assert snap.service_errors == {"qbittorrent": "torrents/info: unexpected answer (text/html)"}
+    assert snap.downloads == [] and snap.unmatched_queue == []
+    emptied = FakeLibrary("qbittorrent", [])  # it answers: the torrent really is not there
+    snap = observer_of(tmp_path / "up", [emptied], refs).snapshot()
+    assert snap.service_errors == {} and [g.download_id for g in snap.unmatched_queue] == [dead.hash]

@@ -40,6 +40,8 @@ READ_RETRIES = 2
 DETECT_EVERY = 3600.0  # seconds: an app upgraded in place (Sonarr 4 -> 5) is noticed within the hour
 
 DOWNLOAD_CLIENT_CHECKS = frozenset({"DownloadClientCheck", "DownloadClientStatusCheck"})
+# The statuses of pending releases, the only queue records without a downloadId (API-NOTES §2.1), lower-cased.
+PENDING_STATUSES = frozenset({"delay", "downloadclientunavailable", "fallback"})
 T = TypeVar("T")
 
 
@@ -231,6 +233,16 @@ class ArrClient:
                 # A record we cannot act on hides which download it is for: the whole queue read is not trusted,
                 # or its torrent would look like nobody's.
                 raise ServiceError(self.name, "queue: a record without a numeric id; the queue is not trusted")
+            if not record.get("downloadId") and str(record.get("status") or "").lower() not in PENDING_STATUSES:
+                # Only a pending release (held by a delay profile, or waiting for a client) has no downloadId. A
+                # tracked download without one is a broken answer: skipped like a pending one, its torrent would look
+                # like nobody's (never repaired, and a seed the opt-in cleanup may delete).
+                status = record.get("status") or "none"
+                raise ServiceError(
+                    self.name,
+                    f"queue: record {record.get('id', '?')} (status {status}) has no downloadId and is not a pending "
+                    "release; the queue is not trusted",
+                )
             return QueueItem.from_api(self.name, p, record)
 
         return self._paged("/queue", params, keep)
