@@ -632,7 +632,10 @@ def test_radarr_4_7_reads_paging_by_hand_refuses_an_unknown_sort_key_and_has_no_
     key it does not know (`added` came in v5), `movieIds` unknown (v5.1.1), PascalCase statuses, no `added` field,
     skipRedownload taken on DELETE."""
     movie = states.stalled("Four.Movie.2019", category=MOVIES)
-    with simulator(qbt, "radarr", version="4.7.5.7809") as v4, api(v4) as client:
+    with (
+        simulator(qbt, "radarr", version="4.7.5.7809", off_spec="movieIds sent to check v4 refuses it") as v4,
+        api(v4) as client,
+    ):
         assert v4.flavour.key == "radarr-v4"
         v4.grab_movie(movie, "Four.Movie.2019", movie_id=4)
         page = queue(client, page=1, sortKey="timeleft", sortDirection="ascending", includeUnknownMovieItems="false")
