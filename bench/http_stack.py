@@ -12,6 +12,7 @@ with SIMPLE_RESPONSES, and httpx with a keep-alive client parsing the JSON (what
 from __future__ import annotations
 
 import datetime as dt
+import importlib.metadata
 import json
 import sys
 import tempfile
@@ -86,7 +87,7 @@ def main() -> int:
     doc = {
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "qbittorrent": qbt.version,
-        "qbittorrent_api": qbittorrentapi.__version__ if hasattr(qbittorrentapi, "__version__") else "?",
+        "qbittorrent_api": importlib.metadata.version("qbittorrent-api"),
         "httpx": httpx.__version__,
         "unit": "CPU ms per call in the client process",
         "figures": figures,
