@@ -222,6 +222,10 @@ class Observer:
                 t = replace(t, private=private[key])
             hosts = self._listed_hosts(t, item.trackers or trackers, bool(refs))
             snap.downloads.append(Download(t, refs, trackers, logs[t.client].get(t.hash, ()), memory.get(key), hosts))
+        # Tracker rows of torrents an answering instance no longer lists are forgotten (a daemon runs for months).
+        listed_keys = {f"{t.client}:{t.hash}" for t in torrents}
+        for key in [k for k in self._tracker_cache if k not in listed_keys and k.rsplit(":", 1)[0] in read]:
+            del self._tracker_cache[key]
         joined = {(g.arr, g.client, g.download_id) for d in snap.downloads for g in d.arr}
         if not any(q.name in snap.service_errors for q in self.qbts):
             # Only when every qBittorrent answered: a torrent missing from a failed read is not "gone".
@@ -388,9 +392,10 @@ class Observer:
         for gone in cache.keys() - wanted:
             del cache[gone]
         fresh = {h: item for h, (due, item) in cache.items() if now < due}
-        read = q.torrents(wanted - fresh.keys()) if wanted - fresh.keys() else []
-        for h in wanted - fresh.keys():
+        to_read = wanted - fresh.keys()
+        for h in to_read:
             cache.pop(h, None)
+        read = q.torrents(to_read) if to_read else []
         for item in read:
             if never_a_candidate(item.torrent, self.config):
                 spread = int(item.torrent.hash[:8], 16) / 0xFFFFFFFF if _HASH.match(item.torrent.hash) else 1.0

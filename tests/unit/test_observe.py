@@ -762,3 +762,19 @@ def test_a_queue_download_of_a_qbittorrent_that_could_not_be_read_is_not_called_
     emptied = FakeLibrary("qbittorrent", [])  # it answers: the torrent really is not there
     snap = observer_of(tmp_path / "up", [emptied], refs).snapshot()
     assert snap.service_errors == {} and [g.download_id for g in snap.unmatched_queue] == [dead.hash]
+
+
+def test_a_torrent_gone_from_qbittorrent_leaves_no_tracker_rows_behind_and_is_read_afresh_when_it_returns(
+    tmp_path: Path,
+) -> None:
+    """A daemon runs for months while downloads come and go: the cached tracker rows of a torrent qBittorrent no
+    longer lists are dropped (never an ever-growing cache), so the same release added again is asked anew."""
+    (kept, gone), refs = stalled_queue(2)
+    lib = FakeLibrary("qbittorrent", [kept, gone])
+    obs = observer_of(tmp_path, [lib], refs)
+    obs.snapshot()
+    removed = lib.items.pop(gone.hash)
+    obs.snapshot()
+    lib.items[gone.hash] = removed
+    obs.snapshot()
+    assert sorted(lib.asked_trackers) == sorted([kept.hash, gone.hash, gone.hash])
