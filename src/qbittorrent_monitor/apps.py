@@ -168,8 +168,9 @@ def detection_api(app: App | str) -> str:
     return profiles_of(app)[0].api
 
 
-def parse_version(text: str) -> Version | None:
-    """`4.0.19.2979`, `v5.0.0.1`, `3.0.0.1000-eros` -> Version; None when it cannot be read."""
+def parse_version(text: str | None) -> Version | None:
+    """`4.0.19.2979`, `v5.0.0.1`, `3.0.0.1000-eros`, qBittorrent's `v4.5.2`, `v5.0.0beta1` -> Version; None when it
+    cannot be read. The one version reader of every service."""
     m = re.search(r"\d+(?:\.\d+)*", text or "")
     if not m:
         return None

@@ -29,8 +29,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
+from ..apps import parse_version
 from ..config import QBittorrentInstance
 from ..logs import iso_time
 from ..model import METADATA_STATES, Kind, LogEntry, Population, Torrent, TrackerStatus
@@ -158,17 +159,6 @@ def refusal_text(name: str, auth: AuthMode, refusal: Refusal, version: Version |
         f"qBittorrent refused the HTTP Basic username and password {refusal.tries} time(s) (`auth: basic`); {when}"
         f" with the same credentials, so that qBittorrent never bans this IP (it bans after 5 failures). {fix}"
     )
-
-
-def parse_version(text: str | None) -> Version | None:
-    """`v4.5.2`, `5.1.0`, `v5.0.0beta1` -> Version; None when it cannot be read."""
-    m = re.search(r"\d+(?:\.\d+)*", text or "")
-    if not m:
-        return None
-    try:
-        return Version(m.group(0))
-    except InvalidVersion:
-        return None
 
 
 def supported(version: Version | None, feature: str) -> bool:
