@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 
-def _status_kib(field: str) -> int:
+def status_kib(field: str) -> int:
     """VmRSS / VmHWM of this process in KiB, from /proc/self/status."""
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith(f"{field}:"):
@@ -59,7 +59,7 @@ def main(argv: list[str]) -> int:
     if len(argv) != 2:
         print("usage: _monitor_proc.py CONFIG.yaml", file=sys.stderr)
         return 2
-    rss_start = _status_kib("VmRSS")
+    rss_start = status_kib("VmRSS")
     t_import = time.perf_counter()
     cpu_import = time.process_time()
 
@@ -106,7 +106,7 @@ def main(argv: list[str]) -> int:
         {
             "event": "ready",
             "rss_start_kib": rss_start,
-            "rss_ready_kib": _status_kib("VmRSS"),
+            "rss_ready_kib": status_kib("VmRSS"),
             "import_and_setup_s": round(time.perf_counter() - t_import, 3),
             "import_and_setup_cpu_s": round(time.process_time() - cpu_import, 3),
             "log_lines": counter.lines,
@@ -154,8 +154,8 @@ def main(argv: list[str]) -> int:
                     "found": sorted(f["hash"] for f in doc["findings"]),
                     "actions_taken": sum(1 for a in doc["actions"] if a.get("status") not in ("planned", "not taken")),
                     "service_errors": doc["service_errors"],
-                    "rss_kib": _status_kib("VmRSS"),
-                    "rss_peak_kib": _status_kib("VmHWM"),
+                    "rss_kib": status_kib("VmRSS"),
+                    "rss_peak_kib": status_kib("VmHWM"),
                     "maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
                 }
             )

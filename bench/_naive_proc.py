@@ -11,16 +11,9 @@ from __future__ import annotations
 import json
 import sys
 import time
-from pathlib import Path
 
 import httpx
-
-
-def _status_kib(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1])
-    return -1
+from _monitor_proc import status_kib  # bench/ is this script's directory: on sys.path
 
 
 def main(argv: list[str]) -> int:
@@ -48,7 +41,7 @@ def main(argv: list[str]) -> int:
                 "bytes": size,
                 "wall_s": time.perf_counter() - wall0,
                 "cpu_s": time.process_time() - cpu0,
-                "rss_peak_kib": _status_kib("VmHWM"),
+                "rss_peak_kib": status_kib("VmHWM"),
             }
             sys.stdout.write(json.dumps(doc) + "\n")
             sys.stdout.flush()
