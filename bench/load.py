@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import hashlib
 import json
 import os
 import platform
@@ -24,6 +25,7 @@ import sys
 import tempfile
 import threading
 import time
+import tomllib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -284,17 +286,52 @@ def pin_refresh(sim: ArrSimulator) -> Callable[[], None]:
 
 
 # -- processes measured on their own -------------------------------------------------------------------------------
-class ChildProcess:
-    """A bench/_*.py script: one JSON line per command, read with a timeout by a reader thread."""
+ENVS = {
+    "runtime": "a virtualenv of the runtime dependencies only, as `pip install .` and the image install them",
+    "dev": "the development virtualenv (test tools installed)",
+}
 
-    def __init__(self, script: str, argv: list[str], stderr_path: Path, monitor_src: Path | None) -> None:
+
+def runtime_python(kind: str) -> str:
+    """The interpreter the measured processes run in. `runtime` (the default): a virtualenv under .cache holding only
+    the pinned `[project] dependencies` of pyproject.toml, what `pip install .` and the image install, so that no
+    test tool is in the RSS measured (in the development venv, httpx's optional CLI imports Pygments, installed there
+    for pytest: 1.1 MiB the image never loads); made once per dependency list and Python, from the package index.
+    `dev`: this interpreter (the development venv)."""
+    if kind == "dev":
+        return sys.executable
+    deps = sorted(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"])
+    digest = hashlib.sha256("\n".join(deps).encode()).hexdigest()[:12]
+    tag = f"py{sys.version_info.major}{sys.version_info.minor}-{digest}"
+    venv = ROOT / ".cache" / "bench-runtime" / tag
+    python = venv / "bin" / "python"
+    if not (venv / "ready").exists():
+        print(f"creating the runtime-only virtualenv {venv} (pyproject's {len(deps)} pinned dependencies)", flush=True)
+        shutil.rmtree(venv, ignore_errors=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *deps],
+            check=True,
+            timeout=1200,
+        )
+        (venv / "ready").write_text("\n".join(deps) + "\n")
+    return str(python)
+
+
+class ChildProcess:
+    """A bench/_*.py script: one JSON line per command, read with a timeout by a reader thread. The monitor's code
+    comes from `monitor_src` (another revision's, exported) or this tree's src/, ahead of anything installed."""
+
+    def __init__(
+        self, script: str, argv: list[str], stderr_path: Path, monitor_src: Path | None, python: str = sys.executable
+    ) -> None:
         env = dict(os.environ)
-        if monitor_src is not None:  # ahead of the editable install's src/
-            env["PYTHONPATH"] = os.pathsep.join(p for p in (str(monitor_src), env.get("PYTHONPATH", "")) if p)
+        src = str(monitor_src or ROOT / "src")
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH", "")) if p)
         self.stderr_path = stderr_path
         self._stderr = open(stderr_path, "ab")  # noqa: SIM115 - lives as long as the process
         self.proc = subprocess.Popen(
-            [sys.executable, str(BENCH / script), *argv],
+            [python, str(BENCH / script), *argv],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._stderr,
@@ -467,7 +504,9 @@ def run_queue(
         write_monitor_config(config_path, qbt, sims, run_dir / "data")
         out["qbt_idle_rate"] = idle_rate(qbt.pid, args.baseline)
         t0 = time.perf_counter()
-        child = ChildProcess("_monitor_proc.py", [str(config_path)], run_dir / "monitor.stderr.log", args.monitor_src)
+        child = ChildProcess(
+            "_monitor_proc.py", [str(config_path)], run_dir / "monitor.stderr.log", args.monitor_src, args.python
+        )
         out["ready"] = child.receive(120)
         out["ready"]["wall_to_ready_s"] = round(time.perf_counter() - t0, 3)
         cycles = Cycles(qbt, sims, child, out["qbt_idle_rate"])
@@ -493,7 +532,8 @@ def run_naive(qbt: QBittorrent, args: argparse.Namespace, workdir: Path, baselin
     """The naive way in its own process (bench/_naive_proc.py): the whole torrents/info, then torrents/trackers for
     every torrent, on one keep-alive connection; its CPU and peak RSS from inside, qBittorrent's around it."""
     assert qbt.pid is not None
-    child = ChildProcess("_naive_proc.py", [qbt.url, qbt.username, qbt.password], workdir / "naive.stderr.log", None)
+    argv = [qbt.url, qbt.username, qbt.password]
+    child = ChildProcess("_naive_proc.py", argv, workdir / "naive.stderr.log", None, args.python)
     try:
         window = CpuWindow(qbt.pid, baseline)
         with window.measure():
@@ -614,7 +654,9 @@ def render(doc: dict[str, Any]) -> str:
         "",
         f"Written by `bench/load.py` on {doc['date']}. Machine: {m['nproc']} CPU(s), {m['arch']}, kernel"
         f" {m['kernel']}, Python {m['python']}, qBittorrent {a['qbt_version']}, monitor at {m['commit'] or '?'};"
-        f" load average at start {', '.join(f'{x:.2f}' for x in m['loadavg_at_start'])}. Real mode, {a['warmup']}"
+        f" load average at start {', '.join(f'{x:.2f}' for x in m['loadavg_at_start'])}. The monitor and the naive"
+        f" process ran in {ENVS.get(a.get('env', 'dev'), a.get('env'))} (Python {m.get('monitor_python', '?')})."
+        f" Real mode, {a['warmup']}"
         f" warm-up then {a['cycles']} steady cycles per run, back to back; qBittorrent's idle rate measured over"
         f" {a['baseline']:.0f} s before each run. Figures are medians [min-max] of the steady cycles."
         " How to read: bench/README.md. Raw numbers: bench/results/load.json.",
@@ -778,6 +820,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--stop-timeout", type=float, default=30.0, help="SIGTERM grace before SIGKILL")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directories")
     parser.add_argument("--rev", help="benchmark the monitor code of this git revision (git archive)")
+    parser.add_argument(
+        "--env",
+        choices=("runtime", "dev"),
+        default="runtime",
+        help="where the measured processes run: a venv of the runtime dependencies only (as installed), or this one",
+    )
     args = parser.parse_args(argv)
     if args.cycles < 1 or any(n < 200 for n in args.torrents):
         parser.error("--cycles must be >= 1 and each --torrents >= 200")
@@ -802,6 +850,13 @@ def main(argv: list[str] | None = None) -> int:
     export_dir = Path(tempfile.mkdtemp(prefix="qbm-bench-src-")) if args.rev else None
     try:
         args.monitor_src = export_rev(args.rev, export_dir) if export_dir is not None else None
+        args.python = runtime_python(args.env)
+        doc["machine"]["monitor_python"] = subprocess.run(
+            [args.python, "-c", "import platform; print(platform.python_version())"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
         for scenario in matrix(args.torrents, args.errored_size, args.errored_share, args.queues):
             result: dict[str, Any] = {"n": scenario.n, "errored_share": scenario.errored_share}
             doc["runs"].append(result)
