@@ -59,6 +59,10 @@ log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 4
 FORGET_AFTER = 30 * 86400.0  # a torrent no cycle has seen for this long is forgotten (its findings with it)
+CACHE_KIB = 256
+"""SQLite's page cache for the state file, in KiB (its default is 2,000). The cycle reads a few thousand rows by key
+and the kernel keeps the file's pages cached anyway; the default cache, filled by the first cycle's writes, stayed
+allocated for the process's life: 1.7-1.9 MiB of RSS at 30,000 torrents (bench/results.md), for no CPU measured."""
 
 _SCHEMA_V1 = """
 CREATE TABLE torrents (
@@ -354,6 +358,7 @@ class Store:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("PRAGMA foreign_keys=ON")
+        db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
         check = db.execute("PRAGMA quick_check").fetchone()[0]
         if check != "ok":
             db.close()
@@ -535,12 +540,15 @@ class Store:
                 marks = ",".join("?" * len(chunk))
                 sql = f"SELECT key, kind, first_seen, strikes FROM findings WHERE key IN ({marks})"
                 for r in self._db.execute(sql, chunk):
-                    existing.setdefault(r["key"], {})[r["kind"]] = (r["first_seen"], r["strikes"])
+                    existing.setdefault(r[0], {})[r[1]] = (r[2], r[3])
         writes: list[tuple[str, tuple[Any, ...]]] = []
         for key, kinds in kinds_by_key.items():
             known = existing.get(key, {})
-            for gone in set(known) - set(kinds) - undecided.get(key, frozenset()):
-                writes.append(("DELETE FROM findings WHERE key=? AND kind=?", (key, gone)))
+            if known:
+                for gone in set(known) - set(kinds) - undecided.get(key, frozenset()):
+                    writes.append(("DELETE FROM findings WHERE key=? AND kind=?", (key, gone)))
+            if not kinds:
+                continue  # nothing found: nothing to tell (most torrents of a cycle)
             since[key], strikes[key] = {}, {}
             for kind in kinds:
                 if kind in known:

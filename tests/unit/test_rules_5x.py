@@ -308,6 +308,9 @@ def test_a_re_announce_in_the_middle_of_a_wait_does_not_restart_its_clock(tmp_pa
         kinds = {cycle.key: [f.kind.value for f in classify(cycle, ctx(now)) if f.kind is not Kind.STALLED]}
         marks = {cycle.key: frozenset(k.value for k in ks)} if (ks := undecided(cycle)) else {}
         since, strikes = store.note_findings(kinds, now, undecided=marks)
-        seen[i] = (since[cycle.key].get("connection_errors"), strikes[cycle.key].get("connection_errors"))
+        seen[i] = (
+            since.get(cycle.key, {}).get("connection_errors"),
+            strikes.get(cycle.key, {}).get("connection_errors"),
+        )
     store.close()
     assert seen == {0: (t0, 1), 1: (t0, 2), 2: (None, None), 3: (t0, 3)}

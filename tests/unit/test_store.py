@@ -257,3 +257,19 @@ def test_the_data_dir_lock_names_its_holder_with_an_iso_8601_time_with_offset(tm
         lock.release()
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d", since), since
     assert abs(datetime.fromisoformat(since).timestamp() - before) < 5
+
+
+def test_the_state_files_page_cache_is_bounded_below_sqlites_default_so_a_busy_first_cycle_leaves_no_2_mib_behind(
+    tmp_path: Path,
+) -> None:
+    """SQLite's default cache (2,000 KiB) filled by a first cycle's thousands of writes stays allocated for the life
+    of the daemon; the kernel caches the file anyway. The bound must hold on the connection the store really uses,
+    and a cycle's writes and reads must still work within it."""
+    from qbittorrent_monitor.store import CACHE_KIB
+
+    store = Store(tmp_path / "state.db")
+    (kib,) = store._db.execute("PRAGMA cache_size").fetchone()
+    assert kib == -CACHE_KIB and CACHE_KIB < 2000
+    many = [dataclasses.replace(torrent("fx-stalled-dl"), hash=f"{i:040x}") for i in range(3000)]
+    store.observe(many, now=1000.0)
+    assert len(store.observe(many, now=1030.0)) == 3000
