@@ -205,25 +205,29 @@ class Observer:
         refs_of = {(t.client, t.hash): self._refs(t, queued) for t in torrents}
         private = self._private_flags([t for t in torrents if refs_of[(t.client, t.hash)] and may_be_repaired(t)])
         logs = {q.name: join_log([t for t in torrents if t.client == q.name], self._logs[q.name]) for q in self.qbts}
+        completed: dict[str, Torrent] = {}  # key -> the torrent as completed here (its private flag, working tracker)
         for item in listed:
             t = item.torrent
             if item.trackers is not None and not t.working_tracker:
                 # 5.1+ returned the rows with the torrent: a tracker that works for it is known without its field
                 working = next((r.url for r in item.trackers if r.status == TrackerState.WORKING and r.host), "")
                 t = replace(t, working_tracker=working)
-            key = f"{t.client}:{t.hash}"
+            key = t.key
             refs = refs_of[(t.client, t.hash)]
             trackers = None
             if is_suspect(t):  # the same rows on every version: read where torrents/info did not return them
                 trackers = (
                     item.trackers if item.trackers is not None else (self._cached_trackers(t, now) if refs else None)
                 )
-            if key in private:
+            if key in private and t.private is not private[key]:
                 t = replace(t, private=private[key])
+            if t is not item.torrent:
+                completed[key] = t
             hosts = self._listed_hosts(t, item.trackers or trackers, bool(refs))
             snap.downloads.append(Download(t, refs, trackers, logs[t.client].get(t.hash, ()), memory.get(key), hosts))
+        self._keep_completed(completed)
         # Tracker rows of torrents an answering instance no longer lists are forgotten (a daemon runs for months).
-        listed_keys = {f"{t.client}:{t.hash}" for t in torrents}
+        listed_keys = {t.key for t in torrents}
         for key in [k for k in self._tracker_cache if k not in listed_keys and k.rsplit(":", 1)[0] in read]:
             del self._tracker_cache[key]
         joined = {(g.arr, g.client, g.download_id) for d in snap.downloads for g in d.arr}
@@ -319,7 +323,7 @@ class Observer:
         """Every tracker host the torrent lists, whatever its status, for `protection.trackers`. Where no call
         returned its rows (4.x, not a suspect) and trackers are protected, they are read once per torrent."""
         if rows is None and queued and self.config.protection.trackers and not t.is_complete:
-            key = f"{t.client}:{t.hash}"
+            key = t.key
             if key not in self._hosts:
                 read = self._trackers(t)
                 if read is None:
@@ -335,11 +339,7 @@ class Observer:
         """Known flags for these torrents; qBittorrent 4.x is asked (torrents/properties) for each unknown one
         once, and the answer kept. Unknown stays unknown (the policy then keeps the torrent: it may be private).
         A torrent without its metadata is never asked: 4.x answers "not private" for a magnet it knows nothing of."""
-        unknown = {
-            f"{t.client}:{t.hash}": t
-            for t in torrents
-            if t.private is None and t.state not in METADATA_STATES and t.size > 0
-        }
+        unknown = {t.key: t for t in torrents if t.private is None and t.state not in METADATA_STATES and t.size > 0}
         known = {k: v for k, v in self._private.items() if k in unknown}
         known |= self.store.private_flags(k for k in unknown if k not in known)
         asked: dict[str, bool] = {}
@@ -402,6 +402,21 @@ class Observer:
                 cache[item.torrent.hash] = (now + SETTLED_REFRESH * (0.5 + spread / 2), item)
         return read + list(fresh.values())
 
+    def _keep_completed(self, completed: dict[str, Torrent]) -> None:
+        """A cached listing (a settled queued torrent, the errored list) takes the torrent as this cycle completed it
+        (its private flag, 5.1+'s working tracker): the next cycles reuse that object rather than completing a copy
+        of the cached one every cycle, a second object per torrent for the last report to hold."""
+        if not completed:
+            return
+        for name, cache in self._settled.items():
+            for h, (due, item) in cache.items():
+                if (t := completed.get(f"{name}:{h}")) is not None:
+                    cache[h] = (due, replace(item, torrent=t))
+        for name, (at, items) in list(self._errored_at.items()):
+            if any(i.torrent.key in completed for i in items):
+                done = [replace(i, torrent=t) if (t := completed.get(i.torrent.key)) else i for i in items]
+                self._errored_at[name] = (at, done)
+
     def _errored(self, q: QBittorrentClient, new_lines: bool, now: float) -> list[Listed]:
         """The `errored` filter (torrents in error or missingFiles, queued or not), read again only when the log
         says something new (qBittorrent logs every file error) or every ERRORED_REFRESH: an errored torrent no
@@ -415,7 +430,7 @@ class Observer:
         """A suspect's tracker rows (4.x, where torrents/info does not return them), read again only when the
         torrent changed (state, progress, `tracker` field) or at a slow, bounded rate (TRACKER_REFRESH, at most
         TRACKER_REFRESH_PER_CYCLE of them a cycle): a tracker's answer changes at announce intervals."""
-        key = f"{t.client}:{t.hash}"
+        key = t.key
         signature = (t.state, round(t.progress, 4), t.tracker, t.downloaded)
         cached = self._tracker_cache.get(key)
         if cached is not None and cached[0] == signature:

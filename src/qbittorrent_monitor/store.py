@@ -424,10 +424,10 @@ class Store:
         torrents = list(torrents)
         checkpoint = [client for client in clients if self._note_watch(client, now, max_gap)]
         out: dict[str, Memory] = {}
-        rows = self._rows_by_key("torrents", [f"{t.client}:{t.hash}" for t in torrents])
+        rows = self._rows_by_key("torrents", [t.key for t in torrents])
         writes: list[tuple[str, tuple[Any, ...]]] = []
         for t in torrents:
-            key = f"{t.client}:{t.hash}"
+            key = t.key
             row = rows.get(key)
             if row is None:
                 # First sight: the last moment of activity qBittorrent knows is the best guess of progress.
@@ -462,7 +462,7 @@ class Store:
                 )
             out[key] = Memory(first, last_at, last_dl, window_at, rate)
         if checkpoint:  # every max_gap / 3: `last_seen` of the rows not written since, and forget the long gone
-            seen = [(now, f"{t.client}:{t.hash}") for t in torrents if t.client in checkpoint]
+            seen = [(now, t.key) for t in torrents if t.client in checkpoint]
             writes += [("UPDATE torrents SET last_seen=? WHERE key=?", args) for args in seen]
             for client in checkpoint:
                 gone = (client, now - FORGET_AFTER)

@@ -778,3 +778,18 @@ def test_a_torrent_gone_from_qbittorrent_leaves_no_tracker_rows_behind_and_is_re
     lib.items[gone.hash] = removed
     obs.snapshot()
     assert sorted(lib.asked_trackers) == sorted([kept.hash, gone.hash, gone.hash])
+
+
+def test_a_cached_torrent_completed_with_its_private_flag_is_that_one_object_in_the_next_cycles(tmp_path: Path) -> None:
+    """A queued errored download the user protected (tag `keep`) is served from the settled cache for 5-10 minutes
+    (4.x: its private flag asked once). The flag, learned in the first cycle, goes into the cache: later cycles hand
+    out the very torrent the last report holds instead of completing a fresh copy of the cached one each cycle (two
+    objects per torrent at every cycle's peak), and the flag is neither lost nor asked again."""
+    kept = dataclasses.replace(torrent("fx-error-notadir"), tags=("keep",))
+    lib = FakeLibrary("qbittorrent", [kept])
+    obs = observer_of(tmp_path, [lib], [sonarr_ref(kept.hash, [1])])
+    (first,) = obs.snapshot().downloads
+    (second,) = obs.snapshot().downloads
+    (third,) = obs.snapshot().downloads
+    assert first.torrent.private is False and lib.asked_private == [kept.hash] and len(lib.asked_info) == 1
+    assert second.torrent is first.torrent and third.torrent is first.torrent
