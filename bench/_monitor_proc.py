@@ -137,9 +137,11 @@ def main(argv: list[str]) -> int:
             wall0, cpu0 = time.perf_counter(), time.process_time()
             if profiler is not None and cycle > 1:
                 profiler.enable()
-            report = monitor.run_cycle()
-            if profiler is not None:
-                profiler.disable()
+            try:
+                report = monitor.run_cycle()
+            finally:
+                if profiler is not None:
+                    profiler.disable()
             wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
             _emit(
                 {
@@ -170,12 +172,12 @@ def main(argv: list[str]) -> int:
                 }
             )
     finally:
+        if profiler is not None and profile_to:
+            profiler.dump_stats(profile_to)  # also when a cycle failed: what it spent is there
         if web is not None:
             web.stop()
         monitor.close()
     bye: dict[str, Any] = {"event": "bye", "cycles": cycle, "cpu_total_s": time.process_time()}
-    if profiler is not None and profile_to:
-        profiler.dump_stats(profile_to)
     if trace:
         snapshot = tracemalloc.take_snapshot()
         bye["traced_peak_kib"] = tracemalloc.get_traced_memory()[1] // 1024

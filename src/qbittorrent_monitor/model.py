@@ -117,10 +117,12 @@ def _float(d: dict[str, Any], key: str, default: float = 0.0) -> float:
 
 
 def _shared(value: object) -> str:
-    """A text field that repeats across records (a state, a category, a save path, a tracker URL or message, a
-    hash the queue and qBittorrent both send), kept as one string object however many records carry it. The JSON
-    decoder makes a new string for every value it reads; a cycle at 30,000 torrents with a 1,500-item queue held tens
-    of thousands of copies of a few hundred texts, a few MiB of the monitor's peak RSS (bench/results.md)."""
+    """A text field with few distinct values across a library (a state, a category, a tag, a save path, a tracker
+    URL, a queue record's status, protocol or download client), kept as one string object however many records
+    carry it. The JSON decoder makes a new string for every value it reads; a cycle at 30,000 torrents with a
+    1,500-item queue held tens of thousands of copies of a few hundred texts, a few MiB of the monitor's peak RSS
+    (bench/results.md). Only such fields: CPython 3.12.0-3.12.5 never frees an interned string (cpython#113993), so
+    what is unique to a torrent and changes with turnover (a hash, a name, a message) is never interned."""
     return sys.intern(str(value))
 
 
@@ -149,7 +151,7 @@ class TrackerStatus:
         updating = d.get("updating") is True or (
             isinstance(endpoints, list) and any(isinstance(e, dict) and e.get("updating") is True for e in endpoints)
         )
-        url, msg = _shared(d.get("url", "")), _shared(d.get("msg") or "")
+        url, msg = _shared(d.get("url", "")), str(d.get("msg") or "")
         return cls(url, _int(d, "tier", -1), _int(d, "status"), msg, updating)
 
     @property
@@ -202,7 +204,7 @@ class Torrent:
     key: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "key", sys.intern(f"{self.client}:{self.hash}"))
+        object.__setattr__(self, "key", f"{self.client}:{self.hash}")
 
     @classmethod
     def from_api(cls, client: str, d: dict[str, Any], *, tracker_field_is_working: bool = True) -> Torrent:
@@ -212,7 +214,7 @@ class Torrent:
         private = d.get("private", d.get("is_private"))
         return cls(
             client=client,
-            hash=_shared(str(d["hash"]).lower()),
+            hash=str(d["hash"]).lower(),
             name=str(d.get("name", "")),
             state=_shared(d.get("state", "unknown")),
             progress=_float(d, "progress"),
@@ -290,12 +292,12 @@ class QueueItem:
             arr=arr,
             app=profile.app.value,
             id=_int(d, "id"),
-            download_id=_shared(str(download_id).lower()),
+            download_id=str(download_id).lower(),
             title=str(d.get("title") or ""),
             status=_shared(str(d.get("status") or "").lower()),
             tracked_state=_shared(d.get("trackedDownloadState") or ""),
             tracked_status=_shared(d.get("trackedDownloadStatus") or ""),
-            error_message=_shared(d.get("errorMessage") or ""),
+            error_message=str(d.get("errorMessage") or ""),
             protocol=_shared(str(d.get("protocol") or "").lower()),
             download_client=_shared(d.get("downloadClient") or ""),
             profile=profile.key,

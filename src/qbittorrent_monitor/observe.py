@@ -205,7 +205,7 @@ class Observer:
         refs_of = {(t.client, t.hash): self._refs(t, queued) for t in torrents}
         private = self._private_flags([t for t in torrents if refs_of[(t.client, t.hash)] and may_be_repaired(t)])
         logs = {q.name: join_log([t for t in torrents if t.client == q.name], self._logs[q.name]) for q in self.qbts}
-        completed: dict[str, Torrent] = {}  # key -> the torrent as completed here (its private flag, working tracker)
+        completed: dict[str, tuple[Torrent, Torrent]] = {}  # key -> (as listed, as completed here: private, tracker)
         for item in listed:
             t = item.torrent
             if item.trackers is not None and not t.working_tracker:
@@ -222,7 +222,7 @@ class Observer:
             if key in private and t.private is not private[key]:
                 t = replace(t, private=private[key])
             if t is not item.torrent:
-                completed[key] = t
+                completed[key] = (item.torrent, t)
             hosts = self._listed_hosts(t, item.trackers or trackers, bool(refs))
             snap.downloads.append(Download(t, refs, trackers, logs[t.client].get(t.hash, ()), memory.get(key), hosts))
         self._keep_completed(completed)
@@ -402,20 +402,25 @@ class Observer:
                 cache[item.torrent.hash] = (now + SETTLED_REFRESH * (0.5 + spread / 2), item)
         return read + list(fresh.values())
 
-    def _keep_completed(self, completed: dict[str, Torrent]) -> None:
+    def _keep_completed(self, completed: dict[str, tuple[Torrent, Torrent]]) -> None:
         """A cached listing (a settled queued torrent, the errored list) takes the torrent as this cycle completed it
         (its private flag, 5.1+'s working tracker): the next cycles reuse that object rather than completing a copy
-        of the cached one every cycle, a second object per torrent for the last report to hold."""
-        if not completed:
-            return
-        for name, cache in self._settled.items():
-            for h, (due, item) in cache.items():
-                if (t := completed.get(f"{name}:{h}")) is not None:
-                    cache[h] = (due, replace(item, torrent=t))
+        of the cached one every cycle, a second object per torrent for the last report to hold. Only the very
+        listing that was completed (`completed`: key -> (as listed, as completed)): the same torrent in the other
+        cache, from another read, keeps its own."""
+        for listed, done in completed.values():
+            settled = self._settled.get(listed.client, {})
+            if (cached := settled.get(listed.hash)) is not None and cached[1].torrent is listed:
+                settled[listed.hash] = (cached[0], replace(cached[1], torrent=done))
         for name, (at, items) in list(self._errored_at.items()):
-            if any(i.torrent.key in completed for i in items):
-                done = [replace(i, torrent=t) if (t := completed.get(i.torrent.key)) else i for i in items]
-                self._errored_at[name] = (at, done)
+            if any((c := completed.get(i.torrent.key)) is not None and c[0] is i.torrent for i in items):
+                kept = [
+                    replace(i, torrent=c[1])
+                    if (c := completed.get(i.torrent.key)) is not None and c[0] is i.torrent
+                    else i
+                    for i in items
+                ]
+                self._errored_at[name] = (at, kept)
 
     def _errored(self, q: QBittorrentClient, new_lines: bool, now: float) -> list[Listed]:
         """The `errored` filter (torrents in error or missingFiles, queued or not), read again only when the log

@@ -793,3 +793,24 @@ def test_a_cached_torrent_completed_with_its_private_flag_is_that_one_object_in_
     (third,) = obs.snapshot().downloads
     assert first.torrent.private is False and lib.asked_private == [kept.hash] and len(lib.asked_info) == 1
     assert second.torrent is first.torrent and third.torrent is first.torrent
+
+
+class OwnErroredRead(FakeLibrary):
+    """The errored list comes from its own read: other objects than torrents/info's, as with a real qBittorrent."""
+
+    def errored(self) -> list[Listed]:
+        return [Listed(dataclasses.replace(item.torrent)) for item in super().errored()]
+
+
+def test_a_torrent_completed_from_one_read_never_replaces_its_listing_in_another_cache(tmp_path: Path) -> None:
+    """A protected queued errored download sits in the settled cache (its torrents/info read) and in the errored
+    list (a read of its own, possibly older or newer). Completing the one that was used writes back only into that
+    listing: the errored list keeps the torrent it read, which it serves once the download leaves the queue."""
+    kept = dataclasses.replace(torrent("fx-error-notadir"), tags=("keep",))
+    lib = OwnErroredRead("qbittorrent", [kept])
+    obs = observer_of(tmp_path, [lib], [sonarr_ref(kept.hash, [1])])
+    (first,) = obs.snapshot().downloads
+    ((_, errored_list),) = obs._errored_at.values()
+    ((_, settled),) = obs._settled["qbittorrent"].values()
+    assert settled.torrent is first.torrent and first.torrent.private is False
+    assert errored_list[0].torrent is not first.torrent and errored_list[0].torrent.private is None
