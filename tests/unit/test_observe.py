@@ -814,3 +814,52 @@ def test_a_torrent_completed_from_one_read_never_replaces_its_listing_in_another
     ((_, settled),) = obs._settled["qbittorrent"].values()
     assert settled.torrent is first.torrent and first.torrent.private is False
     assert errored_list[0].torrent is not first.torrent and errored_list[0].torrent.private is None
+
+
+class OddEntries(CapturedQbt):
+    """torrents/info with, beside the captured torrents, entries no qBittorrent should send: one without a hash,
+    one that is not an object, one whose tracker rows are not objects."""
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle(request)
+        if request.url.path.endswith("torrents/info") and response.status_code == 200:
+            rows = json.loads(response.content)
+            if rows:
+                odd = {**rows[0], "hash": "f" * 40, "trackers": [3]}
+                return httpx.Response(200, json=[{"name": "no hash"}, 7, *rows, odd])
+        return response
+
+
+@pytest.mark.parametrize("version", ["4.5.2", "5.1.0", "5.3.0"])
+def test_torrents_read_as_they_are_decoded_are_the_torrents_qbittorrent_sent(
+    version: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each torrents/info entry becomes a Listed as soon as the decoder has read it (the raw entries of a page are
+    never all held): the torrents and their 5.1+ tracker rows are exactly what parsing the whole answer gives, a
+    malformed entry is skipped with a warning and the others kept, and an answer that is not a list is refused."""
+    from qbittorrent_monitor.clients.qbittorrent import parse_listed
+
+    states = [*SUSPECTS, "fx-seeding", "fx-error-notadir"]
+    fake = OddEntries(version, states)
+    config = Config.model_validate({"qbittorrent": [{"url": "http://127.0.0.1:1", "password": "p"}]})
+    qbt = QBittorrentClient(config.qbittorrent[0], transport=httpx.MockTransport(fake.handle))
+    with caplog.at_level("WARNING"):
+        got = {item.torrent.hash: item for item in qbt.torrents(fake.states)}
+    name = "torrents_info_includeTrackers.json" if version != "4.5.2" else "torrents_info.json"
+    expected = {}
+    for h in fake.states:
+        row = fake._state_file(h, name)[0]
+        expected[h] = parse_listed("qbittorrent", row, qbt.parsed_version)
+    assert got.keys() == expected.keys() and all(got[h] == expected[h] for h in expected)
+    assert (version != "4.5.2") == all(got[h].trackers for h in got)
+    skipped = [r.getMessage() for r in caplog.records if "malformed torrent entry" in r.getMessage()]
+    assert len(skipped) == 3, skipped  # the hashless object, the number, the tracker rows that are not objects
+
+    def not_a_list(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("torrents/info"):
+            return httpx.Response(200, json={"error": "not a list"})
+        return fake.handle(request)
+
+    qbt = QBittorrentClient(config.qbittorrent[0], transport=httpx.MockTransport(not_a_list))
+    with pytest.raises(ServiceError, match="did not return a list"):
+        qbt.errored()
