@@ -818,7 +818,7 @@ def test_a_torrent_completed_from_one_read_never_replaces_its_listing_in_another
 
 class OddEntries(CapturedQbt):
     """torrents/info with, beside the captured torrents, entries no qBittorrent should send: one without a hash,
-    one that is not an object, one whose tracker rows are not objects."""
+    one that is not an object, a null, one whose tracker rows are not objects, one whose size is infinite."""
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         response = super().handle(request)
@@ -826,7 +826,9 @@ class OddEntries(CapturedQbt):
             rows = json.loads(response.content)
             if rows:
                 odd = {**rows[0], "hash": "f" * 40, "trackers": [3]}
-                return httpx.Response(200, json=[{"name": "no hash"}, 7, *rows, odd])
+                huge = {**rows[0], "hash": "e" * 40, "size": float("inf")}  # JSON Infinity: int() overflows
+                body = json.dumps([{"name": "no hash"}, 7, None, *rows, odd, huge])  # allow_nan: writes Infinity
+                return httpx.Response(200, content=body.encode(), headers={"content-type": "application/json"})
         return response
 
 
@@ -853,7 +855,7 @@ def test_torrents_read_as_they_are_decoded_are_the_torrents_qbittorrent_sent(
     assert got.keys() == expected.keys() and all(got[h] == expected[h] for h in expected)
     assert (version != "4.5.2") == all(got[h].trackers for h in got)
     skipped = [r.getMessage() for r in caplog.records if "malformed torrent entry" in r.getMessage()]
-    assert len(skipped) == 3, skipped  # the hashless object, the number, the tracker rows that are not objects
+    assert len(skipped) == 5, skipped  # hashless, a number, a null, tracker rows not objects, an infinite size
 
     def not_a_list(request: httpx.Request) -> httpx.Response:
         if request.url.path.endswith("torrents/info"):

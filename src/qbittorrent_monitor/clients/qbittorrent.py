@@ -232,6 +232,9 @@ def log_torrent_name(message: str) -> str | None:
     return m.group("name") if m else None
 
 
+_SKIPPED = object()  # a torrents/info entry that could not be read (logged, left out)
+
+
 class QBittorrentClient:
     """One qBittorrent instance: one keep-alive httpx connection, JSON read straight into the model."""
 
@@ -467,19 +470,20 @@ class QBittorrentClient:
         raw entries (some 4 KiB of Python objects per torrent, 0.8 MiB for 200) are never all held at once, which
         was the largest part of a cycle's peak memory. Tracker rows inside an entry (5.1+) stay plain until their
         entry is read. A malformed entry is skipped with a warning; an answer that is not a list is refused."""
-        version = self.parsed_version  # before the request: it may log in and read the version first
         skipped: list[str] = []
+        version: Version | None = None
 
         def entry(obj: dict[str, Any]) -> Any:
             if "hash" not in obj:  # a tracker row, or not a torrent at all (then refused below)
                 return obj
             try:
                 return parse_listed(self.name, obj, version)
-            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
                 skipped.append(f"{type(exc).__name__}: {exc}")
-                return None
+                return _SKIPPED
 
         response = self._request(method, "torrents/info", **kwargs)
+        version = self.parsed_version  # after the request: a re-login on the way read the version again
         try:
             rows = response.json(object_hook=entry)
         except ValueError:
@@ -487,7 +491,7 @@ class QBittorrentClient:
         if not isinstance(rows, list):
             raise ServiceError(self.name, "torrents/info did not return a list")
         out = [row for row in rows if isinstance(row, Listed)]
-        others = [row for row in rows if row is not None and not isinstance(row, Listed)]
+        others = [row for row in rows if row is not _SKIPPED and not isinstance(row, Listed)]
         skipped += [f"not a torrent entry: {type(row).__name__}" for row in others]
         for why in skipped:
             log.warning("%s: skipping a malformed torrent entry (%s)", self.name, why)
