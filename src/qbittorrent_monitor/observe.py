@@ -202,8 +202,8 @@ class Observer:
         torrents = [item.torrent for item in listed]
         max_gap = max(3 * self.config.monitor.check_interval, MIN_GAP)
         memory = self.store.observe(torrents, now, self.config.stalled.slow.window, max_gap=max_gap, clients=read)
-        refs_of = {(t.client, t.hash): self._refs(t, queued) for t in torrents}
-        private = self._private_flags([t for t in torrents if refs_of[(t.client, t.hash)] and may_be_repaired(t)])
+        refs_of = {t.key: self._refs(t, queued) for t in torrents}
+        private = self._private_flags([t for t in torrents if refs_of[t.key] and may_be_repaired(t)])
         logs = {q.name: join_log([t for t in torrents if t.client == q.name], self._logs[q.name]) for q in self.qbts}
         completed: dict[str, tuple[Torrent, Torrent]] = {}  # key -> (as listed, as completed here: private, tracker)
         for item in listed:
@@ -213,7 +213,7 @@ class Observer:
                 working = next((r.url for r in item.trackers if r.status == TrackerState.WORKING and r.host), "")
                 t = replace(t, working_tracker=working)
             key = t.key
-            refs = refs_of[(t.client, t.hash)]
+            refs = refs_of[key]
             trackers = None
             if is_suspect(t):  # the same rows on every version: read where torrents/info did not return them
                 trackers = (
@@ -374,7 +374,7 @@ class Observer:
         so the tail would miss it)."""
         errored = [t for t in torrents if t.state in ERROR_STATES]
         explained = join_log(errored, self._logs[q.name])
-        unexplained = {f"{q.name}:{t.hash}" for t in errored if t.hash not in explained} - self._log_reread
+        unexplained = {t.key for t in errored if t.hash not in explained} - self._log_reread
         if unexplained and not self._whole_log[q.name]:
             self._log_reread |= unexplained  # once per torrent: its line may simply have rotated out
             self._logs[q.name].clear()
@@ -408,19 +408,20 @@ class Observer:
         of the cached one every cycle, a second object per torrent for the last report to hold. Only the very
         listing that was completed (`completed`: key -> (as listed, as completed)): the same torrent in the other
         cache, from another read, keeps its own."""
-        for listed, done in completed.values():
+        if not completed:
+            return
+
+        def as_completed(item: Listed) -> Listed:
+            c = completed.get(item.torrent.key)
+            return replace(item, torrent=c[1]) if c is not None and c[0] is item.torrent else item
+
+        for listed, _ in completed.values():
             settled = self._settled.get(listed.client, {})
-            if (cached := settled.get(listed.hash)) is not None and cached[1].torrent is listed:
-                settled[listed.hash] = (cached[0], replace(cached[1], torrent=done))
-        for name, (at, items) in list(self._errored_at.items()):
-            if any((c := completed.get(i.torrent.key)) is not None and c[0] is i.torrent for i in items):
-                kept = [
-                    replace(i, torrent=c[1])
-                    if (c := completed.get(i.torrent.key)) is not None and c[0] is i.torrent
-                    else i
-                    for i in items
-                ]
-                self._errored_at[name] = (at, kept)
+            if (cached := settled.get(listed.hash)) is not None and (done := as_completed(cached[1])) is not cached[1]:
+                settled[listed.hash] = (cached[0], done)
+        for name, (at, items) in self._errored_at.items():
+            if any(as_completed(i) is not i for i in items):  # rebuilt only when one of its torrents was completed
+                self._errored_at[name] = (at, [as_completed(i) for i in items])
 
     def _errored(self, q: QBittorrentClient, new_lines: bool, now: float) -> list[Listed]:
         """The `errored` filter (torrents in error or missingFiles, queued or not), read again only when the log
