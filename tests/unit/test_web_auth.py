@@ -8,6 +8,7 @@ configured the dashboard only says how to set one.
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import subprocess
 import sys
@@ -493,3 +494,58 @@ def test_hash_password_prints_a_hash_the_config_accepts_and_that_verifies() -> N
         check=False,
     )
     assert short.returncode == 1 and "at least 8" in short.stderr
+
+
+def test_health_and_metrics_carry_the_same_security_headers_as_every_page(serve: Serve, password_hash: str) -> None:
+    _, client = serve({"password_hash": password_hash})
+    for path in ("/health", "/health/live", "/health/ready", "/health/nothing-here", "/metrics", "/login"):
+        answer = client.get(path)
+        assert answer.headers["x-frame-options"] == "DENY", path
+        assert "default-src 'none'" in answer.headers["content-security-policy"], path
+        assert answer.headers["x-content-type-options"] == "nosniff", path
+
+
+def test_the_dashboard_reads_the_apps_versions_from_the_first_cycle_before_anyone_opens_it(serve: Serve) -> None:
+    with_dashboard, _ = serve({"enabled": True})
+    without, _ = serve({"enabled": False})
+    assert with_dashboard.activity.read_versions is True
+    assert without.activity.read_versions is False
+
+
+FACE_MODULES = ("qbittorrent_monitor.web.face", "qbittorrent_monitor.web.dashboard", "itsdangerous")
+WATCHED_ONLY = """
+import json, sys, httpx
+from pathlib import Path
+from qbittorrent_monitor.config import load_config
+from qbittorrent_monitor.monitor import Monitor
+from qbittorrent_monitor.web.app import WebServer
+
+monitor = Monitor(load_config(Path(sys.argv[1]), env={}))
+web = WebServer(monitor, "127.0.0.1", 0)
+web.start()
+client = httpx.Client(base_url=f"http://127.0.0.1:{web.port}", timeout=10)
+answers = [client.get(p).status_code for p in ("/health", "/health/live", "/health/ready", "/metrics", "/health/x")]
+before = sorted(m for m in FACE if m in sys.modules)
+page = client.get("/")
+after = sorted(m for m in FACE if m in sys.modules)
+print(json.dumps({"health": answers, "before": before, "after": after, "page": page.status_code, "text": page.text}))
+web.stop()
+monitor.close()
+"""
+
+
+def test_a_daemon_watched_only_by_its_health_check_and_a_scrape_never_loads_the_dashboard(tmp_path: Path) -> None:
+    # In a fresh interpreter: this one has loaded everything already. The face (pages, API, gate, sessions) is
+    # about 2 MiB of the daemon's RSS that a health check every 30 s and a Prometheus scrape never need.
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config_doc(tmp_path / "data")))
+    script = f"FACE = {FACE_MODULES!r}\n{WATCHED_ONLY}"
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=60, check=True
+    )
+    seen = json.loads(done.stdout.splitlines()[-1])
+    assert seen["health"] == [200, 200, 503, 200, 404]  # starting (no cycle yet): alive, healthy, not yet ready
+    assert seen["before"] == []
+    # The first dashboard request loads it and is answered as ever: no password set, so it says how to set one.
+    assert seen["after"] == sorted(FACE_MODULES)
+    assert seen["page"] == 403 and "hash-password" in seen["text"]

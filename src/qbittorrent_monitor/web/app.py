@@ -1,26 +1,79 @@
 """The HTTP server: /health, /health/live, /health/ready (health.py says what they mean; 200 only for starting and
-healthy), and beside them the dashboard and metrics. It reads the monitor's last known state; it never calls a
-remote service itself."""
+healthy) and /metrics, and beside them the dashboard and its API (face.py). It reads the monitor's last known state;
+it never calls a remote service itself.
+
+The face (the pages, the API, the gate, sessions: about 2 MiB of code) is loaded on the first request that is not
+for /health or /metrics. A daemon nobody opens the dashboard of, watched by a health check and a Prometheus scrape,
+never carries it. Whether the dashboard and the metrics are served at all is decided at start."""
 
 from __future__ import annotations
 
+import hmac
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import uvicorn
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
 
 from .. import health as health_state
+from .headers import is_open, secured
 
 if TYPE_CHECKING:
     from ..monitor import Monitor
 
 
-def create_app(monitor: Monitor) -> Starlette:
+def metrics_route(monitor: Monitor) -> Route:
+    async def metrics(request: Request) -> Response:
+        token = monitor.config.metrics.token.get_secret_value()  # the configuration in force (SIGHUP)
+        if token:
+            given = request.headers.get("authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+                return PlainTextResponse(
+                    "metrics.token is set: send it as `Authorization: Bearer <token>`",
+                    status_code=401,
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+        return Response(monitor.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    return Route("/metrics", metrics, methods=["GET"])
+
+
+class Front:
+    """The one ASGI app: the open routes (health, metrics) answered by `light`, every other request by the face,
+    built on the first of them by `load_face` (in the event loop's thread, so built once)."""
+
+    def __init__(self, light: Starlette, load_face: Callable[[], Starlette]) -> None:
+        self.light = light
+        self._load_face = load_face
+        self.face: Starlette | None = None
+
+    def loaded_face(self) -> Starlette:
+        if self.face is None:
+            self.face = self._load_face()
+        return self.face
+
+    @property
+    def routes(self) -> list[BaseRoute]:
+        """Every route served: the open ones, then the face's (which this loads)."""
+        return [*self.light.routes, *self.loaded_face().routes]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" and scope["type"] != "websocket":
+            await self.light(scope, receive, send)  # lifespan: the light app's (the face has no start-up of its own)
+        elif is_open(scope["path"]) and scope["path"] != "/login":
+            await self.light(scope, receive, secured(send))
+        else:
+            await self.loaded_face()(scope, receive, send)
+
+
+def create_app(monitor: Monitor) -> Front:
     async def health(_: Request) -> JSONResponse:
         doc = health_state.document(monitor)
         return JSONResponse(doc, status_code=200 if doc["status"] in health_state.OK_STATUSES else 503)
@@ -33,10 +86,19 @@ def create_app(monitor: Monitor) -> Starlette:
         ok, why = health_state.ready(monitor)
         return JSONResponse({"status": "ready" if ok else "not ready", "why": why}, status_code=200 if ok else 503)
 
-    from .face import mount  # the dashboard, the JSON API and /metrics, behind a login (web/face.py)
-
     routes = [Route("/health", health), Route("/health/live", live), Route("/health/ready", readiness)]
-    return mount(Starlette(routes=routes), monitor)
+    at_start = monitor.config  # what is served is decided now; a reload (SIGHUP) changes secrets, not routes
+    if at_start.metrics.enabled:
+        routes.append(metrics_route(monitor))
+    if at_start.dashboard.enabled:
+        monitor.activity.read_versions = True  # the dashboard shows the apps' versions: read from the first cycle
+
+    def load_face() -> Starlette:
+        from .face import build  # the dashboard and the JSON API, behind a login (web/face.py)
+
+        return build(monitor, at_start)
+
+    return Front(Starlette(routes=routes), load_face)
 
 
 class WebServer:

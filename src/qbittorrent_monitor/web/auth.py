@@ -29,6 +29,8 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .headers import is_open, secured
+
 # scrypt: memory-hard, in the standard library (OpenSSL). N=2**15, r=8 costs 32 MiB and about 0.1 s per check.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
 SCRYPT_MAXMEM = 64 * 1024 * 1024
@@ -36,18 +38,7 @@ API_KEY_HEADER = "x-api-key"
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf"
 MAX_FORM = 64 * 1024
-OPEN_PATHS = frozenset({"/health", "/login", "/metrics"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-SECURITY_HEADERS = [
-    (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"same-origin"),
-    (
-        b"content-security-policy",
-        b"default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; "
-        b"frame-ancestors 'none'; base-uri 'none'",
-    ),
-]
 
 
 # -- the password hash ---------------------------------------------------------------------------------
@@ -189,10 +180,6 @@ class Gate:
         return bool(given) and any(hmac.compare_digest(given.encode(), k.encode()) for k in self.api_keys())
 
 
-def is_open(path: str) -> bool:
-    return path in OPEN_PATHS or path.startswith("/health/")
-
-
 def csrf_token(session: dict[str, Any]) -> str:
     token = session.get("csrf")
     if not isinstance(token, str) or len(token) < 32:
@@ -215,11 +202,7 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
             return
 
-        async def send_secured(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
-            await send(message)
-
+        send_secured = secured(send)
         path: str = scope["path"]
         method: str = scope["method"]
         headers = Headers(scope=scope)

@@ -1,48 +1,30 @@
-"""The monitor's face on its one HTTP server: the dashboard (/), the JSON API (/api/), the metrics (/metrics), and
-the gate in front of them (auth.py). `create_app` mounts it beside the health routes, which stay open.
+"""The monitor's face on its one HTTP server: the dashboard (/) and the JSON API (/api/), and the gate in front of
+them (auth.py). The front (app.py) loads it on the first request that is not for the health routes or the metrics,
+which it serves itself.
 
 Every request reads the configuration in force (`monitor.config`, replaced on SIGHUP): the password, the API keys,
-the session secret and the metrics token of a reloaded configuration hold from the next request, and the old ones no
-longer open anything. Whether the dashboard and the metrics are served at all is decided at start."""
+and the session secret of a reloaded configuration hold from the next request, and the old ones no longer open
+anything. Whether the dashboard is served at all was decided at start (`build`'s `at_start`)."""
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.middleware.sessions import SessionMiddleware
-from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from . import api, dashboard
+from . import api
+from . import dashboard as pages
 from .auth import AuthMiddleware, Gate, LoginLimiter, session_key
 
 if TYPE_CHECKING:
+    from ..config import Config
     from ..monitor import Monitor
 
 SESSION_COOKIE = "qbm_session"
-
-
-def metrics_route(monitor: Monitor) -> Route:
-    async def metrics(request: Request) -> Response:
-        token = monitor.config.metrics.token.get_secret_value()  # the configuration in force (SIGHUP)
-        if token:
-            given = request.headers.get("authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-                return PlainTextResponse(
-                    "metrics.token is set: send it as `Authorization: Bearer <token>`",
-                    status_code=401,
-                    headers={"WWW-Authenticate": "Bearer"},
-                )
-        return Response(monitor.metrics.render(), media_type=CONTENT_TYPE_LATEST)
-
-    return Route("/metrics", metrics, methods=["GET"])
 
 
 class Sessions:
@@ -75,16 +57,14 @@ class Sessions:
         await self._middleware()(scope, receive, send)
 
 
-def mount(app: Starlette, monitor: Monitor) -> Starlette:
-    """Add the dashboard, the API and the metrics to `app`, behind the gate; returns `app`."""
-    cfg = monitor.config
-    if cfg.metrics.enabled:
-        app.router.routes.append(metrics_route(monitor))
-    if cfg.dashboard.enabled:
-        limiter = LoginLimiter(cfg.dashboard.login_attempts, cfg.dashboard.login_window)
-        app.router.routes.extend(dashboard.routes(monitor, limiter))
+def build(monitor: Monitor, at_start: Config) -> Starlette:
+    """The dashboard and the API behind the gate, as the configuration at start has them (none of their routes when
+    `dashboard.enabled` was off)."""
+    app = Starlette()
+    if at_start.dashboard.enabled:
+        limiter = LoginLimiter(at_start.dashboard.login_attempts, at_start.dashboard.login_window)
+        app.router.routes.extend(pages.routes(monitor, limiter))
         app.router.routes.extend(api.routes(monitor))
-        monitor.activity.read_versions = True
 
     def password_hash() -> str:
         dash = monitor.config.dashboard
@@ -99,6 +79,6 @@ def mount(app: Starlette, monitor: Monitor) -> Starlette:
         return dash.session_secret.get_secret_value(), data_dir, int(dash.session_lifetime), dash.secure_cookie
 
     gate = Gate(password_hash, api_keys, lifetime=lambda: float(monitor.config.dashboard.session_lifetime))
-    app.add_middleware(AuthMiddleware, gate=gate, setup_page=dashboard.setup_page)
+    app.add_middleware(AuthMiddleware, gate=gate, setup_page=pages.setup_page)
     app.add_middleware(Sessions, settings=sessions)
     return app
