@@ -66,6 +66,7 @@ class Monitor:
         self.events = Events()  # notifications, metrics, the health log and the dashboard subscribe here
         self.health: dict[str, ServiceHealth] = {}
         self.last_report: CycleReport | None = None
+        self.give_back = memory.GiveBack()  # after each cycle: its freed memory back to the system (memory.py)
         self.cycle_started_at: float | None = None  # a cycle is running since then
         self.last_failure: tuple[float, str] | None = None  # when the last cycle failed, and why
         self.health_status: tuple[str, dict[str, str]] | None = None
@@ -199,7 +200,7 @@ class Monitor:
             raise
         finally:
             self.cycle_started_at = None
-            memory.give_back()
+            self.give_back()
         self.last_failure = None
         return report
 
