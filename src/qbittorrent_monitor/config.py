@@ -494,8 +494,8 @@ class DiscoverySettings(_Strict):
 
 
 class DashboardSettings(_Strict):
-    """The dashboard and the JSON API (web/). Nothing but /health is served without a login: with neither a
-    password nor an API key set, the dashboard only says how to set one."""
+    """The dashboard and the JSON API (web/). Nothing but /health, /metrics (its own token) and the login page is
+    served without a login: with neither a password nor an API key set, the dashboard only says how to set one."""
 
     enabled: bool = True
     password_hash: SecretStr = Field(

@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from qbittorrent_monitor.config import ENV_OVERRIDES, DiscoverySettings, HealthSettings
-from qbittorrent_monitor.web.auth import is_open
+from qbittorrent_monitor.web.headers import is_open
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"

@@ -512,6 +512,37 @@ def test_the_dashboard_reads_the_apps_versions_from_the_first_cycle_before_anyon
     assert without.activity.read_versions is False
 
 
+def test_a_dashboard_turned_on_by_a_reload_is_not_served_until_a_restart_even_if_nobody_opened_it(
+    serve: Serve,
+) -> None:
+    # What is served is decided at start; the face being loaded later must not read the reloaded file instead.
+    monitor, client = serve({"enabled": False, "api_keys": [API_KEY]})
+    reload(monitor, dashboard={"enabled": True})
+    answer = client.get("/api/overview", headers={"X-Api-Key": API_KEY})
+    assert answer.status_code == 404 and "dashboard.enabled: false" in answer.text
+    assert answer.headers["x-frame-options"] == "DENY"
+    assert client.get("/health").status_code == 200
+
+
+def test_a_dashboard_that_cannot_load_is_said_once_and_health_and_metrics_still_answer(
+    serve: Serve, password_hash: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A broken install (a module missing from the image): the daemon goes on; the page says where to look.
+    from qbittorrent_monitor.web import face
+
+    def broken(*_: Any) -> Any:
+        raise ImportError("No module named 'itsdangerous'")
+
+    monkeypatch.setattr(face, "build", broken)
+    _, client = serve({"password_hash": password_hash})
+    pages = [client.get(path) for path in ("/", "/login", "/api/overview")]
+    assert [p.status_code for p in pages] == [500, 500, 500]
+    assert all("could not be loaded" in p.text and p.headers["x-frame-options"] == "DENY" for p in pages)
+    assert client.get("/health").status_code == 200 and client.get("/metrics").status_code == 200
+    said = [r for r in caplog.records if r.getMessage() == "the dashboard could not be loaded"]
+    assert len(said) == 1 and "itsdangerous" in str(said[0].exc_info)
+
+
 FACE_MODULES = ("qbittorrent_monitor.web.face", "qbittorrent_monitor.web.dashboard", "itsdangerous")
 WATCHED_ONLY = """
 import json, sys, httpx
@@ -525,6 +556,7 @@ web = WebServer(monitor, "127.0.0.1", 0)
 web.start()
 client = httpx.Client(base_url=f"http://127.0.0.1:{web.port}", timeout=10)
 answers = [client.get(p).status_code for p in ("/health", "/health/live", "/health/ready", "/metrics", "/health/x")]
+answers.append(client.head("/health").status_code)
 before = sorted(m for m in FACE if m in sys.modules)
 page = client.get("/")
 after = sorted(m for m in FACE if m in sys.modules)
@@ -534,18 +566,33 @@ monitor.close()
 """
 
 
-def test_a_daemon_watched_only_by_its_health_check_and_a_scrape_never_loads_the_dashboard(tmp_path: Path) -> None:
-    # In a fresh interpreter: this one has loaded everything already. The face (pages, API, gate, sessions) is
-    # about 2 MiB of the daemon's RSS that a health check every 30 s and a Prometheus scrape never need.
+def watched_only(tmp_path: Path, dashboard: dict[str, Any]) -> dict[str, Any]:
+    """In a fresh interpreter (this one has loaded everything already): health routes and metrics asked first, then
+    the dashboard's front page; which of the face's modules were loaded before and after."""
     path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(config_doc(tmp_path / "data")))
+    path.write_text(yaml.safe_dump(config_doc(tmp_path / "data", dashboard)))
     script = f"FACE = {FACE_MODULES!r}\n{WATCHED_ONLY}"
     done = subprocess.run(
         [sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=60, check=True
     )
-    seen = json.loads(done.stdout.splitlines()[-1])
-    assert seen["health"] == [200, 200, 503, 200, 404]  # starting (no cycle yet): alive, healthy, not yet ready
+    seen: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
+    return seen
+
+
+def test_a_daemon_watched_only_by_its_health_check_and_a_scrape_never_loads_the_dashboard(tmp_path: Path) -> None:
+    # The face (pages, API, gate, sessions) is about 2 MiB of code that a health check every 30 s and a Prometheus
+    # scrape never need.
+    seen = watched_only(tmp_path, {})
+    # starting (no cycle yet): healthy and alive, not yet ready; an unknown health path is a 404; HEAD works
+    assert seen["health"] == [200, 200, 503, 200, 404, 200]
     assert seen["before"] == []
     # The first dashboard request loads it and is answered as ever: no password set, so it says how to set one.
     assert seen["after"] == sorted(FACE_MODULES)
     assert seen["page"] == 403 and "hash-password" in seen["text"]
+
+
+def test_a_dashboard_turned_off_is_a_404_that_says_so_and_its_code_is_never_loaded(tmp_path: Path) -> None:
+    seen = watched_only(tmp_path, {"enabled": False})
+    assert seen["health"] == [200, 200, 503, 200, 404, 200]
+    assert seen["before"] == [] and seen["after"] == []
+    assert seen["page"] == 404 and "dashboard.enabled: false" in seen["text"]

@@ -4,11 +4,13 @@ it never calls a remote service itself.
 
 The face (the pages, the API, the gate, sessions: about 2 MiB of code) is loaded on the first request that is not
 for /health or /metrics. A daemon nobody opens the dashboard of, watched by a health check and a Prometheus scrape,
-never carries it. Whether the dashboard and the metrics are served at all is decided at start."""
+never carries it, and with `dashboard.enabled: false` it is never loaded at all. Whether the dashboard and the metrics
+are served is decided at start."""
 
 from __future__ import annotations
 
 import hmac
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -23,10 +25,14 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from .. import health as health_state
-from .headers import is_open, secured
+from .headers import needs_no_gate, secured
 
 if TYPE_CHECKING:
     from ..monitor import Monitor
+
+log = logging.getLogger(__name__)
+DASHBOARD_OFF = "the dashboard is off (dashboard.enabled: false); /health and /metrics are served"
+FACE_BROKEN = "the dashboard could not be loaded (the log says why); /health and /metrics are still served"
 
 
 def metrics_route(monitor: Monitor) -> Route:
@@ -47,30 +53,50 @@ def metrics_route(monitor: Monitor) -> Route:
 
 class Front:
     """The one ASGI app: the open routes (health, metrics) answered by `light`, every other request by the face,
-    built on the first of them by `load_face` (in the event loop's thread, so built once)."""
+    built once, on the first of them, by `load_face`; None when the dashboard is off (those requests get a 404)."""
 
-    def __init__(self, light: Starlette, load_face: Callable[[], Starlette]) -> None:
+    def __init__(self, light: Starlette, load_face: Callable[[], Starlette] | None) -> None:
         self.light = light
         self._load_face = load_face
         self.face: Starlette | None = None
+        self._lock = threading.Lock()  # the event loop builds it; a caller of `routes` may be another thread
+        self._broken = False
 
-    def loaded_face(self) -> Starlette:
-        if self.face is None:
-            self.face = self._load_face()
-        return self.face
+    def loaded_face(self) -> Starlette | None:
+        if self._load_face is None:
+            return None
+        with self._lock:
+            if self.face is None:
+                self.face = self._load_face()
+            return self.face
 
     @property
     def routes(self) -> list[BaseRoute]:
         """Every route served: the open ones, then the face's (which this loads)."""
-        return [*self.light.routes, *self.loaded_face().routes]
+        face = self.loaded_face()
+        return [*self.light.routes, *(face.routes if face is not None else [])]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" and scope["type"] != "websocket":
             await self.light(scope, receive, send)  # lifespan: the light app's (the face has no start-up of its own)
-        elif is_open(scope["path"]) and scope["path"] != "/login":
+            return
+        if needs_no_gate(scope["path"]):
             await self.light(scope, receive, secured(send))
+            return
+        try:
+            face = self.loaded_face()
+        except Exception:  # a broken install (a missing module): said once, and the health routes still answer
+            if not self._broken:
+                log.exception("the dashboard could not be loaded")
+                self._broken = True
+            face, refusal = None, PlainTextResponse(FACE_BROKEN, status_code=500)
         else:
-            await self.loaded_face()(scope, receive, send)
+            refusal = PlainTextResponse(DASHBOARD_OFF, status_code=404)
+        if face is None:
+            if scope["type"] == "http":
+                await refusal(scope, receive, secured(send))
+            return  # a websocket is left unanswered: uvicorn closes it
+        await face(scope, receive, send)
 
 
 def create_app(monitor: Monitor) -> Front:
@@ -90,8 +116,9 @@ def create_app(monitor: Monitor) -> Front:
     at_start = monitor.config  # what is served is decided now; a reload (SIGHUP) changes secrets, not routes
     if at_start.metrics.enabled:
         routes.append(metrics_route(monitor))
-    if at_start.dashboard.enabled:
-        monitor.activity.read_versions = True  # the dashboard shows the apps' versions: read from the first cycle
+    if not at_start.dashboard.enabled:
+        return Front(Starlette(routes=routes), None)
+    monitor.activity.read_versions = True  # the dashboard shows the apps' versions: read from the first cycle
 
     def load_face() -> Starlette:
         from .face import build  # the dashboard and the JSON API, behind a login (web/face.py)

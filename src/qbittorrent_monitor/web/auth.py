@@ -29,7 +29,7 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .headers import is_open, secured
+from .headers import is_open, needs_no_gate, secured
 
 # scrypt: memory-hard, in the standard library (OpenSSL). N=2**15, r=8 costs 32 MiB and about 0.1 s per check.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
@@ -208,7 +208,7 @@ class AuthMiddleware:
         headers = Headers(scope=scope)
         session: dict[str, Any] = scope.get("session", {})
         api = path == "/api" or path.startswith("/api/")
-        if is_open(path) and path != "/login":
+        if needs_no_gate(path):
             await self.app(scope, receive, send_secured)
             return
         if not self.gate.configured and path != "/login":

@@ -4,7 +4,7 @@ which it serves itself.
 
 Every request reads the configuration in force (`monitor.config`, replaced on SIGHUP): the password, the API keys,
 and the session secret of a reloaded configuration hold from the next request, and the old ones no longer open
-anything. Whether the dashboard is served at all was decided at start (`build`'s `at_start`)."""
+anything. Whether the dashboard is served at all was decided at start (web/app.py)."""
 
 from __future__ import annotations
 
@@ -58,13 +58,12 @@ class Sessions:
 
 
 def build(monitor: Monitor, at_start: Config) -> Starlette:
-    """The dashboard and the API behind the gate, as the configuration at start has them (none of their routes when
-    `dashboard.enabled` was off)."""
+    """The dashboard and the API behind the gate, its login limits as the configuration at start has them (the front
+    builds it only when `dashboard.enabled` was on at start)."""
     app = Starlette()
-    if at_start.dashboard.enabled:
-        limiter = LoginLimiter(at_start.dashboard.login_attempts, at_start.dashboard.login_window)
-        app.router.routes.extend(pages.routes(monitor, limiter))
-        app.router.routes.extend(api.routes(monitor))
+    limiter = LoginLimiter(at_start.dashboard.login_attempts, at_start.dashboard.login_window)
+    app.router.routes.extend(pages.routes(monitor, limiter))
+    app.router.routes.extend(api.routes(monitor))
 
     def password_hash() -> str:
         dash = monitor.config.dashboard

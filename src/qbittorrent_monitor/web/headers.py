@@ -24,6 +24,11 @@ def is_open(path: str) -> bool:
     return path in OPEN_PATHS or path.startswith("/health/")
 
 
+def needs_no_gate(path: str) -> bool:
+    """Served without passing the gate at all: the open paths but the login page (which needs the session)."""
+    return is_open(path) and path != "/login"
+
+
 def secured(send: Send) -> Send:
     """`send` with the security headers added to the response's start."""
 
