@@ -9,10 +9,12 @@ cycle's high-water mark afterwards:
   those blocks, scattered among the objects that outlive the cycle, keep the arenas of its small-object allocator
   from emptying: the RSS creeps up cycle after cycle. Only a full garbage collection empties the free lists. It
   walks every object (about 45 ms at 30,000 torrents with a 1,500-item queue, 25 ms at 10,000 with 100), so it
-  runs only after a cycle that made many objects: one during which the collector ran its young generation
-  `BUSY_CYCLE` times or more (each run: 700 more container objects made than freed). A 30,000-torrent cycle with
-  1,500 queued downloads makes about 60 such runs, a 10,000-torrent one with 100 about 4: the first is collected
-  and holds about a MiB less, the second stays level without it.
+  runs only after a cycle that made many objects: `BUSY_OBJECTS` more container objects made than freed while it
+  ran, counted by the collector's own young-generation runs (one per `gc.get_threshold()[0]` of them: 700 on
+  CPython 3.11 and 3.12, so 20 runs). A 30,000-torrent cycle with 1,500 queued downloads makes about 60 such runs,
+  a 10,000-torrent one with 100 about 4: the first is collected and holds about a MiB less, the second stays level
+  without it. A one-shot run (`--test`) exits after its cycle and is never collected; with the collector disabled
+  (threshold 0) neither.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import functools
 import gc
 from collections.abc import Callable
 
-BUSY_CYCLE = 20  # young-generation collections during a cycle that make it worth a full collection after it
+BUSY_OBJECTS = 14_000  # container objects a cycle made (net) that make a full collection after it worth its cost
 
 
 @functools.cache
@@ -50,13 +52,20 @@ def young_collections() -> int:
     return int(gc.get_stats()[0]["collections"])
 
 
+def busy_runs(objects: int = BUSY_OBJECTS) -> int | None:
+    """Young-generation runs that many objects make; None when the collector never runs by itself (threshold 0)."""
+    threshold = gc.get_threshold()[0]
+    return max(1, objects // threshold) if threshold > 0 else None
+
+
 class GiveBack:
-    """Called after every cycle: a full collection when the cycle was busy (`busy` young collections since the last
-    call), then the C heap trimmed."""
+    """Around every cycle: `begin()` as it starts, the call after it ends (also when it failed): a full collection
+    when the cycle was busy (`busy` young-generation runs or more since `begin`; None: never), then the C heap
+    trimmed. The monitor makes it with `busy_runs()`, or None for a one-shot run."""
 
     def __init__(
         self,
-        busy: int = BUSY_CYCLE,
+        busy: int | None,
         *,
         young: Callable[[], int] = young_collections,
         collect: Callable[[], object] = gc.collect,
@@ -66,16 +75,17 @@ class GiveBack:
         self._young = young
         self._collect = collect
         self._trim = trim_heap
-        self._seen = young()
+        self._began = young()
         self.collections = 0
+
+    def begin(self) -> None:
+        self._began = self._young()
 
     def __call__(self) -> bool:
         """True when it ran a full collection."""
-        now = self._young()
-        busy, self._seen = now - self._seen >= self.busy, now
+        busy = self.busy is not None and self._young() - self._began >= self.busy
         if busy:
             self._collect()
-            self._seen = self._young()  # a full collection counts as a young one too
             self.collections += 1
         self._trim()
         return busy

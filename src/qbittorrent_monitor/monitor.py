@@ -66,7 +66,8 @@ class Monitor:
         self.events = Events()  # notifications, metrics, the health log and the dashboard subscribe here
         self.health: dict[str, ServiceHealth] = {}
         self.last_report: CycleReport | None = None
-        self.give_back = memory.GiveBack()  # after each cycle: its freed memory back to the system (memory.py)
+        # after each cycle: its freed memory back to the system (memory.py); a one-shot run exits instead
+        self.give_back = memory.GiveBack(None if one_shot else memory.busy_runs())
         self.cycle_started_at: float | None = None  # a cycle is running since then
         self.last_failure: tuple[float, str] | None = None  # when the last cycle failed, and why
         self.health_status: tuple[str, dict[str, str]] | None = None
@@ -193,6 +194,7 @@ class Monitor:
     def run_cycle(self) -> CycleReport:
         """One cycle; its failure is remembered for /health (and raised)."""
         self.cycle_started_at = time.time()
+        self.give_back.begin()
         try:
             report = self._cycle()
         except Exception as exc:
