@@ -865,3 +865,12 @@ def test_torrents_read_as_they_are_decoded_are_the_torrents_qbittorrent_sent(
     qbt = QBittorrentClient(config.qbittorrent[0], transport=httpx.MockTransport(not_a_list))
     with pytest.raises(ServiceError, match="did not return a list"):
         qbt.errored()
+
+    def a_login_page(request: httpx.Request) -> httpx.Response:  # a reverse proxy's page instead of the API's answer
+        if request.url.path.endswith("torrents/info"):
+            return httpx.Response(200, text="<html><body>Please log in</body></html>")
+        return fake.handle(request)
+
+    qbt = QBittorrentClient(config.qbittorrent[0], transport=httpx.MockTransport(a_login_page))
+    with pytest.raises(ServiceError, match=r"torrents/info: the answer is not JSON \(<html><body>Please log in"):
+        qbt.errored()

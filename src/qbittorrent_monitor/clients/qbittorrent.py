@@ -386,9 +386,11 @@ class QBittorrentClient:
         return status
 
     def _json(self, method: str, endpoint: str, **kwargs: Any) -> Any:
-        response = self._request(method, endpoint, **kwargs)
+        return self._decoded(endpoint, self._request(method, endpoint, **kwargs))
+
+    def _decoded(self, endpoint: str, response: httpx.Response, object_hook: Callable[..., Any] | None = None) -> Any:
         try:
-            return response.json()
+            return response.json(object_hook=object_hook)
         except ValueError:
             raise ServiceError(self.name, f"{endpoint}: the answer is not JSON ({_body(response)})") from None
 
@@ -484,10 +486,7 @@ class QBittorrentClient:
 
         response = self._request(method, "torrents/info", **kwargs)
         version = self.parsed_version  # after the request: a re-login on the way read the version again
-        try:
-            rows = response.json(object_hook=entry)
-        except ValueError:
-            raise ServiceError(self.name, f"torrents/info: the answer is not JSON ({_body(response)})") from None
+        rows = self._decoded("torrents/info", response, entry)
         if not isinstance(rows, list):
             raise ServiceError(self.name, "torrents/info did not return a list")
         out = [row for row in rows if isinstance(row, Listed)]
