@@ -76,7 +76,6 @@ class GiveBack:
         self._collect = collect
         self._trim = trim_heap
         self._began = young()
-        self.collections = 0
 
     def begin(self) -> None:
         self._began = self._young()
@@ -86,6 +85,5 @@ class GiveBack:
         busy = self.busy is not None and self._young() - self._began >= self.busy
         if busy:
             self._collect()
-            self.collections += 1
         self._trim()
         return busy

@@ -128,18 +128,15 @@ class Recording(memory.GiveBack):
 def test_memory_every_cycle_is_bracketed_even_one_that_fails_and_a_one_shot_run_never_collects(
     tmp_path: Path,
 ) -> None:
-    import socket
-
     import yaml
 
+    from harness.states import closed_port
     from qbittorrent_monitor.config import load_config
     from qbittorrent_monitor.monitor import Monitor
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        closed = s.getsockname()[1]
     path = tmp_path / "config.yaml"
-    doc = {"monitor": {"data_dir": str(tmp_path / "data")}, "qbittorrent": [{"url": f"http://127.0.0.1:{closed}"}]}
+    url = f"http://127.0.0.1:{closed_port()}"
+    doc = {"monitor": {"data_dir": str(tmp_path / "data")}, "qbittorrent": [{"url": url}]}
     path.write_text(yaml.safe_dump(doc))
     daemon, one_shot = Monitor(load_config(path, env={})), Monitor(load_config(path, env={}), one_shot=True)
     try:
