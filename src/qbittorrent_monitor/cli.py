@@ -12,8 +12,8 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import httpx
@@ -22,6 +22,7 @@ from . import __version__, logs
 from .bootstrap import IncompleteConfig, Loaded, load
 from .clients import Call, on_request
 from .config import Config, ConfigError, data_dir_from, describe_data_dir, health_settings, read_document
+from .signals import SignalRelay
 from .store import StoreError, hold_data_dir
 
 log = logging.getLogger("qbittorrent_monitor")
@@ -301,14 +302,13 @@ def _print_summary(doc: dict[str, Any]) -> None:
 
 
 def _forever(monitor: Any, config: Config, interval: float, args: argparse.Namespace) -> int:
-    from .web.app import WebServer
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        log.info("received %s: finishing the current step, then stopping", signal.Signals(signum).name)
+    # Called on the relay's thread, never inside a signal handler (signals.py says why).
+    def on_signal(signum: signal.Signals) -> None:
+        log.info("received %s: finishing the current step, then stopping", signum.name)
         monitor.stop_event.set()
         monitor.wake.set()
 
-    def on_hangup(_signum: int, _frame: FrameType | None) -> None:
+    def on_hangup(_signum: signal.Signals) -> None:
         log.info("received SIGHUP: the configuration is read again after the current cycle")
         monitor.reload_requested = True
         monitor.wake.set()
@@ -326,9 +326,17 @@ def _forever(monitor: Any, config: Config, interval: float, args: argparse.Names
         return loaded.config
 
     monitor.start_notifications()  # the daemon alone notifies (not --test, not --health-check)
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGHUP, on_hangup)
+    relay = SignalRelay({signal.SIGTERM: on_signal, signal.SIGINT: on_signal, signal.SIGHUP: on_hangup})
+    relay.start()
+    try:
+        return _serve(monitor, config, interval, reload)
+    finally:
+        relay.close()
+
+
+def _serve(monitor: Any, config: Config, interval: float, reload: Callable[[], Config | None]) -> int:
+    from .web.app import WebServer
+
     web = None
     if config.health.enabled:
         web = WebServer(monitor, config.health.bind, config.health.port)
