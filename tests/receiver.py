@@ -10,10 +10,12 @@ from typing import Any
 
 
 class Receiver:
-    """Collects every JSON body POSTed to it; `stop()` closes the port (deliveries then fail)."""
+    """Collects every JSON body POSTed to it; `stop()` closes the port (deliveries then fail). With `delay`, each
+    delivery is answered (and counted) only that many seconds after it arrived: a slow notification service."""
 
-    def __init__(self) -> None:
+    def __init__(self, delay: float = 0.0) -> None:
         self.messages: list[dict[str, Any]] = []
+        self.delay = delay
         self._lock = threading.Lock()
         receiver = self
 
@@ -23,6 +25,7 @@ class Receiver:
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                time.sleep(receiver.delay)
                 with receiver._lock:
                     receiver.messages.append(json.loads(body or b"{}"))
                 self.send_response(200)

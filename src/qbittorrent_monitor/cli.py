@@ -12,7 +12,6 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -166,11 +165,16 @@ def _main(argv: list[str] | None) -> int:
         monitor.cli_overrides[("monitor", "check_interval")] = args.interval
     if args.dry_run:
         monitor.cli_overrides[("monitor", "dry_run")] = True
+    relay = None
     try:
         if args.health_check:
             return _health_check(monitor)
         if args.test:
             return _one_cycle(monitor, as_json=args.json)
+        # The daemon's signals are relayed until the very end: a second SIGTERM while the notifier is still
+        # delivering (monitor.close, up to notify.FLUSH_TIMEOUT) is logged, not the default kill.
+        relay = _daemon_signals(monitor)
+        relay.start()
         return _forever(monitor, config, args.interval or config.monitor.check_interval, args)
     except StoreError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -179,6 +183,8 @@ def _main(argv: list[str] | None) -> int:
         monitor.close()
         if lock is not None:
             lock.release()
+        if relay is not None:
+            relay.close()
 
 
 def _subcommand(args: argparse.Namespace, config: Config) -> int:
@@ -301,9 +307,14 @@ def _print_summary(doc: dict[str, Any]) -> None:
         print(f"  service {name} unavailable: {message}")
 
 
-def _forever(monitor: Any, config: Config, interval: float, args: argparse.Namespace) -> int:
-    # Called on the relay's thread, never inside a signal handler (signals.py says why).
+def _daemon_signals(monitor: Any) -> SignalRelay:
+    """SIGTERM and SIGINT stop the loop after the current step; SIGHUP reloads the configuration between two
+    cycles. The callbacks run on the relay's thread, never inside a signal handler (signals.py says why)."""
+
     def on_signal(signum: signal.Signals) -> None:
+        if monitor.stop_event.is_set():
+            log.info("received %s again: already stopping (the last notifications go out first)", signum.name)
+            return
         log.info("received %s: finishing the current step, then stopping", signum.name)
         monitor.stop_event.set()
         monitor.wake.set()
@@ -313,6 +324,10 @@ def _forever(monitor: Any, config: Config, interval: float, args: argparse.Names
         monitor.reload_requested = True
         monitor.wake.set()
 
+    return SignalRelay({signal.SIGTERM: on_signal, signal.SIGINT: on_signal, signal.SIGHUP: on_hangup})
+
+
+def _forever(monitor: Any, config: Config, interval: float, args: argparse.Namespace) -> int:
     def reload() -> Config | None:
         try:
             loaded = _load(args)
@@ -325,18 +340,9 @@ def _forever(monitor: Any, config: Config, interval: float, args: argparse.Names
         monitor.discovered_fields = loaded.discovered
         return loaded.config
 
-    monitor.start_notifications()  # the daemon alone notifies (not --test, not --health-check)
-    relay = SignalRelay({signal.SIGTERM: on_signal, signal.SIGINT: on_signal, signal.SIGHUP: on_hangup})
-    relay.start()
-    try:
-        return _serve(monitor, config, interval, reload)
-    finally:
-        relay.close()
-
-
-def _serve(monitor: Any, config: Config, interval: float, reload: Callable[[], Config | None]) -> int:
     from .web.app import WebServer
 
+    monitor.start_notifications()  # the daemon alone notifies (not --test, not --health-check)
     web = None
     if config.health.enabled:
         web = WebServer(monitor, config.health.bind, config.health.port)

@@ -2,9 +2,11 @@
 
 A Python signal handler runs in the main thread between two bytecodes, wherever that thread happens to be. When
 it is inside `threading.Event.wait` (the cycle loop waits on one between two cycles) it may be holding the
-event's own lock, and a handler that calls `Event.set()` then waits for that lock forever: the daemon logs
-"received SIGTERM" and never stops (CPython issue #126434; seen once in the image stage, 2 times in 200 in a
-reproduction with short waits). The same goes for any lock the handler would take (logging's, a queue's).
+event's own lock (a plain, non-reentrant Lock: taken back after the wait, held until the `with` ends), and a
+handler that calls `Event.set()` then waits for that lock forever: the daemon logs "received SIGTERM" and never
+stops. Seen once in the image stage, 2 times in 200 in a reproduction with short waits; the same re-entrancy as
+CPython gh-126434 (reported for multiprocessing.Event). Any other non-reentrant lock the handler would take (a
+queue's) is the same trap, and logging from a handler can re-enter a stream's buffered writer.
 
 So the Python handler does nothing. `signal.set_wakeup_fd` makes CPython's C-level handler write the signal's
 number to a socket, and the `signals` thread reads it there and calls the callback, outside of any signal
@@ -29,8 +31,9 @@ _CLOSE = b"\0"  # not a signal number: the relay's own "stop reading"
 
 
 def _ignore(_signum: int, _frame: FrameType | None) -> None:
-    """The Python-level handler: none of the work (see the module docstring); installing it stops the default
-    action (SIGTERM and SIGHUP would end the process, SIGINT would raise KeyboardInterrupt anywhere)."""
+    """The Python-level handler: none of the work (see the module docstring). It has to be a Python callable:
+    CPython writes the wake-up byte only for a signal with a Python handler, and it stops the default action
+    (SIGTERM and SIGHUP would end the process, SIGINT would raise KeyboardInterrupt anywhere)."""
 
 
 class SignalRelay:
@@ -46,10 +49,17 @@ class SignalRelay:
         self._previous_fd: int | None = None
 
     def start(self) -> None:
-        self._thread.start()
-        self._previous_fd = signal.set_wakeup_fd(self._writer.fileno(), warn_on_full_buffer=False)
-        for signum in self.callbacks:
-            self._previous[signum] = signal.signal(signum, _ignore)
+        """The wake-up fd before the handlers: a signal handled in between still writes its byte. On failure
+        (a signal with its default action in between) what was done is undone."""
+        try:
+            self._thread.start()
+            # A full socket (bytes the thread has not read) is reported by CPython itself, with no lock taken.
+            self._previous_fd = signal.set_wakeup_fd(self._writer.fileno())
+            for signum in self.callbacks:
+                self._previous[signum] = signal.signal(signum, _ignore)
+        except BaseException:
+            self.close()
+            raise
 
     def close(self) -> None:
         for signum, previous in self._previous.items():
@@ -83,7 +93,7 @@ class SignalRelay:
     def _deliver(self, number: int) -> None:
         try:
             signum = signal.Signals(number)
-        except ValueError:  # pragma: no cover - only numbers CPython wrote for a handled signal arrive here
+        except ValueError:  # a real-time signal some other code handles: not ours
             return
         callback = self.callbacks.get(signum)
         if callback is None:

@@ -5,13 +5,16 @@ and a cycle still repairs when the receiver is down."""
 from __future__ import annotations
 
 import logging
+import signal
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
-from e2e import RADARR_CATEGORY, SONARR_CATEGORY, Clock
+from e2e import RADARR_CATEGORY, SONARR_CATEGORY, Clock, spawn
 from harness.qbt import QBittorrent
 from harness.states import StateFactory, closed_port
 from harness.torrents import make_torrent
@@ -136,3 +139,57 @@ def test_health_check_and_test_never_notify_even_when_every_service_is_down(tmp_
     assert once.returncode == 1 and "unavailable" in once.stdout, once.stdout + once.stderr
     # Both processes have exited, so anything they meant to send was sent (a stopping monitor flushes first).
     assert receiver.messages == []
+
+
+def test_a_second_sigterm_while_the_last_message_is_on_its_way_neither_kills_the_daemon_nor_loses_the_message(
+    states: StateFactory,
+    sonarr: ArrSimulator,
+    write_config: WriteConfig,
+    tmp_path: Path,
+) -> None:
+    """A user stops the container and, since it does not stop at once, presses Ctrl-C / sends SIGTERM again.
+    The daemon is then delivering the cycle's repair message to a slow service (monitor.close waits for it,
+    up to notify.FLUSH_TIMEOUT): the second signal is logged, and the message still goes out."""
+    slow = Receiver(delay=5).start()  # answers each delivery 5 s late; Apprise waits for it (rto=20)
+    try:
+        dead = states.unregistered("Stop.Show.S01E01", category=SONARR_CATEGORY, private=False)
+        sonarr.grab_episodes(dead, "Stop.Show.S01E01", series_id=11, season=1, episode_ids=[1101])
+        port = closed_port()
+        path, _ = write_config(
+            notifications={"urls": [f"{slow.url}?rto=20"]},
+            health={"bind": "127.0.0.1", "port": port},
+            monitor={"log_level": "INFO"},
+        )
+        err_file = tmp_path / "daemon.err"
+        with err_file.open("w") as err_out:
+            proc = spawn("--config", str(path), stderr=err_out.fileno())
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and proc.poll() is None:
+                try:
+                    if (
+                        httpx.get(f"http://127.0.0.1:{port}/health", timeout=1, trust_env=False)
+                        .json()
+                        .get("last_cycle")
+                    ):
+                        break
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.2)
+            assert slow.messages == []  # the repair message is still on its way
+            proc.send_signal(signal.SIGTERM)
+            time.sleep(1.5)  # the loop has stopped; the monitor waits for the delivery
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=40)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        err = err_file.read_text()
+        assert proc.returncode == 0, err  # not -15: the second SIGTERM did not take its default action
+        assert "received SIGTERM: finishing the current step" in err
+        assert "received SIGTERM again: already stopping" in err
+        assert "stopped" in err
+        assert [t for t in slow.titles() if "repair" in t], slow.titles()  # delivered, not lost
+    finally:
+        slow.stop()

@@ -56,7 +56,7 @@ def test_each_signal_goes_to_its_own_callback_on_the_signals_thread_and_close_re
         seen.append((signum, threading.current_thread().name))
         arrived.set()
 
-    before = signal.getsignal(signal.SIGHUP)
+    before = {s: signal.getsignal(s) for s in (signal.SIGHUP, signal.SIGUSR1)}
     relay = SignalRelay({signal.SIGHUP: note, signal.SIGUSR1: note})
     relay.start()
     try:
@@ -68,8 +68,10 @@ def test_each_signal_goes_to_its_own_callback_on_the_signals_thread_and_close_re
     finally:
         relay.close()
     assert seen == [(signal.SIGHUP, "signals"), (signal.SIGUSR1, "signals")]
-    assert signal.getsignal(signal.SIGHUP) is before  # the suite's own handling is back
-    assert signal.set_wakeup_fd(-1) == -1  # no wake-up fd left behind
+    assert {s: signal.getsignal(s) for s in before} == before  # the suite's own handling is back
+    left = signal.set_wakeup_fd(-1)
+    signal.set_wakeup_fd(left)
+    assert left == -1  # no wake-up fd left behind
     assert not any(t.name == "signals" for t in threading.enumerate())
 
 
