@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,18 +18,12 @@ import yaml
 
 from e2e import SONARR_CATEGORY, cli, spawn
 from harness.qbt import QBittorrent
-from harness.states import StateFactory
+from harness.states import StateFactory, closed_port
 from sim.arr import ArrSimulator
 
 pytestmark = pytest.mark.integration
 
 WriteConfig = Callable[..., tuple[Path, Any]]
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def edit(path: Path, change: Callable[[dict[str, Any]], None]) -> Path:

@@ -5,7 +5,6 @@ ever answered, and the seed cleanup's safety gates."""
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ import pytest
 
 from e2e import RADARR_CATEGORY, SONARR_CATEGORY, Clock, cli, hashes
 from harness.qbt import QBittorrent
-from harness.states import StateFactory
+from harness.states import StateFactory, closed_port
 from qbittorrent_monitor.config import Config
 from qbittorrent_monitor.monitor import Monitor
 from sim.arr import ArrSimulator
@@ -82,12 +81,6 @@ def test_a_protected_tracker_protects_a_download_in_error_that_never_contacted_i
     [finding] = report["findings"]
     assert finding["decision"] == "protected" and "its tracker 127.0.0.1 is protected" in finding["explanation"]
     assert radarr.mutating_calls() == [] and broken in hashes(qbt)
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_the_seed_cleanup_never_deletes_a_seed_awaiting_import_nor_runs_when_a_queue_is_unreadable(

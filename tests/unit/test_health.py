@@ -15,20 +15,13 @@ import httpx
 import pytest
 import yaml
 
+from harness.states import closed_port
 from qbittorrent_monitor.config import load_config
 from qbittorrent_monitor.monitor import Monitor, ServiceHealth
 from qbittorrent_monitor.record import CycleReport
 from qbittorrent_monitor.web.app import WebServer
 
 BUDGET = 120.0  # the default cycle budget
-
-
-def closed_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

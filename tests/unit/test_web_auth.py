@@ -23,6 +23,7 @@ import pytest
 import yaml
 from starlette.routing import Route
 
+from harness.states import closed_port
 from qbittorrent_monitor.config import Config, load_config
 from qbittorrent_monitor.monitor import Monitor
 from qbittorrent_monitor.web.app import WebServer
@@ -38,14 +39,6 @@ SECRETS = {
     "notify": "json://127.0.0.1:9/hook-token-0123456789",
 }
 HASH = "0" * 39 + "1"
-
-
-def closed_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def config_doc(data_dir: Path, dashboard: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
