@@ -86,6 +86,10 @@ PAUSED_STATES = frozenset({"pausedDL", "pausedUP", "stoppedDL", "stoppedUP"})
 UPLOAD_STATES = frozenset({"uploading", "stalledUP", "queuedUP", "forcedUP", "checkingUP", "pausedUP", "stoppedUP"})
 DOWNLOADING_STATES = frozenset({"downloading", "stalledDL", "forcedDL"})
 METADATA_STATES = frozenset({"metaDL", "forcedMetaDL"})
+STATE_KINDS: dict[str, Kind] = {"error": Kind.FILE, "missingFiles": Kind.MISSING_FILES, "stalledDL": Kind.STALLED}
+STATE_KINDS |= dict.fromkeys(METADATA_STATES, Kind.METADATA)
+"""The states qBittorrent's own client-wide count files under a kind (clients/qbittorrent.count_populations); the
+outage guard takes the torrents a tracker outage explains back out of that count."""
 
 
 class TrackerState(IntEnum):

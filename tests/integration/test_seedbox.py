@@ -105,6 +105,7 @@ def test_first_cycle_on_a_realistic_seedbox_repairs_the_four_broken_downloads_an
     assert untouchable <= left
     # The dead tracker is an outage: one alert, its ten downloads wait; no client-wide outage.
     assert {decisions[h]["decision"] for h in dead} == {"outage"}
+    assert len(report["alerts"]) == 1, (report["alerts"], report["findings"])
     [alert] = report["alerts"]
     assert alert.startswith(f"OUTAGE on tracker {DEAD_HOST} (connection_errors): 10 of 10 torrents failing")
     assert decisions[kept]["decision"] == "protected"

@@ -30,6 +30,7 @@ from qbittorrent_monitor.model import (
     Population,
     PopulationKey,
     RememberedOutage,
+    Scope,
     Verdict,
 )
 from qbittorrent_monitor.observe import is_suspect
@@ -40,6 +41,7 @@ PATTERNS = Patterns.from_config(ErrorPatterns())
 T0 = 1_800_000_000.0  # the day the user installs the monitor
 HOUR = 3600.0
 CYCLE = 300.0  # the default check interval
+DAY = 86_400.0
 
 DEAD = "dead.example"  # a tracker host that refuses connections
 TV = "tv.example"  # a tracker that still serves its other torrents
@@ -655,9 +657,11 @@ def test_a_wiped_tracker_on_first_start_is_an_outage_by_qbittorrents_own_count()
     assert "412 of 412 torrents failing (qBittorrent's count)" in alert
 
 
-def _cycle_with(world: World, box: Box, known: dict[PopulationKey, Population]) -> Cycle:
-    """One cycle where qBittorrent's counts (with their failing torrents) are these."""
-    downloads = [dataclasses.replace(d, memory=Memory(world.now, world.now, 0)) for d, _ in box.items]
+def _cycle_with(world: World, box: Box, known: dict[PopulationKey, Population], *, idle: float = 0.0) -> Cycle:
+    """One cycle where qBittorrent's counts (with their failing torrents) are these; the downloads were first seen,
+    and last made progress, `idle` seconds ago."""
+    since = world.now - idle
+    downloads = [dataclasses.replace(d, memory=Memory(since, since, 0)) for d, _ in box.items]
     ctx = RuleContext(PATTERNS, world.now, world.cfg.stalled.min_age)
     findings = {d.key: classify(d, ctx) for d in downloads}
     facts = decide.CycleFacts(now=world.now, populations=known)
@@ -685,6 +689,38 @@ def test_ten_connection_errors_on_a_large_tracker_are_no_client_outage() -> None
     assert cycle.named(Verdict.REPORT) == {"Unmanaged.Refused"}
     assert "Fine.Download" not in cycle.decisions
     assert PopulationKey(CLIENT) in cycle.asked  # the client's count is asked for too: it decides here
+
+
+def test_a_dead_trackers_stalled_downloads_are_not_counted_again_as_a_client_wide_stall() -> None:
+    """A dead tracker holds ten Radarr downloads; qBittorrent lists all ten as stalledDL, and one of them shows no
+    connection error this cycle (its announce is still running), so it is classified stalled; it waits with the
+    other nine (the outage starves it of peers). Beside them, one
+    download on a healthy tracker really is stalled. qBittorrent's own count says 11 of the client's 12 torrents are
+    stalled, but ten of those are the dead tracker's, which its outage already explains. That is one alert (the
+    tracker), not a second client-wide stall. The healthy tracker's stalled download is judged on its own, as it
+    would be without the dead tracker."""
+    box = Box()
+    for i in range(9):
+        box.add("fx-tracker-down", f"Dead.Movie.{i}", host=DEAD)
+    box.add("fx-stalled-dl", "Dead.Movie.9", host=DEAD)  # the dead tracker's tenth, mid-announce
+    box.add("fx-stalled-dl", "Stuck.Movie", host=TV)
+    cfg = config()
+    known = {
+        PopulationKey(CLIENT, DEAD): Population(10, {"connection_errors": 10}),
+        PopulationKey(CLIENT, TV): Population(1),
+        PopulationKey(CLIENT): Population(12, {"stalled": 11, "connection_errors": 10}),
+    }
+    alone = Box()
+    alone.add("fx-stalled-dl", "Stuck.Movie", host=TV)
+    only = {PopulationKey(CLIENT, TV): Population(1), PopulationKey(CLIENT): Population(2, {"stalled": 1})}
+    by_itself = _cycle_with(World(cfg), alone, only, idle=DAY)
+    cycle = _cycle_with(World(cfg), box, known, idle=DAY)  # a day without progress: stalled by any threshold
+    [alert] = cycle.alerts
+    assert alert.startswith(f"OUTAGE on tracker {DEAD} (connection_errors): 10 of 10 torrents failing"), alert
+    # All ten wait for the outage, the one mid-announce too: no peers because its tracker is dead, not broken.
+    assert cycle.named(Verdict.OUTAGE) == {f"Dead.Movie.{i}" for i in range(10)}
+    assert cycle.decisions["Stuck.Movie"].verdict is by_itself.decisions["Stuck.Movie"].verdict is not Verdict.OUTAGE
+    assert not any(o.group.scope is Scope.CLIENT for o in cycle.outages.values())
 
 
 def test_a_download_whose_removal_failed_waits_and_leaves_its_cap_slot_to_the_others() -> None:

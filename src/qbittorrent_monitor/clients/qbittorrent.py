@@ -34,7 +34,7 @@ from packaging.version import Version
 from ..apps import parse_version
 from ..config import QBittorrentInstance
 from ..logs import iso_time
-from ..model import METADATA_STATES, Kind, LogEntry, Population, Torrent, TrackerStatus
+from ..model import STATE_KINDS, Kind, LogEntry, Population, Torrent, TrackerStatus
 from . import Call, ServiceError, report_call, short_error
 from .logins import LoginGuard, Refusal
 
@@ -196,8 +196,6 @@ ANNOUNCING_STATES = frozenset(
     {"downloading", "stalledDL", "forcedDL", "uploading", "stalledUP", "forcedUP", "metaDL", "forcedMetaDL"}
 )
 """Running torrents: they announce, so an empty `tracker` field (before 5.1) means no tracker works for them."""
-STATE_KINDS = {"error": Kind.FILE, "missingFiles": Kind.MISSING_FILES, "stalledDL": Kind.STALLED}
-STATE_KINDS |= dict.fromkeys(METADATA_STATES, Kind.METADATA)
 TRACKER_KINDS_COUNTED = (Kind.TRACKER, Kind.CONNECTION, Kind.AUTH, Kind.RATIO)
 
 

@@ -27,6 +27,7 @@ from dataclasses import replace
 from ...config import OutageSettings
 from ...model import (
     CANDIDATE_VERDICTS,
+    STATE_KINDS,
     Decision,
     Evidence,
     Kind,
@@ -79,6 +80,28 @@ def client_group(decision: Decision) -> OutageGroup | None:
     return OutageGroup(Scope.CLIENT, decision.download.torrent.client, decision.finding.kind)
 
 
+STARVED_KINDS = frozenset({Kind.STALLED, Kind.METADATA})
+"""What a tracker outage explains beyond its own kind: a download of that tracker without peers (its announce still
+running this cycle, so no connection error shows yet) is starved by the outage, not broken on its own."""
+
+
+def tracker_group_key(decision: Decision) -> str:
+    """The key of the connection-errors outage of the download's tracker, if it has one."""
+    host = decision.download.tracker_host
+    return OutageGroup(Scope.TRACKER, decision.download.torrent.client, Kind.CONNECTION, host).key if host else ""
+
+
+def _starved(
+    candidates: list[Decision], explained: dict[str, Decision], active: dict[str, RememberedOutage]
+) -> list[Decision]:
+    """Candidates of a kind in STARVED_KINDS on a tracker whose connection errors are an outage this cycle."""
+    return [
+        d
+        for d in candidates
+        if d.download.key not in explained and d.finding.kind in STARVED_KINDS and tracker_group_key(d) in active
+    ]
+
+
 GroupOf = Callable[[Decision], OutageGroup | None]
 
 
@@ -90,13 +113,33 @@ def _tally(decisions: list[Decision], group_of: GroupOf) -> dict[OutageGroup, li
     return dict(sorted(out.items()))
 
 
-def _evidence(group: OutageGroup, members: list[Decision], ctx: GuardContext, *, lower_bound: bool) -> Evidence:
+def _in_client_count(group: OutageGroup, explained: list[Decision]) -> int:
+    """Of the downloads a tracker outage explains, how many qBittorrent's client-wide count of `group.kind` holds:
+    every one for connection errors (the count is of torrents whose trackers fail), else those in one of the kind's
+    states (STATE_KINDS: a dead tracker's downloads are stalledDL too)."""
+    if group.scope is not Scope.CLIENT:
+        return 0
+    if group.kind is Kind.CONNECTION:
+        return len(explained)
+    return sum(STATE_KINDS.get(d.download.torrent.state) is group.kind for d in explained)
+
+
+def _evidence(
+    group: OutageGroup,
+    members: list[Decision],
+    ctx: GuardContext,
+    *,
+    lower_bound: bool,
+    explained: list[Decision] | None = None,
+) -> Evidence:
     """The group's numbers: its candidates and their onsets; its population and failing torrents by qBittorrent's
-    own count when known (the failing seeds of a wiped tracker count too), else the monitor's lower bound."""
+    own count when known (the failing seeds of a wiped tracker count too), else the monitor's lower bound. A client
+    group counts only what no tracker outage explains: those downloads are taken out of qBittorrent's count too."""
     seen = ctx.watched.get(group.population_key, 0)
     known = None if lower_bound else ctx.facts.populations.get(group.population_key)
     onset = sum(is_onset(d, ctx) for d in members)
-    failing = max(len(members), known.failing.get(group.kind.value, 0) if known else 0)
+    counted = known.failing.get(group.kind.value, 0) - _in_client_count(group, explained or []) if known else 0
+    failing = max(len(members), counted)
     population = max(known.torrents if known else 0, seen, failing)
     return Evidence(failing, onset, population, counted=known is not None)
 
@@ -138,11 +181,11 @@ def apply(state: CycleState, ctx: GuardContext) -> CycleState:
     active: dict[str, RememberedOutage] = {}
     member_of: dict[str, RememberedOutage] = {}  # download key -> the outage it is part of this cycle
     alerts: list[str] = []
-    explained: set[str] = set()
+    explained: dict[str, Decision] = {}  # download key -> its decision, for the downloads a tracker outage holds
     groups: tuple[GroupOf, ...] = (tracker_group, client_group)
     for group_of in groups:
         for group, members in _tally([d for d in candidates if d.download.key not in explained], group_of).items():
-            evidence = _evidence(group, members, ctx, lower_bound=False)
+            evidence = _evidence(group, members, ctx, lower_bound=False, explained=list(explained.values()))
             before = remembered.get(group.key)
             if not judge(evidence, cfg):
                 # It was an outage, and nothing says it is over: what made it one (with what is known now of the
@@ -167,7 +210,11 @@ def apply(state: CycleState, ctx: GuardContext) -> CycleState:
             active[group.key] = outage
             member_of.update(dict.fromkeys(keys, outage))
             if group.scope is Scope.TRACKER:
-                explained |= set(keys)
+                explained.update((d.download.key, d) for d in members)
+        if group_of is tracker_group:
+            for d in _starved(candidates, explained, active):
+                explained[d.download.key] = d
+                member_of[d.download.key] = active[tracker_group_key(d)]
     for key, r in remembered.items():
         if key not in active and _unobserved(r, ctx):
             active[key] = r  # its downloads were not seen this cycle (a service did not answer): still an outage
