@@ -31,6 +31,7 @@ from qbittorrent_monitor.model import (
     PopulationKey,
     RememberedOutage,
     Scope,
+    TrackerState,
     Verdict,
 )
 from qbittorrent_monitor.observe import is_suspect
@@ -702,13 +703,23 @@ def test_a_dead_trackers_stalled_downloads_are_not_counted_again_as_a_client_wid
     box = Box()
     for i in range(9):
         box.add("fx-tracker-down", f"Dead.Movie.{i}", host=DEAD)
-    box.add("fx-stalled-dl", "Dead.Movie.9", host=DEAD)  # the dead tracker's tenth, mid-announce
+    box.add("fx-stalled-dl", "Dead.Movie.9", host=DEAD)  # the dead tracker's tenth, mid-announce:
+    tenth = box.get("Dead.Movie.9")  # its tracker row says `updating` (3), with no error yet
+    announcing = tuple(dataclasses.replace(r, status=TrackerState.UPDATING, msg="") for r in tenth.trackers or ())
+    box.items = [(dataclasses.replace(d, trackers=announcing) if d is tenth else d, m) for d, m in box.items]
     box.add("fx-stalled-dl", "Stuck.Movie", host=TV)
+    # Also stalled a day: a torrent listing the dead tracker and a working one. The working tracker gives it peers
+    # if there are any, so the outage does not explain it: it is judged on its own.
+    box.add("fx-stalled-dl", "Two.Trackers.Movie", host=TV)
+    both = box.get("Two.Trackers.Movie")
+    [dead_row] = [r for r in box.get("Dead.Movie.0").trackers or () if r.host == DEAD]
+    rows = (dead_row, *(both.trackers or ()))
+    box.items = [(dataclasses.replace(d, trackers=rows) if d is both else d, m) for d, m in box.items]
     cfg = config()
     known = {
-        PopulationKey(CLIENT, DEAD): Population(10, {"connection_errors": 10}),
-        PopulationKey(CLIENT, TV): Population(1),
-        PopulationKey(CLIENT): Population(12, {"stalled": 11, "connection_errors": 10}),
+        PopulationKey(CLIENT, DEAD): Population(11, {"connection_errors": 10}),
+        PopulationKey(CLIENT, TV): Population(2),
+        PopulationKey(CLIENT): Population(13, {"stalled": 12, "connection_errors": 10}),
     }
     alone = Box()
     alone.add("fx-stalled-dl", "Stuck.Movie", host=TV)
@@ -716,11 +727,42 @@ def test_a_dead_trackers_stalled_downloads_are_not_counted_again_as_a_client_wid
     by_itself = _cycle_with(World(cfg), alone, only, idle=DAY)
     cycle = _cycle_with(World(cfg), box, known, idle=DAY)  # a day without progress: stalled by any threshold
     [alert] = cycle.alerts
-    assert alert.startswith(f"OUTAGE on tracker {DEAD} (connection_errors): 10 of 10 torrents failing"), alert
+    assert alert.startswith(f"OUTAGE on tracker {DEAD} (connection_errors): 10 of 11 torrents failing"), alert
     # All ten wait for the outage, the one mid-announce too: no peers because its tracker is dead, not broken.
     assert cycle.named(Verdict.OUTAGE) == {f"Dead.Movie.{i}" for i in range(10)}
     assert cycle.decisions["Stuck.Movie"].verdict is by_itself.decisions["Stuck.Movie"].verdict is not Verdict.OUTAGE
+    assert cycle.decisions["Two.Trackers.Movie"].verdict is Verdict.ACT
     assert not any(o.group.scope is Scope.CLIENT for o in cycle.outages.values())
+
+
+def test_a_dead_tracker_on_one_qbittorrent_does_not_hide_a_client_wide_stall_on_another() -> None:
+    """Two qBittorrent instances. On the first, a dead tracker holds ten downloads, all stalledDL. On the second
+    ("disk"), 12 of its 20 torrents are stalled (its network or disk is gone), three of them watched downloads. The
+    first's outage explains only the first's torrents: the second is a client outage of its own, and its three
+    downloads wait instead of being removed."""
+    box = Box()
+    for i in range(10):
+        box.add("fx-tracker-down", f"Dead.Movie.{i}", host=DEAD)
+    for i in range(3):
+        box.add("fx-stalled-dl", f"Other.Movie.{i}", host=TV)
+    box.items = [
+        (dataclasses.replace(d, torrent=dataclasses.replace(d.torrent, client="disk")), m)
+        if d.torrent.name.startswith("Other.")
+        else (d, m)
+        for d, m in box.items
+    ]
+    known = {
+        PopulationKey(CLIENT, DEAD): Population(10, {"connection_errors": 10}),
+        PopulationKey(CLIENT): Population(19, {"stalled": 10, "connection_errors": 10}),
+        PopulationKey("disk", TV): Population(20),
+        PopulationKey("disk"): Population(20, {"stalled": 12}),
+    }
+    cycle = _cycle_with(World(config()), box, known, idle=DAY)
+    assert any(a.startswith("OUTAGE on qBittorrent disk (stalled): 12 of 20") for a in cycle.alerts), cycle.alerts
+    assert len(cycle.alerts) == 2  # the dead tracker, and the second instance's stall
+    assert cycle.named(Verdict.OUTAGE) == {f"Dead.Movie.{i}" for i in range(10)} | {
+        f"Other.Movie.{i}" for i in range(3)
+    }
 
 
 def test_a_download_whose_removal_failed_waits_and_leaves_its_cap_slot_to_the_others() -> None:

@@ -35,6 +35,7 @@ from ...model import (
     PopulationKey,
     RememberedOutage,
     Scope,
+    TrackerState,
     Verdict,
     human_duration,
 )
@@ -94,12 +95,21 @@ def tracker_group_key(decision: Decision) -> str:
 def _starved(
     candidates: list[Decision], explained: dict[str, Decision], active: dict[str, RememberedOutage]
 ) -> list[Decision]:
-    """Candidates of a kind in STARVED_KINDS on a tracker whose connection errors are an outage this cycle."""
+    """Candidates of a kind in STARVED_KINDS on a tracker whose connection errors are an outage this cycle, with
+    no tracker that works (another tracker that answers would give it peers: then it is stalled on its own)."""
     return [
         d
         for d in candidates
-        if d.download.key not in explained and d.finding.kind in STARVED_KINDS and tracker_group_key(d) in active
+        if d.download.key not in explained
+        and d.finding.kind in STARVED_KINDS
+        and tracker_group_key(d) in active
+        and _no_tracker_works(d)
     ]
+
+
+def _no_tracker_works(decision: Decision) -> bool:
+    rows = [r for r in decision.download.trackers or () if r.host]  # real trackers: not the DHT/PeX/LSD rows
+    return bool(rows) and not any(r.status == TrackerState.WORKING for r in rows)
 
 
 GroupOf = Callable[[Decision], OutageGroup | None]
@@ -119,9 +129,10 @@ def _in_client_count(group: OutageGroup, explained: list[Decision]) -> int:
     states (STATE_KINDS: a dead tracker's downloads are stalledDL too)."""
     if group.scope is not Scope.CLIENT:
         return 0
-    if group.kind is Kind.CONNECTION:
-        return len(explained)
-    return sum(STATE_KINDS.get(d.download.torrent.state) is group.kind for d in explained)
+    mine = [d for d in explained if d.download.torrent.client == group.client]  # the count is per qBittorrent
+    if group.kind is Kind.CONNECTION:  # the tracker outages' own members: the starved show no tracker error
+        return sum(d.finding.kind in TRACKER_KINDS for d in mine)
+    return sum(STATE_KINDS.get(d.download.torrent.state) is group.kind for d in mine)
 
 
 def _evidence(
