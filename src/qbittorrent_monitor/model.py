@@ -410,6 +410,17 @@ class Download:
                 return row.host
         return url_host(self.torrent.working_tracker)
 
+    @property
+    def real_trackers(self) -> tuple[TrackerStatus, ...]:
+        """Its tracker rows without the DHT/PeX/LSD pseudo rows (none when they were not read)."""
+        return tuple(t for t in self.trackers or () if t.is_real)
+
+    @property
+    def no_tracker_works(self) -> bool:
+        """Its trackers were read, it has a real one, and not one of them works."""
+        rows = self.real_trackers
+        return bool(rows) and not any(t.status == TrackerState.WORKING for t in rows)
+
 
 @dataclass(frozen=True, slots=True)
 class Finding:

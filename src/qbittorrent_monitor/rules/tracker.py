@@ -8,7 +8,7 @@ trackers are not judged this cycle, and what was found before keeps its clock (`
 
 from __future__ import annotations
 
-from ..model import FAILED_TRACKER_STATUSES, PATTERN_KINDS, Download, Finding, TrackerState
+from ..model import FAILED_TRACKER_STATUSES, PATTERN_KINDS, Download, Finding
 from .patterns import Patterns
 
 RULE = "tracker"
@@ -16,18 +16,15 @@ RULE = "tracker"
 
 def undecided(download: Download) -> bool:
     """No tracker works for it yet one is announcing now: whether its trackers fail is not known this cycle."""
-    rows = [t for t in download.trackers or () if t.is_real]
-    return any(t.announcing for t in rows) and not any(t.status == TrackerState.WORKING for t in rows)
+    return download.no_tracker_works and any(t.announcing for t in download.real_trackers)
 
 
 def check(download: Download, patterns: Patterns) -> Finding | None:
-    if not download.trackers:
-        return None
-    rows = [t for t in download.trackers if t.is_real]
-    if not rows or any(t.status == TrackerState.WORKING for t in rows):
+    if not download.no_tracker_works:
         return None
     if undecided(download):
         return None  # its previous message may be answered differently in a second
+    rows = download.real_trackers
     failing = [t for t in rows if t.status in FAILED_TRACKER_STATUSES]
     best = None
     for row in failing:

@@ -35,7 +35,6 @@ from ...model import (
     PopulationKey,
     RememberedOutage,
     Scope,
-    TrackerState,
     Verdict,
     human_duration,
 )
@@ -103,13 +102,8 @@ def _starved(
         if d.download.key not in explained
         and d.finding.kind in STARVED_KINDS
         and tracker_group_key(d) in active
-        and _no_tracker_works(d)
+        and d.download.no_tracker_works
     ]
-
-
-def _no_tracker_works(decision: Decision) -> bool:
-    rows = [r for r in decision.download.trackers or () if r.host]  # real trackers: not the DHT/PeX/LSD rows
-    return bool(rows) and not any(r.status == TrackerState.WORKING for r in rows)
 
 
 GroupOf = Callable[[Decision], OutageGroup | None]
