@@ -21,7 +21,7 @@ effect at once.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 from ...config import OutageSettings
@@ -117,7 +117,7 @@ def _tally(decisions: list[Decision], group_of: GroupOf) -> dict[OutageGroup, li
     return dict(sorted(out.items()))
 
 
-def _in_client_count(group: OutageGroup, explained: list[Decision]) -> int:
+def _in_client_count(group: OutageGroup, explained: Iterable[Decision]) -> int:
     """Of the downloads a tracker outage explains, how many qBittorrent's client-wide count of `group.kind` holds:
     every one for connection errors (the count is of torrents whose trackers fail), else those in one of the kind's
     states (STATE_KINDS: a dead tracker's downloads are stalledDL too)."""
@@ -135,7 +135,7 @@ def _evidence(
     ctx: GuardContext,
     *,
     lower_bound: bool,
-    explained: list[Decision] | None = None,
+    explained: Iterable[Decision] = (),
 ) -> Evidence:
     """The group's numbers: its candidates and their onsets; its population and failing torrents by qBittorrent's
     own count when known (the failing seeds of a wiped tracker count too), else the monitor's lower bound. A client
@@ -143,7 +143,7 @@ def _evidence(
     seen = ctx.watched.get(group.population_key, 0)
     known = None if lower_bound else ctx.facts.populations.get(group.population_key)
     onset = sum(is_onset(d, ctx) for d in members)
-    counted = known.failing.get(group.kind.value, 0) - _in_client_count(group, explained or []) if known else 0
+    counted = known.failing.get(group.kind.value, 0) - _in_client_count(group, explained) if known else 0
     failing = max(len(members), counted)
     population = max(known.torrents if known else 0, seen, failing)
     return Evidence(failing, onset, population, counted=known is not None)
@@ -190,7 +190,7 @@ def apply(state: CycleState, ctx: GuardContext) -> CycleState:
     groups: tuple[GroupOf, ...] = (tracker_group, client_group)
     for group_of in groups:
         for group, members in _tally([d for d in candidates if d.download.key not in explained], group_of).items():
-            evidence = _evidence(group, members, ctx, lower_bound=False, explained=list(explained.values()))
+            evidence = _evidence(group, members, ctx, lower_bound=False, explained=explained.values())
             before = remembered.get(group.key)
             if not judge(evidence, cfg):
                 # It was an outage, and nothing says it is over: what made it one (with what is known now of the
