@@ -32,6 +32,7 @@ from qbittorrent_monitor.model import (
     RememberedOutage,
     Scope,
     TrackerState,
+    TrackerStatus,
     Verdict,
 )
 from qbittorrent_monitor.observe import is_suspect
@@ -103,6 +104,12 @@ class Box:
 
     def get(self, name: str) -> Download:
         return next(d for d, _ in self.items if d.torrent.name == name)
+
+    def set_trackers(self, name: str, rows: tuple[TrackerStatus, ...]) -> None:
+        """The same download with these tracker rows (what torrents/trackers answers this cycle)."""
+        self.items = [
+            (dataclasses.replace(d, trackers=rows) if d.torrent.name == name else d, m) for d, m in self.items
+        ]
 
     def replace(self, name: str, state: str, *, host: str | None = None) -> None:
         """The same torrent (hash, *arr refs, tags) in a new state: what the next observation shows."""
@@ -695,26 +702,23 @@ def test_ten_connection_errors_on_a_large_tracker_are_no_client_outage() -> None
 def test_a_dead_trackers_stalled_downloads_are_not_counted_again_as_a_client_wide_stall() -> None:
     """A dead tracker holds ten Radarr downloads; qBittorrent lists all ten as stalledDL, and one of them shows no
     connection error this cycle (its announce is still running), so it is classified stalled; it waits with the
-    other nine (the outage starves it of peers). Beside them, one
-    download on a healthy tracker really is stalled. qBittorrent's own count says 11 of the client's 12 torrents are
-    stalled, but ten of those are the dead tracker's, which its outage already explains. That is one alert (the
-    tracker), not a second client-wide stall. The healthy tracker's stalled download is judged on its own, as it
-    would be without the dead tracker."""
+    other nine (the outage starves it of peers). Beside them, two downloads are really stalled: one on a healthy
+    tracker, one listing the dead tracker and a working one. qBittorrent's own count says 12 of the client's 13
+    torrents are stalled, but ten of those are the dead tracker's, which its outage already explains. That is one
+    alert (the tracker), not a second client-wide stall, and the two stalled downloads are judged on their own, as
+    they would be without the dead tracker."""
     box = Box()
     for i in range(9):
         box.add("fx-tracker-down", f"Dead.Movie.{i}", host=DEAD)
     box.add("fx-stalled-dl", "Dead.Movie.9", host=DEAD)  # the dead tracker's tenth, mid-announce:
-    tenth = box.get("Dead.Movie.9")  # its tracker row says `updating` (3), with no error yet
-    announcing = tuple(dataclasses.replace(r, status=TrackerState.UPDATING, msg="") for r in tenth.trackers or ())
-    box.items = [(dataclasses.replace(d, trackers=announcing) if d is tenth else d, m) for d, m in box.items]
+    rows = box.get("Dead.Movie.9").trackers or ()  # its tracker row says `updating` (3), with no error yet
+    box.set_trackers("Dead.Movie.9", tuple(dataclasses.replace(r, status=TrackerState.UPDATING, msg="") for r in rows))
     box.add("fx-stalled-dl", "Stuck.Movie", host=TV)
     # Also stalled a day: a torrent listing the dead tracker and a working one. The working tracker gives it peers
     # if there are any, so the outage does not explain it: it is judged on its own.
     box.add("fx-stalled-dl", "Two.Trackers.Movie", host=TV)
-    both = box.get("Two.Trackers.Movie")
     [dead_row] = [r for r in box.get("Dead.Movie.0").trackers or () if r.host == DEAD]
-    rows = (dead_row, *(both.trackers or ()))
-    box.items = [(dataclasses.replace(d, trackers=rows) if d is both else d, m) for d, m in box.items]
+    box.set_trackers("Two.Trackers.Movie", (dead_row, *(box.get("Two.Trackers.Movie").trackers or ())))
     cfg = config()
     known = {
         PopulationKey(CLIENT, DEAD): Population(11, {"connection_errors": 10}),
